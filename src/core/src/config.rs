@@ -1,0 +1,178 @@
+//! The whole configuration, read from an environment given as a lookup function (the shim passes
+//! the process environment, the CLI its own, tests a map), so parsing needs no syscall here.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use crate::rule::{split_unescaped, Rule};
+use crate::unsock;
+
+/// The rule-list variable.
+pub const RULES_VAR: &str = "SOCKSWAP_RULES";
+/// The rule-file variable.
+pub const RULES_FILE_VAR: &str = "SOCKSWAP_RULES_FILE";
+/// The log-level variable.
+pub const LOG_VAR: &str = "SOCKSWAP_LOG";
+/// Exit status of a program whose configuration is invalid.
+pub const EXIT_BAD_CONFIG: i32 = 121;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum LogLevel {
+    Off = 0,
+    Error = 1,
+    Warn = 2,
+    Info = 3,
+    Debug = 4,
+    Trace = 5,
+}
+
+impl LogLevel {
+    pub fn parse(text: &str) -> Option<LogLevel> {
+        Some(match text.trim().to_ascii_lowercase().as_str() {
+            "off" | "0" => LogLevel::Off,
+            "error" | "1" => LogLevel::Error,
+            "warn" | "warning" | "2" => LogLevel::Warn,
+            "info" | "3" => LogLevel::Info,
+            "debug" | "4" => LogLevel::Debug,
+            "trace" | "5" => LogLevel::Trace,
+            _ => return None,
+        })
+    }
+}
+
+/// A malformed variable: which one, and what was wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.var, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Everything the shim needs to decide a call.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub rules: Vec<Rule>,
+    pub log: LogLevel,
+    /// UNSOCK_BLOCK_INET6: `socket(AF_INET6)` fails.
+    pub block_inet6: bool,
+    /// UNSOCK_ACCEPT_CONVERT_ALL: non-IP addresses are reported as this AF_INET address.
+    pub accept_convert: Option<SocketAddr>,
+    /// Directories to create (mode 0755) before the program runs.
+    pub create_dirs: Vec<String>,
+}
+
+impl Config {
+    /// Reads `SOCKSWAP_RULES`, `SOCKSWAP_RULES_FILE` (through `read_file`), `SOCKSWAP_LOG` and
+    /// the UNSOCK_* variables.
+    pub fn from_env(
+        get: &dyn Fn(&str) -> Option<String>,
+        read_file: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<Config, ConfigError> {
+        let log = match get(LOG_VAR).filter(|s| !s.is_empty()) {
+            None => LogLevel::Warn,
+            Some(l) => LogLevel::parse(&l).ok_or_else(|| ConfigError {
+                var: LOG_VAR,
+                message: format!("unknown level '{l}' (off, error, warn, info, debug, trace)"),
+            })?,
+        };
+        let mut rules = Vec::new();
+        if let Some(text) = get(RULES_VAR) {
+            rules.extend(parse_rule_list(&text).map_err(|message| ConfigError { var: RULES_VAR, message })?);
+        }
+        if let Some(path) = get(RULES_FILE_VAR).filter(|s| !s.is_empty()) {
+            let text = read_file(&path)
+                .map_err(|e| ConfigError { var: RULES_FILE_VAR, message: format!("cannot read '{path}': {e}") })?;
+            rules.extend(
+                parse_rule_file(&text)
+                    .map_err(|m| ConfigError { var: RULES_FILE_VAR, message: format!("{path}: {m}") })?,
+            );
+        }
+        let mut config =
+            Config { rules, log, block_inet6: false, accept_convert: None, create_dirs: Vec::new() };
+        if let Some(u) = unsock::from_env(get)? {
+            config.rules.extend(u.rules);
+            config.block_inet6 = u.block_inet6;
+            config.accept_convert = u.accept_convert;
+            config.create_dirs.extend(u.dir);
+        }
+        Ok(config)
+    }
+
+    /// Does any rule look at Unix-socket calls (`from-unix`, `from-abstract`)?
+    pub fn watches_unix(&self) -> bool {
+        self.rules.iter().any(Rule::matches_unix)
+    }
+}
+
+/// Parses rules separated by `;` or newlines; errors say `rule N: …`.
+pub fn parse_rule_list(text: &str) -> Result<Vec<Rule>, String> {
+    split_unescaped(text, b";\n")
+        .filter(|r| !r.trim().is_empty())
+        .enumerate()
+        .map(|(i, r)| Rule::parse(r).map_err(|e| format!("rule {}: {e}", i + 1)))
+        .collect()
+}
+
+/// Parses a rule file: one rule per line, `#` comments, blank lines; errors say `line N: …`.
+pub fn parse_rule_file(text: &str) -> Result<Vec<Rule>, String> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|(i, l)| Rule::parse(l).map_err(|e| format!("line {}: {e}", i + 1)))
+        .collect()
+}
+
+/// The value of `SOCKSWAP_RULES` that means these rules (what the CLI exports).
+pub fn rules_to_env(rules: &[Rule]) -> String {
+    rules.iter().map(|r| r.to_string().split("  #").next().unwrap_or_default().to_owned()).collect::<Vec<_>>().join(";")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)], files: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<_, _> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let fs: HashMap<_, _> = files.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_env(&|k| env.get(k).cloned(), &|p| fs.get(p).cloned().ok_or_else(|| "No such file".to_string()))
+    }
+
+    #[test]
+    fn order_is_list_then_file_then_unsock() {
+        let c = cfg(
+            &[("SOCKSWAP_RULES", "in,port=1,ignore;\nin,port=2,ignore"), ("SOCKSWAP_RULES_FILE", "/r"), ("UNSOCK_DIR", "/u")],
+            &[("/r", "# comment\n\nin,port=3,ignore\n")],
+        )
+        .unwrap();
+        let ports: Vec<_> = c.rules.iter().map(|r| r.ports).collect();
+        assert_eq!(ports, vec![Some((1, 1)), Some((2, 2)), Some((3, 3)), None]);
+        assert_eq!(c.create_dirs, vec!["/u".to_string()]);
+    }
+
+    #[test]
+    fn errors_name_variable_and_token() {
+        let e = cfg(&[("SOCKSWAP_RULES", "in,ignore;in,prot=80,ignore")], &[]).unwrap_err();
+        assert_eq!(e.to_string(), "SOCKSWAP_RULES: rule 2: unknown option 'prot=80'");
+        let e = cfg(&[("SOCKSWAP_RULES_FILE", "/r")], &[("/r", "\n\nbogus\n")]).unwrap_err();
+        assert_eq!(e.to_string(), "SOCKSWAP_RULES_FILE: /r: line 3: unknown option 'bogus'");
+        let e = cfg(&[("SOCKSWAP_RULES_FILE", "/nope")], &[]).unwrap_err();
+        assert!(e.to_string().starts_with("SOCKSWAP_RULES_FILE: cannot read '/nope'"));
+        let e = cfg(&[("SOCKSWAP_LOG", "loud")], &[]).unwrap_err();
+        assert!(e.to_string().contains("'loud'"));
+    }
+
+    #[test]
+    fn env_roundtrip() {
+        let rules = parse_rule_list(r"in,path=/a\;b;out,addr=::1,reject=ECONNREFUSED").unwrap();
+        assert_eq!(parse_rule_list(&rules_to_env(&rules)).unwrap(), rules);
+    }
+}

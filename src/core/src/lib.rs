@@ -1,0 +1,19 @@
+//! The pure core of sockswap: everything that can be decided without a syscall.
+//!
+//! Rules and their parser, address and sockaddr conversion, Unix path templates, errno names,
+//! unsock's environment variables, and the whole configuration as read from an environment.
+//! The shim, the CLI and (later) the router share this crate, so a rule means the same thing
+//! everywhere. Nothing here allocates after parsing: matching, template expansion and sockaddr
+//! encoding work on caller-provided buffers so the shim can call them inside hooks.
+
+pub mod addr;
+pub mod config;
+pub mod errno;
+pub mod glob;
+pub mod rule;
+pub mod template;
+pub mod unsock;
+
+pub use addr::{IpEndpoint, UnixName};
+pub use config::{Config, ConfigError, LogLevel};
+pub use rule::{Action, Direction, Query, QueryTarget, Rule, SockType};

@@ -1,0 +1,568 @@
+//! Rules: what to match (direction, socket type, address or CIDR, port range, or a Unix name)
+//! and what to do with a match (a Unix path or abstract name, reject, blackhole, ignore).
+//! First match wins; a call no rule matches is left alone.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use ipnet::{IpNet, Ipv4Net};
+
+use crate::addr::{canonical_ip, UnixName};
+use crate::errno;
+use crate::glob;
+use crate::template::Template;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// `bind` (servers).
+    In,
+    /// `connect`, `sendto`, `sendmsg` (clients).
+    Out,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SockType {
+    Tcp,
+    Udp,
+}
+
+impl SockType {
+    pub fn name(self) -> &'static str {
+        match self {
+            SockType::Tcp => "tcp",
+            SockType::Udp => "udp",
+        }
+    }
+
+    /// From a `SOCK_*` type (flags masked off).
+    pub fn from_sock_type(ty: i32) -> Option<SockType> {
+        match ty & 0xf {
+            libc::SOCK_STREAM => Some(SockType::Tcp),
+            libc::SOCK_DGRAM => Some(SockType::Udp),
+            _ => None,
+        }
+    }
+}
+
+/// What a matching call is turned into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// A Unix socket at this (templated) path.
+    Path(Template),
+    /// An abstract Unix socket of this (templated) name.
+    Abstract(Template),
+    /// Fail the call with this errno.
+    Reject(i32),
+    /// Bind somewhere nothing can reach.
+    Blackhole,
+    /// Leave the socket a real IP socket.
+    Ignore,
+}
+
+/// One rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    pub direction: Option<Direction>,
+    pub ty: Option<SockType>,
+    /// Any of these blocks (canonical: IPv4-mapped blocks are stored as IPv4); empty = any.
+    pub addrs: Vec<IpNet>,
+    pub ports: Option<(u16, u16)>,
+    /// Match a Unix path (glob) instead of an IP address.
+    pub from_unix: Option<Vec<u8>>,
+    /// Match an abstract name (glob) instead of an IP address.
+    pub from_abstract: Option<Vec<u8>>,
+    pub action: Action,
+    pub noremove: bool,
+    pub mode: Option<u32>,
+    /// The peer address reported for connections accepted under this rule (unsock's scheme);
+    /// None = the default scheme (loopback, ephemeral port).
+    pub peer: Option<(IpAddr, Option<u16>)>,
+}
+
+/// The call being decided.
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a> {
+    pub direction: Direction,
+    pub ty: SockType,
+    pub target: QueryTarget<'a>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum QueryTarget<'a> {
+    Ip(SocketAddr),
+    Unix(UnixName<'a>),
+}
+
+impl Rule {
+    /// A rule with this action that matches everything.
+    pub fn any(action: Action) -> Rule {
+        Rule {
+            direction: None,
+            ty: None,
+            addrs: Vec::new(),
+            ports: None,
+            from_unix: None,
+            from_abstract: None,
+            action,
+            noremove: false,
+            mode: None,
+            peer: None,
+        }
+    }
+
+    /// Does this rule match the call? Never allocates.
+    pub fn matches(&self, q: &Query<'_>) -> bool {
+        if self.direction.is_some_and(|d| d != q.direction) || self.ty.is_some_and(|t| t != q.ty) {
+            return false;
+        }
+        // Blackhole only means something for a server.
+        if self.action == Action::Blackhole && q.direction != Direction::In {
+            return false;
+        }
+        match q.target {
+            QueryTarget::Ip(sa) => {
+                if self.from_unix.is_some() || self.from_abstract.is_some() {
+                    return false;
+                }
+                let ip = canonical_ip(sa.ip());
+                let addr_ok = self.addrs.is_empty() || self.addrs.iter().any(|n| n.contains(&ip));
+                let port_ok = self.ports.is_none_or(|(lo, hi)| lo <= sa.port() && sa.port() <= hi);
+                addr_ok && port_ok
+            }
+            QueryTarget::Unix(UnixName::Path(p)) => {
+                self.from_unix.as_ref().is_some_and(|g| glob::matches(g, p))
+            }
+            QueryTarget::Unix(UnixName::Abstract(n)) => {
+                self.from_abstract.as_ref().is_some_and(|g| glob::matches(g, n))
+            }
+            QueryTarget::Unix(UnixName::Unnamed) => false,
+        }
+    }
+
+    /// Does any rule of this kind concern Unix sockets? (Then the shim must look at AF_UNIX calls.)
+    pub fn matches_unix(&self) -> bool {
+        self.from_unix.is_some() || self.from_abstract.is_some()
+    }
+
+    /// Parses one rule, e.g. `in,tcp,addr=127.0.0.1,port=8000-8099,path=/run/%p.sock`.
+    pub fn parse(text: &str) -> Result<Rule, String> {
+        let mut direction = None;
+        let mut ty = None;
+        let mut addrs = Vec::new();
+        let mut ports = None;
+        let mut from_unix = None;
+        let mut from_abstract = None;
+        let mut action: Option<(Action, String)> = None;
+        let mut noremove = false;
+        let mut mode = None;
+        let mut any = false;
+
+        for raw in split_unescaped(text, &[b',']) {
+            let token = unescape(raw.trim());
+            if token.is_empty() {
+                continue;
+            }
+            any = true;
+            let (key, value) = match token.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (token.as_str(), None),
+            };
+            let want_value = |v: Option<&str>| -> Result<String, String> {
+                match v {
+                    Some(v) if !v.is_empty() => Ok(v.to_owned()),
+                    _ => Err(format!("option '{key}' needs a value ('{key}=…')")),
+                }
+            };
+            let no_value = |v: Option<&str>| -> Result<(), String> {
+                match v {
+                    None => Ok(()),
+                    Some(_) => Err(format!("option '{key}' takes no value: '{token}'")),
+                }
+            };
+            let mut set_action = |a: Action| -> Result<(), String> {
+                if let Some((_, prev)) = &action {
+                    return Err(format!("two actions: '{prev}' and '{token}'"));
+                }
+                action = Some((a, token.clone()));
+                Ok(())
+            };
+            match key {
+                "in" | "out" => {
+                    no_value(value)?;
+                    let d = if key == "in" { Direction::In } else { Direction::Out };
+                    if direction.is_some_and(|p| p != d) {
+                        return Err(format!("both 'in' and 'out': '{token}'"));
+                    }
+                    direction = Some(d);
+                }
+                "tcp" | "udp" => {
+                    no_value(value)?;
+                    let t = if key == "tcp" { SockType::Tcp } else { SockType::Udp };
+                    if ty.is_some_and(|p| p != t) {
+                        return Err(format!("both 'tcp' and 'udp': '{token}'"));
+                    }
+                    ty = Some(t);
+                }
+                "addr" | "address" => {
+                    let v = want_value(value)?;
+                    addrs.push(parse_net(&v).ok_or_else(|| format!("bad address '{v}'"))?);
+                }
+                "port" => {
+                    let v = want_value(value)?;
+                    ports = Some(parse_ports(&v).ok_or_else(|| format!("bad port '{v}'"))?);
+                }
+                "from-unix" => from_unix = Some(want_value(value)?.into_bytes()),
+                "from-abstract" => from_abstract = Some(want_value(value)?.into_bytes()),
+                "path" => {
+                    let t = Template::parse(&want_value(value)?).map_err(|e| format!("{e}: '{token}'"))?;
+                    set_action(Action::Path(t))?;
+                }
+                "abstract" => {
+                    let t = Template::parse(&want_value(value)?).map_err(|e| format!("{e}: '{token}'"))?;
+                    set_action(Action::Abstract(t))?;
+                }
+                "reject" => {
+                    let e = match value {
+                        None => libc::EACCES,
+                        Some(v) => errno::parse(v).ok_or_else(|| format!("unknown errno '{v}'"))?,
+                    };
+                    set_action(Action::Reject(e))?;
+                }
+                "blackhole" => {
+                    no_value(value)?;
+                    set_action(Action::Blackhole)?;
+                }
+                "ignore" => {
+                    no_value(value)?;
+                    set_action(Action::Ignore)?;
+                }
+                "noremove" => {
+                    no_value(value)?;
+                    noremove = true;
+                }
+                "mode" => {
+                    let v = want_value(value)?;
+                    mode = Some(parse_mode(&v).ok_or_else(|| format!("bad mode '{v}' (octal, e.g. 0660)"))?);
+                }
+                _ => return Err(format!("unknown option '{token}'")),
+            }
+        }
+        if !any {
+            return Err("empty rule".into());
+        }
+        let Some((action, _)) = action else {
+            return Err(format!(
+                "no action in '{}' (path=, abstract=, reject, blackhole or ignore)",
+                text.trim()
+            ));
+        };
+        if from_unix.is_some() && from_abstract.is_some() {
+            return Err("both 'from-unix' and 'from-abstract'".into());
+        }
+        if (from_unix.is_some() || from_abstract.is_some()) && (!addrs.is_empty() || ports.is_some()) {
+            return Err("'from-unix'/'from-abstract' cannot be combined with 'addr' or 'port'".into());
+        }
+        if action == Action::Blackhole && direction == Some(Direction::Out) {
+            return Err("'blackhole' applies to incoming sockets only: use 'in'".into());
+        }
+        Ok(Rule {
+            direction,
+            ty,
+            addrs,
+            ports,
+            from_unix,
+            from_abstract,
+            action,
+            noremove,
+            mode,
+            peer: None,
+        })
+    }
+}
+
+/// The first rule matching the query, with its index.
+pub fn first_match<'r>(rules: &'r [Rule], q: &Query<'_>) -> Option<(usize, &'r Rule)> {
+    rules.iter().enumerate().find(|(_, r)| r.matches(q))
+}
+
+/// Parses `1.2.3.4`, `1.2.3.0/24`, `::1`, `[::1]`, `fe80::/10`; IPv4-mapped blocks become IPv4.
+pub fn parse_net(text: &str) -> Option<IpNet> {
+    let (ip, len) = match text.split_once('/') {
+        Some((ip, len)) => (ip, Some(len.parse::<u8>().ok()?)),
+        None => (text, None),
+    };
+    let ip = ip.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(ip);
+    let ip: IpAddr = ip.parse().ok()?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let len = len.unwrap_or(max);
+    let net = IpNet::new(ip, len).ok()?.trunc();
+    Some(canonical_net(net))
+}
+
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => Ipv4Net::new(v4, v6.prefix_len() - 96).map(IpNet::V4).unwrap_or(net),
+            None => net,
+        },
+        other => other,
+    }
+}
+
+fn parse_ports(text: &str) -> Option<(u16, u16)> {
+    let (lo, hi) = match text.split_once('-') {
+        Some((lo, hi)) => (lo.parse().ok()?, hi.parse().ok()?),
+        None => {
+            let p = text.parse().ok()?;
+            (p, p)
+        }
+    };
+    (lo <= hi).then_some((lo, hi))
+}
+
+fn parse_mode(text: &str) -> Option<u32> {
+    let m = u32::from_str_radix(text, 8).ok()?;
+    (m <= 0o7777).then_some(m)
+}
+
+/// Splits on any unescaped separator byte, keeping escapes in the pieces.
+pub fn split_unescaped<'a>(text: &'a str, seps: &'a [u8]) -> impl Iterator<Item = &'a str> + 'a {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        while i < bytes.len() {
+            match bytes[i] {
+                b'\\' => i += 2,
+                b if seps.contains(&b) => {
+                    let piece = &text[start..i];
+                    i += 1;
+                    start = i;
+                    return Some(piece);
+                }
+                _ => i += 1,
+            }
+        }
+        done = true;
+        Some(&text[start.min(text.len())..])
+    })
+}
+
+/// Removes one level of backslash escaping.
+pub fn unescape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                out.push(n);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, ',' | ';' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The canonical text of a rule; parsing it gives the same rule back (`peer` excepted: it is
+/// printed as a trailing comment because only the unsock variables can set it).
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(d) = self.direction {
+            parts.push(if d == Direction::In { "in" } else { "out" }.into());
+        }
+        if let Some(t) = self.ty {
+            parts.push(t.name().into());
+        }
+        for n in &self.addrs {
+            let full = n.prefix_len() == n.max_prefix_len();
+            parts.push(if full { format!("addr={}", n.addr()) } else { format!("addr={n}") });
+        }
+        if let Some((lo, hi)) = self.ports {
+            parts.push(if lo == hi { format!("port={lo}") } else { format!("port={lo}-{hi}") });
+        }
+        if let Some(g) = &self.from_unix {
+            parts.push(format!("from-unix={}", escape(&String::from_utf8_lossy(g))));
+        }
+        if let Some(g) = &self.from_abstract {
+            parts.push(format!("from-abstract={}", escape(&String::from_utf8_lossy(g))));
+        }
+        parts.push(match &self.action {
+            Action::Path(t) => format!("path={}", escape(t.as_str())),
+            Action::Abstract(t) => format!("abstract={}", escape(t.as_str())),
+            Action::Reject(e) => match errno::name(*e) {
+                Some(n) => format!("reject={n}"),
+                None => format!("reject={e}"),
+            },
+            Action::Blackhole => "blackhole".into(),
+            Action::Ignore => "ignore".into(),
+        });
+        if self.noremove {
+            parts.push("noremove".into());
+        }
+        if let Some(m) = self.mode {
+            parts.push(format!("mode={m:04o}"));
+        }
+        f.write_str(&parts.join(","))?;
+        if let Some((ip, port)) = self.peer {
+            match port {
+                Some(p) => write!(f, "  # peers reported as {}", SocketAddr::new(ip, p))?,
+                None => write!(f, "  # peers reported as {ip}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn q(dir: Direction, ty: SockType, sa: &str) -> Query<'static> {
+        Query { direction: dir, ty, target: QueryTarget::Ip(sa.parse().unwrap()) }
+    }
+
+    #[test]
+    fn parse_and_match() {
+        let r = Rule::parse("in,tcp,addr=127.0.0.0/8,port=8000-8099,path=/run/%p.sock").unwrap();
+        assert!(r.matches(&q(Direction::In, SockType::Tcp, "127.1.2.3:8050")));
+        assert!(r.matches(&q(Direction::In, SockType::Tcp, "[::ffff:127.0.0.1]:8000")));
+        assert!(!r.matches(&q(Direction::Out, SockType::Tcp, "127.0.0.1:8050")));
+        assert!(!r.matches(&q(Direction::In, SockType::Udp, "127.0.0.1:8050")));
+        assert!(!r.matches(&q(Direction::In, SockType::Tcp, "127.0.0.1:8100")));
+        assert!(!r.matches(&q(Direction::In, SockType::Tcp, "10.0.0.1:8050")));
+    }
+
+    #[test]
+    fn addresses_compare_as_addresses() {
+        // ip2unix bug I8: the long form of ::1 never matched.
+        let r = Rule::parse("out,addr=0:0:0:0:0:0:0:1,reject").unwrap();
+        assert!(r.matches(&q(Direction::Out, SockType::Tcp, "[::1]:80")));
+        let r = Rule::parse("addr=[::ffff:10.0.0.0]/104,ignore").unwrap();
+        assert_eq!(r.addrs[0].to_string(), "10.0.0.0/8");
+        assert!(r.matches(&q(Direction::In, SockType::Tcp, "10.9.9.9:1")));
+    }
+
+    #[test]
+    fn errors_name_the_token() {
+        let e = |t: &str| Rule::parse(t).unwrap_err();
+        assert!(e("in,prot=80,ignore").contains("'prot=80'"));
+        assert!(e("in,port=80").contains("no action"));
+        assert!(e("path=/a,path=/b").contains("two actions"));
+        assert!(e("addr=1.2.3.4/33,ignore").contains("'1.2.3.4/33'"));
+        assert!(e("port=90-80,ignore").contains("'90-80'"));
+        assert!(e("reject=EWHAT").contains("'EWHAT'"));
+        assert!(e("out,blackhole").contains("blackhole"));
+        assert!(e("in,out,ignore").contains("both"));
+        assert!(e("path=/x/%z").contains("%z"));
+        assert!(e("").contains("empty"));
+    }
+
+    #[test]
+    fn escapes() {
+        let r = Rule::parse(r"path=/tmp/a\,b").unwrap();
+        assert_eq!(r.action, Action::Path(Template::parse("/tmp/a,b").unwrap()));
+        assert_eq!(Rule::parse(&r.to_string()).unwrap(), r);
+    }
+
+    #[test]
+    fn unix_globs() {
+        let r = Rule::parse("in,from-unix=/tmp/*.sock,path=/run/x.sock").unwrap();
+        let m = |n| Query { direction: Direction::In, ty: SockType::Tcp, target: QueryTarget::Unix(n) };
+        assert!(r.matches(&m(UnixName::Path(b"/tmp/a.sock"))));
+        assert!(!r.matches(&m(UnixName::Abstract(b"/tmp/a.sock"))));
+        assert!(!r.matches(&q(Direction::In, SockType::Tcp, "127.0.0.1:1")));
+        let a = Rule::parse("from-abstract=app-*,abstract=other").unwrap();
+        assert!(a.matches(&m(UnixName::Abstract(b"app-1"))));
+    }
+
+    #[test]
+    fn first_match_wins() {
+        let rules: Vec<Rule> = ["in,port=22,ignore", "in,reject"].iter().map(|t| Rule::parse(t).unwrap()).collect();
+        let (i, _) = first_match(&rules, &q(Direction::In, SockType::Tcp, "0.0.0.0:22")).unwrap();
+        assert_eq!(i, 0);
+        let (i, _) = first_match(&rules, &q(Direction::In, SockType::Tcp, "0.0.0.0:23")).unwrap();
+        assert_eq!(i, 1);
+        assert!(first_match(&rules, &q(Direction::Out, SockType::Tcp, "1.1.1.1:22")).is_none());
+    }
+
+    fn arb_rule() -> impl Strategy<Value = Rule> {
+        let action = prop_oneof![
+            "[a-z/%,;\\\\]{1,20}".prop_filter_map("template", |s| {
+                Template::parse(&s.replace('%', "%%")).ok().map(Action::Path)
+            }),
+            (1i32..200).prop_map(Action::Reject),
+            Just(Action::Blackhole),
+            Just(Action::Ignore),
+        ];
+        (
+            prop::option::of(prop_oneof![Just(Direction::In), Just(Direction::Out)]),
+            prop::option::of(prop_oneof![Just(SockType::Tcp), Just(SockType::Udp)]),
+            prop::collection::vec((any::<[u8; 4]>(), 0u8..=32), 0..3),
+            prop::option::of((any::<u16>(), any::<u16>())),
+            action,
+            any::<bool>(),
+        )
+            .prop_map(|(direction, ty, nets, ports, action, noremove)| {
+                let direction =
+                    if action == Action::Blackhole { Some(Direction::In) } else { direction };
+                Rule {
+                    direction,
+                    ty,
+                    addrs: nets
+                        .into_iter()
+                        .map(|(ip, len)| IpNet::new(IpAddr::from(ip), len).unwrap().trunc())
+                        .collect(),
+                    ports: ports.map(|(a, b)| (a.min(b), a.max(b))),
+                    from_unix: None,
+                    from_abstract: None,
+                    action,
+                    noremove,
+                    mode: None,
+                    peer: None,
+                }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn display_parses_back(rule in arb_rule()) {
+            let text = rule.to_string();
+            prop_assert_eq!(Rule::parse(&text).unwrap(), rule);
+        }
+
+        #[test]
+        fn parser_never_panics(text in "[a-z=,.:/0-9%\\\\-]{0,60}") {
+            let _ = Rule::parse(&text);
+        }
+
+        #[test]
+        fn mapped_and_plain_ipv4_match_alike(ip: [u8; 4], port: u16, len in 0u8..=32) {
+            let net = IpNet::new(IpAddr::from([10, 0, 0, 0]), len).unwrap().trunc();
+            let mut r = Rule::any(Action::Ignore);
+            r.addrs.push(net);
+            let v4 = SocketAddr::new(IpAddr::from(ip), port);
+            let mapped = SocketAddr::new(IpAddr::V6(std::net::Ipv4Addr::from(ip).to_ipv6_mapped()), port);
+            let a = r.matches(&Query { direction: Direction::In, ty: SockType::Tcp, target: QueryTarget::Ip(v4) });
+            let b = r.matches(&Query { direction: Direction::In, ty: SockType::Tcp, target: QueryTarget::Ip(mapped) });
+            prop_assert_eq!(a, b);
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Path templates: `/run/app/%a-%p.%t.sock`. Parsed once at load; expanded inside hooks into a
+//! caller-provided buffer, so expansion never allocates.
+
+use std::fmt::{self, Write};
+use std::net::IpAddr;
+
+use crate::addr::canonical_ip;
+use crate::rule::SockType;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(Vec<u8>),
+    Addr,
+    Port,
+    Type,
+}
+
+/// A parsed template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    pieces: Vec<Piece>,
+    source: String,
+}
+
+/// What a template is expanded with.
+#[derive(Debug, Clone, Copy)]
+pub struct Fill {
+    pub ip: IpAddr,
+    pub port: u16,
+    pub ty: SockType,
+}
+
+/// The expansion does not fit the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLong;
+
+impl Template {
+    /// Parses `%a`, `%p`, `%t` and `%%`; any other `%` sequence is an error naming it.
+    pub fn parse(text: &str) -> Result<Template, String> {
+        if text.is_empty() {
+            return Err("empty path".into());
+        }
+        if text.as_bytes().contains(&0) {
+            return Err("NUL byte in path".into());
+        }
+        let mut pieces = Vec::new();
+        let mut lit = Vec::new();
+        let mut bytes = text.bytes();
+        while let Some(b) = bytes.next() {
+            if b != b'%' {
+                lit.push(b);
+                continue;
+            }
+            let piece = match bytes.next() {
+                Some(b'%') => {
+                    lit.push(b'%');
+                    continue;
+                }
+                Some(b'a') => Piece::Addr,
+                Some(b'p') => Piece::Port,
+                Some(b't') => Piece::Type,
+                Some(other) => return Err(format!("unknown placeholder '%{}'", other as char)),
+                None => return Err("'%' at the end of the path".into()),
+            };
+            if !lit.is_empty() {
+                pieces.push(Piece::Text(std::mem::take(&mut lit)));
+            }
+            pieces.push(piece);
+        }
+        if !lit.is_empty() {
+            pieces.push(Piece::Text(lit));
+        }
+        Ok(Template { pieces, source: text.to_owned() })
+    }
+
+    /// The template as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// Does the expansion depend on the port? (If not, `bind(port 0)` needs only one path.)
+    pub fn uses_port(&self) -> bool {
+        self.pieces.contains(&Piece::Port)
+    }
+
+    /// Expands into `out`, returning the length written.
+    pub fn expand(&self, fill: Fill, out: &mut [u8]) -> Result<usize, TooLong> {
+        let mut w = SliceWriter { buf: out, len: 0 };
+        for piece in &self.pieces {
+            let r = match piece {
+                Piece::Text(t) => w.put(t),
+                Piece::Addr => write!(w, "{}", canonical_ip(fill.ip)),
+                Piece::Port => write!(w, "{}", fill.port),
+                Piece::Type => w.write_str(fill.ty.name()),
+            };
+            r.map_err(|_| TooLong)?;
+        }
+        Ok(w.len)
+    }
+}
+
+/// `fmt::Write` into a fixed slice; running out of room is an error, never a panic.
+pub struct SliceWriter<'a> {
+    pub buf: &'a mut [u8],
+    pub len: usize,
+}
+
+impl SliceWriter<'_> {
+    pub fn put(&mut self, bytes: &[u8]) -> fmt::Result {
+        let end = self.len.checked_add(bytes.len()).ok_or(fmt::Error)?;
+        let dst = self.buf.get_mut(self.len..end).ok_or(fmt::Error)?;
+        dst.copy_from_slice(bytes);
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl Write for SliceWriter<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.put(s.as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fill(ip: &str, port: u16) -> Fill {
+        Fill { ip: ip.parse().unwrap(), port, ty: SockType::Tcp }
+    }
+
+    fn expand(t: &str, f: Fill) -> String {
+        let mut buf = [0u8; 108];
+        let n = Template::parse(t).unwrap().expand(f, &mut buf).unwrap();
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn placeholders() {
+        assert_eq!(expand("/run/%a-%p.%t", fill("10.0.0.1", 80)), "/run/10.0.0.1-80.tcp");
+        assert_eq!(expand("/x/%a", fill("::ffff:127.0.0.1", 1)), "/x/127.0.0.1");
+        assert_eq!(expand("/x/%a", fill("0:0:0:0:0:0:0:1", 1)), "/x/::1");
+        assert_eq!(expand("100%%", fill("::1", 1)), "100%");
+    }
+
+    #[test]
+    fn errors() {
+        assert!(Template::parse("/x/%q").unwrap_err().contains("%q"));
+        assert!(Template::parse("/x/%").is_err());
+        assert!(Template::parse("").is_err());
+        let t = Template::parse("/very/long/%a/%a/%a").unwrap();
+        let mut small = [0u8; 20];
+        assert_eq!(t.expand(fill("ffff::ffff:ffff:ffff", 1), &mut small), Err(TooLong));
+    }
+}
