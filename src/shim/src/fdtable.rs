@@ -1,0 +1,397 @@
+//! Per-fd state, lock-free for the common case and allocation-free in hooks.
+//!
+//! A directory (sized from the hard RLIMIT_NOFILE, mmap'ed once) points to chunks of slots,
+//! each chunk mmap'ed the first time one of its fds becomes a socket we track. A slot's `state`
+//! word holds its kind (empty, tracked IP socket, converted) and a BUSY bit that a thread sets
+//! for the few instructions it reads or writes the slot's data; nothing blocking ever runs with
+//! BUSY held, and a forked child clears every BUSY bit (the thread that held it is gone).
+//! Socket files are owned through a separate table of reference-counted records, so `dup`s
+//! share one record and the file is unlinked when the last of them is closed.
+
+use core::cell::UnsafeCell;
+use core::net::SocketAddr;
+use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
+
+use libc::c_int;
+use sockswap_core::addr::UnixSockaddr;
+
+use crate::sys;
+
+pub const EMPTY: u32 = 0;
+/// An AF_INET/AF_INET6 socket created through our `socket()`; options and epoll recorded.
+pub const TRACKED: u32 = 1;
+/// Replaced by a Unix socket; the program is shown the data below.
+pub const CONVERTED: u32 = 2;
+const KIND: u32 = 3;
+const BUSY: u32 = 4;
+
+pub const MAX_OPTS: usize = 12;
+pub const MAX_OPT_LEN: usize = 16;
+pub const MAX_EPOLL: usize = 4;
+
+/// A socket option the program set.
+#[derive(Clone, Copy)]
+pub struct SockOpt {
+    pub level: c_int,
+    pub name: c_int,
+    pub len: u8,
+    pub val: [u8; MAX_OPT_LEN],
+}
+
+/// An epoll registration made before the swap (the kernel drops it with the old socket).
+#[derive(Clone, Copy)]
+pub struct EpollReg {
+    pub epfd: c_int,
+    pub events: u32,
+    pub data: u64,
+}
+
+/// What we know about one fd.
+#[derive(Clone, Copy)]
+pub struct SlotData {
+    /// The family of the program's socket (AF_INET or AF_INET6).
+    pub family: c_int,
+    /// SOCK_STREAM or SOCK_DGRAM, without flags.
+    pub sotype: c_int,
+    pub protocol: c_int,
+    /// Index of the rule that converted it; `u16::MAX` if none.
+    pub rule: u16,
+    /// The address the program believes it is bound to.
+    pub local: Option<SocketAddr>,
+    /// The address the program believes it is connected to.
+    pub peer: Option<SocketAddr>,
+    /// 1 + index in the owner table of the socket file this fd keeps alive, or 0.
+    pub owner: u32,
+    pub nopts: u8,
+    pub opts: [SockOpt; MAX_OPTS],
+    pub nepoll: u8,
+    pub epoll: [EpollReg; MAX_EPOLL],
+}
+
+impl SlotData {
+    pub fn new(family: c_int, sotype: c_int, protocol: c_int) -> SlotData {
+        SlotData {
+            family,
+            sotype,
+            protocol,
+            rule: u16::MAX,
+            local: None,
+            peer: None,
+            owner: 0,
+            nopts: 0,
+            opts: [SockOpt { level: 0, name: 0, len: 0, val: [0; MAX_OPT_LEN] }; MAX_OPTS],
+            nepoll: 0,
+            epoll: [EpollReg { epfd: -1, events: 0, data: 0 }; MAX_EPOLL],
+        }
+    }
+
+    pub fn opts(&self) -> &[SockOpt] {
+        self.opts.get(..self.nopts as usize).unwrap_or(&[])
+    }
+
+    /// The last value recorded for (level, name).
+    pub fn find_opt(&self, level: c_int, name: c_int) -> Option<&SockOpt> {
+        self.opts().iter().rev().find(|o| o.level == level && o.name == name)
+    }
+
+    /// Records an option; an option set again replaces its earlier value. Returns false when it
+    /// does not fit (too long, or the table is full).
+    pub fn record_opt(&mut self, level: c_int, name: c_int, val: &[u8]) -> bool {
+        if val.len() > MAX_OPT_LEN {
+            return false;
+        }
+        let n = self.nopts as usize;
+        let idx = match self.opts().iter().position(|o| o.level == level && o.name == name) {
+            Some(i) => i,
+            None if n < MAX_OPTS => {
+                self.nopts += 1;
+                n
+            }
+            None => return false,
+        };
+        let mut o = SockOpt { level, name, len: val.len() as u8, val: [0; MAX_OPT_LEN] };
+        o.val[..val.len()].copy_from_slice(val);
+        if let Some(slot) = self.opts.get_mut(idx) {
+            *slot = o;
+        }
+        true
+    }
+
+    pub fn epolls(&self) -> &[EpollReg] {
+        self.epoll.get(..self.nepoll as usize).unwrap_or(&[])
+    }
+
+    pub fn record_epoll(&mut self, epfd: c_int, op: c_int, ev: Option<&libc::epoll_event>) -> bool {
+        let n = self.nepoll as usize;
+        let pos = self.epolls().iter().position(|r| r.epfd == epfd);
+        match (op, pos, ev) {
+            (libc::EPOLL_CTL_DEL, Some(i), _) => {
+                self.epoll.copy_within(i + 1..n, i);
+                self.nepoll -= 1;
+            }
+            (libc::EPOLL_CTL_ADD | libc::EPOLL_CTL_MOD, _, Some(ev)) => {
+                let reg = EpollReg { epfd, events: ev.events, data: ev.u64 };
+                match pos {
+                    Some(i) => self.epoll[i] = reg,
+                    None if n < MAX_EPOLL => {
+                        self.epoll[n] = reg;
+                        self.nepoll += 1;
+                    }
+                    None => return false,
+                }
+            }
+            _ => {}
+        }
+        true
+    }
+}
+
+pub struct Slot {
+    state: AtomicU32,
+    data: UnsafeCell<SlotData>,
+}
+
+// SAFETY: `data` is only touched by the thread that holds the BUSY bit of `state`.
+unsafe impl Sync for Slot {}
+
+/// Exclusive access to a slot's data while held.
+pub struct Guard {
+    slot: &'static Slot,
+    kind: u32,
+}
+
+impl Guard {
+    pub fn kind(&self) -> u32 {
+        self.kind
+    }
+
+    /// The data; meaningful only if `kind() != EMPTY`.
+    pub fn data(&mut self) -> &mut SlotData {
+        // SAFETY: we hold BUSY, so no other thread accesses the data.
+        unsafe { &mut *self.slot.data.get() }
+    }
+
+    /// Replaces the data and kind (used on EMPTY slots, whose data may be uninitialised).
+    pub fn set(&mut self, kind: u32, data: SlotData) {
+        // SAFETY: we hold BUSY; ptr::write does not read or drop the old (maybe stale) value.
+        unsafe { self.slot.data.get().write(data) };
+        self.kind = kind;
+    }
+
+    pub fn set_kind(&mut self, kind: u32) {
+        self.kind = kind;
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        self.slot.state.store(self.kind, Ordering::Release);
+    }
+}
+
+impl Slot {
+    #[inline]
+    pub fn kind(&self) -> u32 {
+        self.state.load(Ordering::Acquire) & KIND
+    }
+
+    /// Takes BUSY. Contention needs two threads on the same fd at once, so spinning is brief.
+    pub fn lock(&'static self) -> Guard {
+        let mut spins = 0u32;
+        loop {
+            let s = self.state.load(Ordering::Relaxed);
+            if s & BUSY == 0
+                && self.state.compare_exchange_weak(s, s | BUSY, Ordering::Acquire, Ordering::Relaxed).is_ok()
+            {
+                return Guard { slot: self, kind: s & KIND };
+            }
+            spins += 1;
+            if spins < 64 {
+                core::hint::spin_loop();
+            } else {
+                // SAFETY: sched_yield has no preconditions.
+                unsafe { libc::sched_yield() };
+            }
+        }
+    }
+}
+
+const CHUNK: usize = 256;
+
+static DIR: AtomicPtr<AtomicPtr<Slot>> = AtomicPtr::new(core::ptr::null_mut());
+static DIR_LEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Reserves the directory (called once during initialisation).
+pub fn init() {
+    let fds = sys::getrlimit_nofile().clamp(1024, 1 << 22) as usize;
+    let chunks = fds.div_ceil(CHUNK);
+    if let Some(p) = sys::mmap_zeroed(chunks * core::mem::size_of::<AtomicPtr<Slot>>()) {
+        DIR_LEN.store(chunks, Ordering::Relaxed);
+        DIR.store(p.cast(), Ordering::Release);
+    }
+}
+
+fn chunk_ptr(fd: c_int) -> Option<(&'static AtomicPtr<Slot>, usize)> {
+    let fd = usize::try_from(fd).ok()?;
+    let dir = DIR.load(Ordering::Acquire);
+    if dir.is_null() || fd / CHUNK >= DIR_LEN.load(Ordering::Relaxed) {
+        return None;
+    }
+    // SAFETY: the directory has DIR_LEN entries and lives forever.
+    Some((unsafe { &*dir.add(fd / CHUNK) }, fd % CHUNK))
+}
+
+/// The slot of `fd` if its chunk exists (never allocates).
+#[inline]
+pub fn get(fd: c_int) -> Option<&'static Slot> {
+    let (chunk, i) = chunk_ptr(fd)?;
+    let base = chunk.load(Ordering::Acquire);
+    if base.is_null() {
+        return None;
+    }
+    // SAFETY: a chunk holds CHUNK slots and lives forever.
+    Some(unsafe { &*base.add(i) })
+}
+
+/// The slot of `fd`, mapping its chunk if needed. None only if fd is beyond the hard limit
+/// seen at start or the kernel refused memory.
+pub fn get_or_map(fd: c_int) -> Option<&'static Slot> {
+    if let Some(s) = get(fd) {
+        return Some(s);
+    }
+    let (chunk, i) = chunk_ptr(fd)?;
+    let bytes = CHUNK * core::mem::size_of::<Slot>();
+    let fresh = sys::mmap_zeroed(bytes)?.cast::<Slot>();
+    let base = match chunk.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => fresh,
+        Err(winner) => {
+            sys::munmap(fresh.cast(), bytes);
+            winner
+        }
+    };
+    // SAFETY: zeroed memory is a valid Slot in state EMPTY (an atomic zero; data never read
+    // before being written), and the chunk lives forever.
+    Some(unsafe { &*base.add(i) })
+}
+
+/// In a forked child: no other thread exists any more, so nobody holds BUSY.
+pub fn clear_busy_after_fork() {
+    let dir = DIR.load(Ordering::Acquire);
+    if dir.is_null() {
+        return;
+    }
+    for c in 0..DIR_LEN.load(Ordering::Relaxed) {
+        // SAFETY: c < DIR_LEN.
+        let base = unsafe { &*dir.add(c) }.load(Ordering::Acquire);
+        if base.is_null() {
+            continue;
+        }
+        for i in 0..CHUNK {
+            // SAFETY: i < CHUNK.
+            let slot = unsafe { &*base.add(i) };
+            slot.state.fetch_and(KIND, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Calls `f` for every mapped slot in `[first, last]`.
+pub fn for_range(first: u32, last: u32, mut f: impl FnMut(c_int, &'static Slot)) {
+    let limit = DIR_LEN.load(Ordering::Relaxed) * CHUNK;
+    let last = (last as usize).min(limit.saturating_sub(1));
+    let mut fd = first as usize;
+    while fd <= last {
+        match get(fd as c_int) {
+            Some(slot) => {
+                f(fd as c_int, slot);
+                fd += 1;
+            }
+            None => fd = (fd / CHUNK + 1) * CHUNK,
+        }
+    }
+}
+
+// ---- socket files and their owners ----
+
+struct Owner {
+    refs: AtomicU32,
+    data: UnsafeCell<OwnerData>,
+}
+
+#[derive(Clone, Copy)]
+struct OwnerData {
+    pid: u32,
+    dev: u64,
+    ino: u64,
+    path: UnixSockaddr,
+}
+
+// SAFETY: `data` is written only by the thread that claimed the record (refs 0 → 1) before any
+// slot refers to it, and read only while refs > 0.
+unsafe impl Sync for Owner {}
+
+const OWNERS: usize = 4096;
+static OWNER_TABLE: AtomicPtr<Owner> = AtomicPtr::new(core::ptr::null_mut());
+static OWNER_HINT: AtomicUsize = AtomicUsize::new(0);
+
+fn owners() -> Option<&'static [Owner]> {
+    let mut p = OWNER_TABLE.load(Ordering::Acquire);
+    if p.is_null() {
+        let fresh = sys::mmap_zeroed(OWNERS * core::mem::size_of::<Owner>())?.cast::<Owner>();
+        p = match OWNER_TABLE.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => fresh,
+            Err(winner) => {
+                sys::munmap(fresh.cast(), OWNERS * core::mem::size_of::<Owner>());
+                winner
+            }
+        };
+    }
+    // SAFETY: the table holds OWNERS records (zeroed = free) and lives forever.
+    Some(unsafe { core::slice::from_raw_parts(p, OWNERS) })
+}
+
+/// Records that this process created the socket file at `path`; returns the owner id for the
+/// slot, or 0 if the table is full (the file will then not be unlinked automatically).
+pub fn own_path(path: &UnixSockaddr) -> u32 {
+    let Some(table) = owners() else { return 0 };
+    let Some(cpath) = path.c_path() else { return 0 };
+    let Ok(st) = sys::lstat(cpath) else { return 0 };
+    let start = OWNER_HINT.fetch_add(1, Ordering::Relaxed);
+    for k in 0..OWNERS {
+        let i = (start + k) % OWNERS;
+        let Some(o) = table.get(i) else { continue };
+        if o.refs.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            let data = OwnerData { pid: sys::getpid(), dev: st.st_dev, ino: st.st_ino, path: *path };
+            // SAFETY: we just claimed the record; nobody else reads it until a slot refers to it.
+            unsafe { o.data.get().write(data) };
+            return i as u32 + 1;
+        }
+    }
+    0
+}
+
+/// Another fd now refers to the same socket (dup).
+pub fn retain(owner: u32) {
+    if let Some(o) = owner.checked_sub(1).and_then(|i| owners()?.get(i as usize)) {
+        o.refs.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One fd referring to the socket is gone. The last one, in the process that created the file,
+/// unlinks it — if the path still names our socket (someone may have replaced it).
+pub fn release(owner: u32, my_pid: u32) {
+    let Some(o) = owner.checked_sub(1).and_then(|i| owners()?.get(i as usize)) else { return };
+    // SAFETY: refs > 0 while we hold a reference, so the data is initialised and stable.
+    let data = unsafe { *o.data.get() };
+    if o.refs.fetch_sub(1, Ordering::AcqRel) != 1 {
+        return;
+    }
+    if data.pid == my_pid {
+        if let Some(cpath) = data.path.c_path() {
+            if let Ok(st) = sys::lstat(cpath) {
+                if st.st_dev == data.dev && st.st_ino == data.ino {
+                    let _ = sys::unlink(cpath);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,516 @@
+//! bind, connect and accept: where rules are applied and sockets swapped.
+
+use core::net::SocketAddr;
+
+use libc::{c_int, sockaddr, socklen_t};
+use sockswap_core::addr::{self, Decoded, UnixName, UnixSockaddr};
+use sockswap_core::rule::{first_match, Action, Direction, Query, QueryTarget, Rule, SockType};
+use sockswap_core::template::{Fill, Template};
+
+use crate::fdtable::{self, Slot, SlotData, CONVERTED, EMPTY, TRACKED};
+use crate::hooks::{fail, sockaddr_bytes, write_out, SavedErrno};
+use crate::log::{log, Bytes};
+use crate::runtime::{self, Runtime};
+use crate::swap::{self, Replacement};
+use crate::sys;
+
+/// How long a converted connect of a non-blocking program may wait for backlog room.
+const NONBLOCKING_CONNECT_WAIT_MS: i64 = 1000;
+
+/// What the rules say about a bind or connect.
+enum Verdict<'r> {
+    PassThrough,
+    Reject(c_int),
+    Convert { index: usize, rule: &'r Rule, sotype: c_int, slot: &'static Slot },
+}
+
+/// The family and type of `fd` as recorded at `socket()`, or asked from the kernel for sockets
+/// that did not come through our hook (inherited, or created before we were loaded).
+fn socket_kind(fd: c_int, slot: &'static Slot) -> Option<(c_int, c_int, c_int)> {
+    if slot.kind() == TRACKED {
+        let mut g = slot.lock();
+        if g.kind() == TRACKED {
+            let d = g.data();
+            return Some((d.family, d.sotype, d.protocol));
+        }
+    }
+    let family = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).ok()?;
+    let sotype = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).ok()?;
+    let protocol = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL).unwrap_or(0);
+    Some((family, sotype, protocol))
+}
+
+fn judge<'r>(rt: &'r Runtime, direction: Direction, fd: c_int, target: QueryTarget<'_>) -> Verdict<'r> {
+    let Some(slot) = fdtable::get_or_map(fd) else {
+        return Verdict::PassThrough;
+    };
+    if slot.kind() == CONVERTED && direction == Direction::In {
+        return Verdict::PassThrough; // already ours: the kernel answers a second bind
+    }
+    let (sotype, family_ok) = if slot.kind() == CONVERTED {
+        let mut g = slot.lock();
+        (g.data().sotype, true)
+    } else {
+        let Some((family, sotype, _)) = socket_kind(fd, slot) else {
+            return Verdict::PassThrough;
+        };
+        let family_ok = match target {
+            QueryTarget::Ip(SocketAddr::V4(_)) => family == libc::AF_INET,
+            QueryTarget::Ip(SocketAddr::V6(_)) => family == libc::AF_INET6,
+            QueryTarget::Unix(_) => family == libc::AF_UNIX,
+        };
+        (sotype, family_ok)
+    };
+    let Some(ty) = SockType::from_sock_type(sotype) else {
+        return Verdict::PassThrough;
+    };
+    if !family_ok {
+        return Verdict::PassThrough; // the kernel will refuse it as it would without us
+    }
+    let query = Query { direction, ty, target };
+    match first_match(&rt.config.rules, &query) {
+        None => Verdict::PassThrough,
+        Some((_, rule)) if rule.action == Action::Ignore => Verdict::PassThrough,
+        Some((_, rule)) => match rule.action {
+            Action::Reject(e) => Verdict::Reject(e),
+            _ => Verdict::Convert { index: index_of(rt, rule), rule, sotype: sotype & 0xf, slot },
+        },
+    }
+}
+
+fn index_of(rt: &Runtime, rule: &Rule) -> usize {
+    rt.config.rules.iter().position(|r| core::ptr::eq(r, rule)).unwrap_or(usize::MAX)
+}
+
+/// Expands a path/abstract template for `ip:port`.
+fn endpoint(rule: &Rule, ip: core::net::IpAddr, port: u16, sotype: c_int) -> Result<UnixSockaddr, c_int> {
+    let (tpl, is_abstract): (&Template, bool) = match &rule.action {
+        Action::Path(t) => (t, false),
+        Action::Abstract(t) => (t, true),
+        _ => return Err(libc::EINVAL),
+    };
+    let ty = SockType::from_sock_type(sotype).unwrap_or(SockType::Tcp);
+    let mut buf = [0u8; addr::SUN_PATH_LEN];
+    let n = tpl.expand(Fill { ip, port, ty }, &mut buf).map_err(|_| libc::ENAMETOOLONG)?;
+    let name = buf.get(..n).unwrap_or(&[]);
+    let sa = if is_abstract { UnixSockaddr::abstract_name(name) } else { UnixSockaddr::path(name) };
+    sa.map_err(|_| {
+        log!(Error, "rule {}: '{}' expands to a name too long for a Unix socket", 0, tpl.as_str());
+        libc::ENAMETOOLONG
+    })
+}
+
+/// The Unix endpoint of a `from-unix`/`from-abstract` rule (no placeholders to fill).
+fn unix_endpoint(rule: &Rule, sotype: c_int) -> Result<UnixSockaddr, c_int> {
+    endpoint(rule, core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0, sotype)
+}
+
+fn name_of(sa: &UnixSockaddr) -> Bytes<'_> {
+    match sa.name() {
+        UnixName::Path(p) => Bytes(p),
+        UnixName::Abstract(n) => Bytes(n),
+        UnixName::Unnamed => Bytes(b"(unnamed)"),
+    }
+}
+
+// ---------------------------------------------------------------- bind
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    let real = real_bind();
+    let Some(rt) = runtime::get() else {
+        // SAFETY: the program's own call, passed through.
+        return unsafe { real(fd, addr, len) };
+    };
+    // SAFETY: the program promised addr is valid for len bytes.
+    let Some(bytes) = (unsafe { sockaddr_bytes(addr, len) }) else {
+        // SAFETY: as above.
+        return unsafe { real(fd, addr, len) };
+    };
+    let target = match addr::decode(bytes) {
+        Decoded::Ip(sa) => QueryTarget::Ip(sa),
+        Decoded::Unix(name) if rt.watch_unix => QueryTarget::Unix(name),
+        // SAFETY: as above.
+        _ => return unsafe { real(fd, addr, len) },
+    };
+    match judge(rt, Direction::In, fd, target) {
+        // SAFETY: as above.
+        Verdict::PassThrough => unsafe { real(fd, addr, len) },
+        Verdict::Reject(e) => fail(e),
+        Verdict::Convert { index, rule, sotype, slot } => {
+            let saved = SavedErrno::new();
+            match bind_converted(fd, slot, index, rule, sotype, target) {
+                Ok(()) => 0,
+                Err(e) => {
+                    drop(saved);
+                    fail(e)
+                }
+            }
+        }
+    }
+}
+
+fn real_bind() -> crate::real::bind::F {
+    crate::real::bind::get()
+}
+
+fn bind_converted(
+    fd: c_int,
+    slot: &'static Slot,
+    index: usize,
+    rule: &Rule,
+    sotype: c_int,
+    target: QueryTarget<'_>,
+) -> Result<(), c_int> {
+    let mut g = slot.lock();
+    let mut data = match g.kind() {
+        TRACKED => *g.data(),
+        EMPTY => {
+            let (family, _, protocol) = socket_kind_unlocked(fd).ok_or(libc::EBADF)?;
+            SlotData::new(family, sotype, protocol)
+        }
+        _ => return Err(libc::EINVAL),
+    };
+    let tmp = Replacement::new(fd, sotype, &data)?;
+    let (sa, fake_port) = match (target, &rule.action) {
+        (QueryTarget::Ip(ip), Action::Blackhole) => {
+            let port = if ip.port() == 0 { swap::next_ephemeral_port() } else { ip.port() };
+            (UnixSockaddr::unnamed(), port) // autobind: an abstract name nobody is told
+        }
+        (QueryTarget::Ip(ip), _) => bind_template(&tmp, rule, ip, sotype)?,
+        (QueryTarget::Unix(_), Action::Blackhole) => (UnixSockaddr::unnamed(), 0),
+        (QueryTarget::Unix(_), _) => {
+            let sa = unix_endpoint(rule, sotype)?;
+            swap::bind_unix(tmp.fd, sotype, &sa).map_err(|e| bind_error(&sa, e))?;
+            (sa, 0)
+        }
+    };
+    if matches!(rule.action, Action::Blackhole) {
+        sys::bind(tmp.fd, sa.bytes.as_ptr().cast(), sa.len as u32)?;
+    }
+    if let (Some(mode), Some(cpath)) = (rule.mode, sa.c_path()) {
+        if let Err(e) = sys::chmod_nofollow(cpath, mode) {
+            log!(Warn, "chmod {:o} {}: errno {e}", mode, name_of(&sa));
+        }
+    }
+    tmp.apply_flags();
+    let owns_file = sa.c_path().is_some() && !rule.noremove;
+    if let Err(e) = tmp.install(fd, &data) {
+        if let Some(cpath) = sa.c_path() {
+            let _ = sys::unlink(cpath);
+        }
+        return Err(e);
+    }
+    data.owner = if owns_file { fdtable::own_path(&sa) } else { 0 };
+    data.rule = index.min(u16::MAX as usize) as u16;
+    data.local = match target {
+        QueryTarget::Ip(ip) => Some(SocketAddr::new(ip.ip(), fake_port)),
+        QueryTarget::Unix(_) => None,
+    };
+    // (A Unix socket redirected to another Unix path has no IP address to pretend: its
+    // family stays AF_UNIX and the name hooks pass through to the kernel.)
+    g.set(CONVERTED, data);
+    log!(Debug, "fd {fd}: bind {} -> {}", DisplayTarget(target), name_of(&sa));
+    Ok(())
+}
+
+fn socket_kind_unlocked(fd: c_int) -> Option<(c_int, c_int, c_int)> {
+    let family = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).ok()?;
+    let sotype = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).ok()?;
+    let protocol = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL).unwrap_or(0);
+    Some((family, sotype, protocol))
+}
+
+/// Binds the replacement to the rule's endpoint; for port 0, tries ephemeral ports until one's
+/// path is free. Returns the endpoint and the port to report.
+fn bind_template(tmp: &Replacement, rule: &Rule, ip: SocketAddr, sotype: c_int) -> Result<(UnixSockaddr, u16), c_int> {
+    let uses_port = match &rule.action {
+        Action::Path(t) | Action::Abstract(t) => t.uses_port(),
+        _ => false,
+    };
+    if ip.port() != 0 || !uses_port {
+        let port = if ip.port() == 0 { swap::next_ephemeral_port() } else { ip.port() };
+        let sa = endpoint(rule, ip.ip(), port, sotype)?;
+        swap::bind_unix(tmp.fd, sotype, &sa).map_err(|e| bind_error(&sa, e))?;
+        return Ok((sa, port));
+    }
+    for _ in 0..256 {
+        let port = swap::next_ephemeral_port();
+        let sa = endpoint(rule, ip.ip(), port, sotype)?;
+        match swap::bind_unix(tmp.fd, sotype, &sa) {
+            Ok(()) => return Ok((sa, port)),
+            Err(libc::EADDRINUSE) => continue,
+            Err(e) => return Err(bind_error(&sa, e)),
+        }
+    }
+    Err(libc::EADDRINUSE)
+}
+
+fn bind_error(sa: &UnixSockaddr, e: c_int) -> c_int {
+    if e != libc::EADDRINUSE {
+        log!(Warn, "cannot bind {}: errno {e}", name_of(sa));
+    }
+    e
+}
+
+struct DisplayTarget<'a>(QueryTarget<'a>);
+
+impl core::fmt::Display for DisplayTarget<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            QueryTarget::Ip(sa) => write!(f, "{sa}"),
+            QueryTarget::Unix(UnixName::Path(p)) => write!(f, "{}", Bytes(p)),
+            QueryTarget::Unix(UnixName::Abstract(n)) => write!(f, "@{}", Bytes(n)),
+            QueryTarget::Unix(UnixName::Unnamed) => f.write_str("(unnamed)"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- connect
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+    let real = crate::real::connect::get();
+    let Some(rt) = runtime::get() else {
+        // SAFETY: the program's own call, passed through.
+        return unsafe { real(fd, addr, len) };
+    };
+    // SAFETY: the program promised addr is valid for len bytes.
+    let Some(bytes) = (unsafe { sockaddr_bytes(addr, len) }) else {
+        // SAFETY: as above.
+        return unsafe { real(fd, addr, len) };
+    };
+    let target = match addr::decode(bytes) {
+        Decoded::Ip(sa) => QueryTarget::Ip(sa),
+        Decoded::Unix(name) if rt.watch_unix => QueryTarget::Unix(name),
+        // SAFETY: as above.
+        _ => return unsafe { real(fd, addr, len) },
+    };
+    match judge(rt, Direction::Out, fd, target) {
+        Verdict::PassThrough => {
+            if fdtable::get(fd).is_some_and(|s| s.kind() == CONVERTED) && matches!(target, QueryTarget::Ip(_)) {
+                // An IP connect on a socket we made a Unix socket (bound by an `in` rule) with
+                // no `out` rule to say where: it cannot reach an IP address any more.
+                log!(Warn, "fd {fd}: connect to {} from a socket bound to a Unix path; no 'out' rule matches", DisplayTarget(target));
+                return fail(libc::ENETUNREACH);
+            }
+            // SAFETY: as above.
+            unsafe { real(fd, addr, len) }
+        }
+        Verdict::Reject(e) => fail(e),
+        Verdict::Convert { index, rule, sotype, slot } => {
+            let saved = SavedErrno::new();
+            match connect_converted(fd, slot, index, rule, sotype, target) {
+                Ok(()) => 0,
+                Err(e) => {
+                    drop(saved);
+                    fail(e)
+                }
+            }
+        }
+    }
+}
+
+/// What a TCP program expects instead of a Unix socket's connect errors.
+fn tcp_connect_errno(e: c_int) -> c_int {
+    match e {
+        libc::ENOENT | libc::ENOTDIR | libc::EPROTOTYPE | libc::ENOTSOCK | libc::EAGAIN => libc::ECONNREFUSED,
+        e => e,
+    }
+}
+
+fn connect_converted(
+    fd: c_int,
+    slot: &'static Slot,
+    index: usize,
+    rule: &Rule,
+    sotype: c_int,
+    target: QueryTarget<'_>,
+) -> Result<(), c_int> {
+    let sa = match target {
+        QueryTarget::Ip(ip) => endpoint(rule, ip.ip(), ip.port(), sotype)?,
+        QueryTarget::Unix(_) => unix_endpoint(rule, sotype)?,
+    };
+    // Snapshot the record; the connect itself may block and must not hold the slot.
+    let (kind, mut data) = {
+        let mut g = slot.lock();
+        match g.kind() {
+            EMPTY => (EMPTY, None),
+            k => (k, Some(*g.data())),
+        }
+    };
+    if kind == CONVERTED {
+        // Already a Unix socket (bound by an `in` rule): connect it where the rule says.
+        let real = crate::real::connect::get();
+        // SAFETY: sa is a valid sockaddr_un of sa.len bytes.
+        let r = unsafe { real(fd, sa.bytes.as_ptr().cast(), sa.len as u32) };
+        if r < 0 {
+            return Err(tcp_connect_errno(sys::errno()));
+        }
+        if let QueryTarget::Ip(ip) = target {
+            let mut g = slot.lock();
+            if g.kind() == CONVERTED {
+                g.data().peer = Some(ip);
+            }
+        }
+        return Ok(());
+    }
+    let mut data = match data.take() {
+        Some(d) => d,
+        None => {
+            let (family, _, protocol) = socket_kind_unlocked(fd).ok_or(libc::EBADF)?;
+            SlotData::new(family, sotype, protocol)
+        }
+    };
+    // A socket the program bound to a real address keeps reporting it.
+    let bound = real_local_address(fd);
+    let tmp = Replacement::new(fd, sotype, &data)?;
+    let wait = if tmp.nonblocking() { NONBLOCKING_CONNECT_WAIT_MS } else { 0 };
+    loop {
+        match swap::connect_unix(tmp.fd, &sa, wait) {
+            Ok(()) => break,
+            Err(libc::EINTR) if wait > 0 => continue,
+            Err(e) => {
+                log!(Debug, "fd {fd}: connect {} -> {}: errno {e}", DisplayTarget(target), name_of(&sa));
+                return Err(tcp_connect_errno(e));
+            }
+        }
+    }
+    tmp.apply_flags();
+    let mut g = slot.lock();
+    tmp.install(fd, &data)?;
+    data.rule = index.min(u16::MAX as usize) as u16;
+    match target {
+        QueryTarget::Ip(ip) => {
+            let family = data.family;
+            data.local = Some(bound.unwrap_or_else(|| {
+                let mapped = addr::is_mapped(ip.ip());
+                SocketAddr::new(addr::loopback(family, mapped), swap::next_ephemeral_port())
+            }));
+            data.peer = Some(ip);
+        }
+        QueryTarget::Unix(_) => {}
+    }
+    g.set(CONVERTED, data);
+    log!(Debug, "fd {fd}: connect {} -> {}", DisplayTarget(target), name_of(&sa));
+    Ok(())
+}
+
+/// The address an IP socket is really bound to, if it was bound to a port.
+fn real_local_address(fd: c_int) -> Option<SocketAddr> {
+    let mut buf = [0u8; 28];
+    let mut len = buf.len() as socklen_t;
+    let real = crate::real::getsockname::get();
+    // SAFETY: buf is valid for len bytes.
+    if unsafe { real(fd, buf.as_mut_ptr().cast(), &mut len) } < 0 {
+        return None;
+    }
+    match addr::decode(buf.get(..len as usize)?) {
+        Decoded::Ip(sa) if sa.port() != 0 => Some(sa),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------- accept
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    // SAFETY: forwarded with the program's own arguments.
+    unsafe { accept_common(fd, addr, len, None) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
+    // SAFETY: forwarded with the program's own arguments.
+    unsafe { accept_common(fd, addr, len, Some(flags)) }
+}
+
+/// # Safety
+/// The program's accept/accept4 arguments.
+unsafe fn accept_common(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: Option<c_int>) -> c_int {
+    let real = |a: *mut sockaddr, l: *mut socklen_t| match flags {
+        // SAFETY: the program's own call with its own (or our NULL) address arguments.
+        None => unsafe { crate::real::accept::get()(fd, a, l) },
+        // SAFETY: as above.
+        Some(f) => unsafe { crate::real::accept4::get()(fd, a, l, f) },
+    };
+    if let Some(slot) = fdtable::get(fd).filter(|s| s.kind() == CONVERTED) {
+        if let Some(rt) = runtime::get() {
+            // SAFETY: the program's own pointers.
+            return unsafe { accept_converted(rt, slot, addr, len, || real(core::ptr::null_mut(), core::ptr::null_mut())) };
+        }
+    }
+    let cap = if len.is_null() { 0 } else {
+        // SAFETY: a non-NULL len is valid (the kernel would read it too).
+        unsafe { *len }
+    };
+    let r = real(addr, len);
+    if r >= 0 {
+        if let Some(rt) = runtime::get() {
+            // SAFETY: the program's pointers, just filled by the kernel.
+            unsafe { report_foreign(rt, addr.cast(), len, cap) };
+        }
+    }
+    r
+}
+
+/// # Safety
+/// `addr`/`len` are the program's accept arguments.
+unsafe fn accept_converted(
+    rt: &Runtime,
+    slot: &'static Slot,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    real: impl FnOnce() -> c_int,
+) -> c_int {
+    let listener = {
+        let mut g = slot.lock();
+        *g.data()
+    };
+    let nfd = real();
+    if nfd < 0 {
+        return nfd;
+    }
+    let _e = SavedErrno::new();
+    let family = listener.family;
+    let local = listener.local.map(|l| addr::wildcard_to_loopback(l, family));
+    let rule = rt.config.rules.get(listener.rule as usize);
+    let mapped = local.is_some_and(|l| addr::is_mapped(l.ip()));
+    let peer = match rule.and_then(|r| r.peer) {
+        Some((ip, port)) => SocketAddr::new(ip, port.unwrap_or_else(swap::next_ephemeral_port)),
+        None => SocketAddr::new(addr::loopback(family, mapped), swap::next_ephemeral_port()),
+    };
+    if let Some(s) = fdtable::get_or_map(nfd) {
+        let mut data = SlotData::new(family, listener.sotype, listener.protocol);
+        data.rule = listener.rule;
+        data.local = local;
+        data.peer = Some(peer);
+        s.lock().set(CONVERTED, data);
+    }
+    // SAFETY: the program's pointers; NULL is allowed (accept(fd, NULL, NULL), bug U1).
+    unsafe { write_out(addr, len, |out| addr::encode_ip(peer, family, out)) };
+    nfd
+}
+
+/// UNSOCK_ACCEPT_CONVERT_ALL: an address of another family is reported as the configured
+/// AF_INET address.
+///
+/// # Safety
+/// `addr`/`len` are a program's (buffer, length) pair just filled by the kernel; `cap` is the
+/// buffer size the program passed.
+pub(crate) unsafe fn report_foreign(rt: &Runtime, addr: *mut u8, len: *mut socklen_t, cap: socklen_t) {
+    let Some(fake) = rt.config.accept_convert else { return };
+    if addr.is_null() || len.is_null() || cap < 2 {
+        return;
+    }
+    // SAFETY: the kernel wrote at least the family into a buffer of cap ≥ 2 bytes.
+    let family = unsafe { u16::from_ne_bytes([*addr, *addr.add(1)]) } as c_int;
+    if family == libc::AF_INET || family == libc::AF_INET6 {
+        return;
+    }
+    // SAFETY: the program's buffer holds cap bytes.
+    let out = unsafe { core::slice::from_raw_parts_mut(addr, cap as usize) };
+    let full = addr::encode_ip(fake, libc::AF_INET, out);
+    // SAFETY: len is valid.
+    unsafe { *len = full as socklen_t };
+}

@@ -1,0 +1,178 @@
+//! Creation, duplication and closing of fds: keeps the per-fd table in step with the kernel's.
+
+use libc::c_int;
+
+use crate::fdtable::{self, Slot, SlotData, CONVERTED, EMPTY, TRACKED};
+use crate::hooks::{fail, SavedErrno};
+use crate::{real, runtime};
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+    let real = real::socket::get();
+    let Some(rt) = runtime::get() else {
+        // SAFETY: the program's own call, passed through.
+        return unsafe { real(domain, ty, protocol) };
+    };
+    if domain != libc::AF_INET && domain != libc::AF_INET6 {
+        // SAFETY: as above.
+        return unsafe { real(domain, ty, protocol) };
+    }
+    if domain == libc::AF_INET6 && rt.config.block_inet6 {
+        return fail(libc::EAFNOSUPPORT);
+    }
+    // SAFETY: as above.
+    let fd = unsafe { real(domain, ty, protocol) };
+    let base = ty & 0xf;
+    if fd >= 0 && (base == libc::SOCK_STREAM || base == libc::SOCK_DGRAM) {
+        if let Some(slot) = fdtable::get_or_map(fd) {
+            // A stale record from an fd closed behind our back is simply overwritten.
+            slot.lock().set(TRACKED, SlotData::new(domain, base, protocol));
+        }
+    }
+    fd
+}
+
+/// Forgets what we knew about an fd that is being closed or replaced. A converted socket's
+/// file is released (and unlinked by the last owner). In a vfork child, which shares our memory
+/// but not our fds, a converted record is left alone: it still describes the parent's fd.
+fn forget(slot: &'static Slot) {
+    if slot.kind() == EMPTY {
+        return;
+    }
+    let mut g = slot.lock();
+    let owner = match g.kind() {
+        CONVERTED => {
+            if !runtime::same_process() {
+                return;
+            }
+            g.data().owner
+        }
+        _ => 0,
+    };
+    g.set_kind(EMPTY);
+    drop(g);
+    if owner != 0 {
+        let _e = SavedErrno::new();
+        fdtable::release(owner, runtime::pid());
+    }
+}
+
+/// After `new` became a duplicate of `old`: `new` describes the same socket.
+fn duplicate(old: c_int, new: c_int) {
+    let src = fdtable::get(old).filter(|s| s.kind() != EMPTY);
+    let Some(src) = src else {
+        if let Some(dst) = fdtable::get(new) {
+            forget(dst);
+        }
+        return;
+    };
+    let mut g = src.lock();
+    let (kind, data) = (g.kind(), *g.data());
+    drop(g);
+    if kind == CONVERTED && !runtime::same_process() {
+        return;
+    }
+    let Some(dst) = fdtable::get_or_map(new) else { return };
+    forget(dst);
+    if kind == CONVERTED {
+        fdtable::retain(data.owner);
+    }
+    dst.lock().set(kind, data);
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    if let Some(slot) = fdtable::get(fd) {
+        forget(slot);
+    }
+    // SAFETY: the program's own call.
+    unsafe { real::close::get()(fd) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn close_range(first: u32, last: u32, flags: c_int) -> c_int {
+    if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 && first <= last {
+        fdtable::for_range(first, last, |_, slot| forget(slot));
+    }
+    // SAFETY: the program's own call.
+    unsafe { real::close_range::get()(first, last, flags) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn closefrom(low: c_int) {
+    if low >= 0 {
+        fdtable::for_range(low as u32, u32::MAX, |_, slot| forget(slot));
+    }
+    // SAFETY: the program's own call.
+    unsafe { real::closefrom::get()(low) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dup(old: c_int) -> c_int {
+    // SAFETY: the program's own call.
+    let new = unsafe { real::dup::get()(old) };
+    if new >= 0 {
+        duplicate(old, new);
+    }
+    new
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    // SAFETY: the program's own call.
+    let r = unsafe { real::dup2::get()(old, new) };
+    if r >= 0 && old != new {
+        duplicate(old, new);
+    }
+    r
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    // SAFETY: the program's own call.
+    let r = unsafe { real::dup3::get()(old, new, flags) };
+    if r >= 0 {
+        duplicate(old, new);
+    }
+    r
+}
+
+fn after_fcntl(fd: c_int, cmd: c_int, r: c_int) -> c_int {
+    if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
+        duplicate(fd, r);
+    }
+    r
+}
+
+// fcntl is variadic in C; on x86_64 and aarch64 Linux a fixed third argument of pointer width
+// is passed exactly as the variadic one would be (measured; see docs/architecture.md).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    // SAFETY: the program's own call, arguments forwarded unchanged.
+    after_fcntl(fd, cmd, unsafe { real::fcntl::get()(fd, cmd, arg) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    // SAFETY: as above.
+    after_fcntl(fd, cmd, unsafe { real::fcntl64::get()(fd, cmd, arg) })
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut libc::epoll_event) -> c_int {
+    // SAFETY: the program's own call.
+    let r = unsafe { real::epoll_ctl::get()(epfd, op, fd, ev) };
+    if r == 0 {
+        if let Some(slot) = fdtable::get(fd).filter(|s| s.kind() == TRACKED) {
+            // Remember registrations made before the swap: the kernel drops them with the old
+            // socket, and we re-add them to the new one.
+            // SAFETY: ev is NULL or valid (the kernel just read it successfully).
+            let ev = unsafe { ev.as_ref() };
+            let mut g = slot.lock();
+            if g.kind() == TRACKED && !g.data().record_epoll(epfd, op, ev) {
+                crate::log::log!(Warn, "fd {fd}: too many epoll registrations to carry over");
+            }
+        }
+    }
+    r
+}

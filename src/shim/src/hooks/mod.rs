@@ -1,0 +1,62 @@
+//! The exported hooks. Every function here has the C prototype of the libc function it
+//! replaces; each either passes the call to the real function untouched or decides it with
+//! the rules. None allocates, locks, or can panic.
+
+mod calls;
+mod lifecycle;
+mod names;
+
+use libc::{c_int, sockaddr, socklen_t};
+
+use crate::sys;
+
+/// Restores the program's errno when dropped, so our internal calls never leak theirs.
+pub(crate) struct SavedErrno(c_int);
+
+impl SavedErrno {
+    pub fn new() -> Self {
+        SavedErrno(sys::errno())
+    }
+}
+
+impl Drop for SavedErrno {
+    fn drop(&mut self) {
+        sys::set_errno(self.0);
+    }
+}
+
+/// Fails a hooked call with `e`.
+pub(crate) fn fail(e: c_int) -> c_int {
+    sys::set_errno(e);
+    -1
+}
+
+/// The bytes of a sockaddr the program passed, or None for NULL.
+///
+/// # Safety
+/// `addr` must be NULL or valid for `len` bytes, as the program promised the kernel.
+pub(crate) unsafe fn sockaddr_bytes<'a>(addr: *const sockaddr, len: socklen_t) -> Option<&'a [u8]> {
+    if addr.is_null() {
+        return None;
+    }
+    // SAFETY: the caller's contract with bind/connect: addr points to len readable bytes.
+    Some(unsafe { core::slice::from_raw_parts(addr.cast::<u8>(), len as usize) })
+}
+
+/// Writes `bytes` to a caller's (pointer, length) pair with the kernel's rule: copy at most
+/// `*len` bytes, then set `*len` to the full size. Returns false for NULL pointers.
+///
+/// # Safety
+/// `buf` and `len` must be NULL or valid as the program promised the kernel.
+pub(crate) unsafe fn write_out<T>(buf: *mut T, len: *mut socklen_t, fill: impl FnOnce(&mut [u8]) -> usize) -> bool {
+    if buf.is_null() || len.is_null() {
+        return false;
+    }
+    // SAFETY: len is a valid socklen_t pointer and buf holds *len bytes (caller's contract).
+    unsafe {
+        let cap = *len as usize;
+        let out = core::slice::from_raw_parts_mut(buf.cast::<u8>(), cap);
+        *len = fill(out) as socklen_t;
+    }
+    true
+}

@@ -1,0 +1,220 @@
+//! The illusion: names and socket options of converted sockets answer as TCP would.
+
+use libc::{c_int, c_void, sockaddr, socklen_t};
+use sockswap_core::addr;
+
+use crate::fdtable::{self, Slot, SlotData, CONVERTED, TRACKED};
+use crate::hooks::calls::report_foreign;
+use crate::hooks::{fail, write_out, SavedErrno};
+use crate::{real, runtime, sys};
+
+/// A converted socket's record, if `fd` is one that pretends to be IP.
+#[inline]
+fn converted(fd: c_int) -> Option<(&'static Slot, SlotData)> {
+    let slot = fdtable::get(fd)?;
+    if slot.kind() != CONVERTED {
+        return None;
+    }
+    let mut g = slot.lock();
+    let data = *g.data();
+    (g.kind() == CONVERTED && data.family != libc::AF_UNIX).then_some((slot, data))
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    if let Some((_, data)) = converted(fd) {
+        if let Some(local) = data.local {
+            // SAFETY: the program's own (buffer, length) pair.
+            return match unsafe { write_out(addr, len, |out| addr::encode_ip(local, data.family, out)) } {
+                true => 0,
+                false => fail(libc::EFAULT),
+            };
+        }
+    }
+    // SAFETY: the program's own call.
+    unsafe { names_passthrough(fd, addr, len, real::getsockname::get()) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    if let Some((_, data)) = converted(fd) {
+        return match data.peer {
+            // SAFETY: the program's own (buffer, length) pair.
+            Some(peer) => match unsafe { write_out(addr, len, |out| addr::encode_ip(peer, data.family, out)) } {
+                true => 0,
+                false => fail(libc::EFAULT),
+            },
+            None => fail(libc::ENOTCONN),
+        };
+    }
+    // SAFETY: the program's own call.
+    unsafe { names_passthrough(fd, addr, len, real::getpeername::get()) }
+}
+
+/// # Safety
+/// The program's own arguments to getsockname/getpeername.
+unsafe fn names_passthrough(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    real: unsafe extern "C" fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int,
+) -> c_int {
+    let cap = if len.is_null() { 0 } else {
+        // SAFETY: non-NULL len is valid.
+        unsafe { *len }
+    };
+    // SAFETY: the program's own call.
+    let r = unsafe { real(fd, addr, len) };
+    if r == 0 {
+        if let Some(rt) = runtime::get() {
+            // SAFETY: the program's pointers, just filled by the kernel.
+            unsafe { report_foreign(rt, addr.cast(), len, cap) };
+        }
+    }
+    r
+}
+
+fn is_ip_level(level: c_int) -> bool {
+    level == libc::IPPROTO_TCP || level == libc::IPPROTO_IP || level == libc::IPPROTO_IPV6
+}
+
+/// What a fresh TCP socket on loopback answers for an option the program never set.
+fn tcp_default(level: c_int, name: c_int) -> c_int {
+    match (level, name) {
+        (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => 65483,
+        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => 7200,
+        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => 75,
+        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => 9,
+        (libc::IPPROTO_TCP, libc::TCP_SYNCNT) => 6,
+        (libc::IPPROTO_TCP, libc::TCP_LINGER2) => 60,
+        (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => 1,
+        (libc::IPPROTO_IP, libc::IP_TTL) => 64,
+        (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS) => 64,
+        (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL) => 1,
+        (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP) => 1,
+        _ => 0,
+    }
+}
+
+/// # Safety
+/// `val`/`len` are the program's getsockopt arguments.
+unsafe fn answer(val: *mut c_void, len: *mut socklen_t, bytes: &[u8]) -> c_int {
+    // SAFETY: the program's own (buffer, length) pair.
+    let ok = unsafe {
+        write_out(val, len, |out| {
+            let n = out.len().min(bytes.len());
+            out[..n].copy_from_slice(&bytes[..n]);
+            n
+        })
+    };
+    if ok {
+        0
+    } else {
+        fail(libc::EFAULT)
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int {
+    let real = real::getsockopt::get();
+    let Some((_, data)) = converted(fd) else {
+        // SAFETY: the program's own call.
+        return unsafe { real(fd, level, name, val, len) };
+    };
+    let int = |v: c_int| v.to_ne_bytes();
+    if level == libc::SOL_SOCKET {
+        let synthetic = match name {
+            libc::SO_DOMAIN => Some(data.family),
+            libc::SO_TYPE => Some(data.sotype),
+            libc::SO_PROTOCOL => Some(if data.sotype == libc::SOCK_DGRAM { libc::IPPROTO_UDP } else { libc::IPPROTO_TCP }),
+            _ => None,
+        };
+        if let Some(v) = synthetic {
+            // SAFETY: the program's own pointers.
+            return unsafe { answer(val, len, &int(v)) };
+        }
+        let _e = SavedErrno::new();
+        // SAFETY: the program's own call.
+        let r = unsafe { real(fd, level, name, val, len) };
+        if r == 0 {
+            return 0;
+        }
+        let err = sys::errno();
+        return match data.find_opt(level, name) {
+            // An option AF_UNIX refused at setsockopt: answer what the program set.
+            // SAFETY: the program's own pointers.
+            Some(o) if err == libc::ENOPROTOOPT || err == libc::EOPNOTSUPP => unsafe {
+                answer(val, len, o.val.get(..o.len as usize).unwrap_or(&[]))
+            },
+            _ => fail(err),
+        };
+    }
+    if is_ip_level(level) {
+        if let Some(o) = data.find_opt(level, name) {
+            // SAFETY: the program's own pointers.
+            return unsafe { answer(val, len, o.val.get(..o.len as usize).unwrap_or(&[])) };
+        }
+        if level == libc::IPPROTO_TCP && name == libc::TCP_INFO {
+            let mut info = [0u8; 104];
+            info[0] = if sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Ok(1) { 10 } else { 1 };
+            // SAFETY: the program's own pointers.
+            return unsafe { answer(val, len, &info) };
+        }
+        if level == libc::IPPROTO_TCP && name == libc::TCP_CONGESTION {
+            // SAFETY: the program's own pointers.
+            return unsafe { answer(val, len, b"cubic\0\0\0\0\0\0\0\0\0\0\0") };
+        }
+        // SAFETY: the program's own pointers.
+        return unsafe { answer(val, len, &int(tcp_default(level, name))) };
+    }
+    // SAFETY: the program's own call.
+    unsafe { real(fd, level, name, val, len) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
+    let real = real::setsockopt::get();
+    let Some(slot) = fdtable::get(fd).filter(|s| s.kind() != fdtable::EMPTY) else {
+        // SAFETY: the program's own call.
+        return unsafe { real(fd, level, name, val, len) };
+    };
+    let value = || -> &[u8] {
+        if val.is_null() {
+            return &[];
+        }
+        // SAFETY: the program promised val holds len bytes (the kernel would read them too).
+        unsafe { core::slice::from_raw_parts(val.cast::<u8>(), len as usize) }
+    };
+    let record = |slot: &'static Slot| {
+        let mut g = slot.lock();
+        if g.kind() != fdtable::EMPTY && !g.data().record_opt(level, name, value()) {
+            crate::log::log!(Warn, "fd {fd}: option {level}/{name} not recorded (too long or too many)");
+        }
+    };
+    let is_converted_ip = slot.kind() == CONVERTED && {
+        let mut g = slot.lock();
+        g.data().family != libc::AF_UNIX
+    };
+    if is_converted_ip && is_ip_level(level) {
+        if val.is_null() && len > 0 {
+            return fail(libc::EFAULT);
+        }
+        record(slot);
+        return 0;
+    }
+    // SAFETY: the program's own call.
+    let r = unsafe { real(fd, level, name, val, len) };
+    if r == 0 {
+        if slot.kind() == TRACKED || is_converted_ip {
+            record(slot);
+        }
+        return 0;
+    }
+    let err = sys::errno();
+    if is_converted_ip && (err == libc::ENOPROTOOPT || err == libc::EOPNOTSUPP) {
+        // A TCP socket would have accepted it; remember it so getsockopt agrees.
+        record(slot);
+        return 0;
+    }
+    r
+}

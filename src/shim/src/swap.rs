@@ -1,0 +1,152 @@
+//! Replacing a program's socket in place: build a Unix socket that carries the original's file
+//! state (O_NONBLOCK, O_ASYNC, owner, signal) and recorded SOL_SOCKET options, then `dup3` it
+//! over the fd number (keeping FD_CLOEXEC), close the temporary and replay epoll registrations.
+//! Until `install`, the program's fd is untouched, so every failure before it leaves the
+//! original socket as it was.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use libc::{c_int, c_long};
+use sockswap_core::addr::UnixSockaddr;
+
+use crate::fdtable::SlotData;
+use crate::sys;
+
+// Linux fcntl commands and struct the libc crate does not export (asm-generic/fcntl.h).
+const F_SETSIG: c_int = 10;
+const F_GETSIG: c_int = 11;
+const F_SETOWN_EX: c_int = 15;
+const F_GETOWN_EX: c_int = 16;
+
+#[repr(C)]
+struct FOwnerEx {
+    kind: c_int,
+    pid: libc::pid_t,
+}
+
+/// File status flags that belong to the socket description and must survive the swap.
+const CARRIED_FLAGS: c_int = libc::O_NONBLOCK | libc::O_ASYNC;
+
+/// A replacement socket not yet installed; closed on drop unless installed.
+pub struct Replacement {
+    pub fd: c_int,
+    flags: c_int,
+}
+
+impl Drop for Replacement {
+    fn drop(&mut self) {
+        if self.fd >= 0 {
+            sys::close(self.fd);
+        }
+    }
+}
+
+impl Replacement {
+    /// A new AF_UNIX socket of `sotype` with the owner, signal and options of `from`. Its file
+    /// status flags are applied by `apply_flags` (after a blocking connect, if there is one).
+    pub fn new(from: c_int, sotype: c_int, data: &SlotData) -> Result<Replacement, c_int> {
+        let fd = sys::socket(libc::AF_UNIX, sotype | libc::SOCK_CLOEXEC, 0)?;
+        let flags = sys::fcntl(from, libc::F_GETFL, 0).map(|f| f as c_int & CARRIED_FLAGS).unwrap_or(0);
+        let r = Replacement { fd, flags };
+        let mut owner = FOwnerEx { kind: 0, pid: 0 };
+        if sys::fcntl(from, F_GETOWN_EX, (&raw mut owner) as c_long).is_ok() && owner.pid != 0 {
+            let _ = sys::fcntl(fd, F_SETOWN_EX, (&raw const owner) as c_long);
+        }
+        if let Ok(sig) = sys::fcntl(from, F_GETSIG, 0) {
+            if sig != 0 {
+                let _ = sys::fcntl(fd, F_SETSIG, sig);
+            }
+        }
+        for o in data.opts().iter().filter(|o| o.level == libc::SOL_SOCKET) {
+            // Failures are expected for options AF_UNIX lacks; the program already saw success.
+            let _ = sys::setsockopt(fd, o.level, o.name, o.val.as_ptr().cast(), o.len as u32);
+        }
+        Ok(r)
+    }
+
+    pub fn nonblocking(&self) -> bool {
+        self.flags & libc::O_NONBLOCK != 0
+    }
+
+    pub fn apply_flags(&self) {
+        if self.flags != 0 {
+            let _ = sys::fcntl(self.fd, libc::F_SETFL, self.flags as c_long);
+        }
+    }
+
+    /// Puts the replacement at `target`'s number, keeping its FD_CLOEXEC, and replays the
+    /// epoll registrations the kernel drops with the old socket.
+    pub fn install(mut self, target: c_int, data: &SlotData) -> Result<(), c_int> {
+        let fdflags = sys::fcntl(target, libc::F_GETFD, 0)?;
+        let cloexec = if fdflags as c_int & libc::FD_CLOEXEC != 0 { libc::O_CLOEXEC } else { 0 };
+        sys::dup3(self.fd, target, cloexec)?;
+        sys::close(self.fd);
+        self.fd = -1;
+        for reg in data.epolls() {
+            let mut ev = libc::epoll_event { events: reg.events, u64: reg.data };
+            let _ = sys::epoll_ctl(reg.epfd, libc::EPOLL_CTL_ADD, target, &mut ev);
+        }
+        Ok(())
+    }
+}
+
+/// Binds `fd` to `sa`. A socket file left by a dead server is replaced; a live one is not, and
+/// neither is anything that is not a socket.
+pub fn bind_unix(fd: c_int, sotype: c_int, sa: &UnixSockaddr) -> Result<(), c_int> {
+    let attempt = || sys::bind(fd, sa.bytes.as_ptr().cast(), sa.len as u32).map(|_| ());
+    match attempt() {
+        Err(libc::EADDRINUSE) => {}
+        other => return other,
+    }
+    let Some(cpath) = sa.c_path() else { return Err(libc::EADDRINUSE) };
+    let st = sys::lstat(cpath)?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK || !is_stale(sotype, sa) {
+        return Err(libc::EADDRINUSE);
+    }
+    let _ = sys::unlink(cpath);
+    attempt()
+}
+
+/// Nobody accepts on this socket file: a connect is refused.
+fn is_stale(sotype: c_int, sa: &UnixSockaddr) -> bool {
+    let Ok(probe) = sys::socket(libc::AF_UNIX, sotype | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) else {
+        return false;
+    };
+    let r = sys::connect(probe, sa.bytes.as_ptr().cast(), sa.len as u32);
+    sys::close(probe);
+    r == Err(libc::ECONNREFUSED)
+}
+
+/// Connects `fd` to `sa` and waits at most `timeout_ms` for room in the listener's backlog
+/// (a Unix connect never returns EINPROGRESS, so a full backlog would otherwise block forever
+/// or fail with EAGAIN, which TCP programs do not expect).
+pub fn connect_unix(fd: c_int, sa: &UnixSockaddr, timeout_ms: i64) -> Result<(), c_int> {
+    if timeout_ms > 0 {
+        let tv = libc::timeval { tv_sec: timeout_ms / 1000, tv_usec: (timeout_ms % 1000) * 1000 };
+        let size = core::mem::size_of::<libc::timeval>() as u32;
+        let _ = sys::setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, (&raw const tv).cast(), size);
+    }
+    let r = sys::connect(fd, sa.bytes.as_ptr().cast(), sa.len as u32).map(|_| ());
+    if timeout_ms > 0 {
+        let zero = libc::timeval { tv_sec: 0, tv_usec: 0 };
+        let size = core::mem::size_of::<libc::timeval>() as u32;
+        let _ = sys::setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, (&raw const zero).cast(), size);
+    }
+    r
+}
+
+static EPHEMERAL: AtomicU32 = AtomicU32::new(0);
+const EPHEMERAL_LO: u32 = 32768;
+const EPHEMERAL_SPAN: u32 = 60999 - 32768 + 1;
+
+/// The next port of the process-wide ephemeral sequence (32768–60999), starting at a
+/// pid-dependent place so that processes sharing a directory rarely collide.
+pub fn next_ephemeral_port() -> u16 {
+    let mut n = EPHEMERAL.fetch_add(1, Ordering::Relaxed);
+    if n == 0 {
+        let seed = sys::getpid().wrapping_mul(2_654_435_761) % EPHEMERAL_SPAN;
+        let _ = EPHEMERAL.compare_exchange(1, seed + 2, Ordering::Relaxed, Ordering::Relaxed);
+        n = seed + 1;
+    }
+    (EPHEMERAL_LO + n % EPHEMERAL_SPAN) as u16
+}

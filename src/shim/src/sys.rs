@@ -1,0 +1,159 @@
+//! Raw system calls for the shim's own work. Calling libc's `close`, `dup3`, … from inside this
+//! library would land in our own hooks (the preloaded symbol wins), so housekeeping goes through
+//! `syscall(2)` directly. Each wrapper returns `Err(errno)`; callers restore the program's errno.
+
+use libc::{c_int, c_long, c_void, sockaddr, socklen_t};
+
+pub type SysResult = Result<c_long, c_int>;
+
+#[inline]
+pub fn errno() -> c_int {
+    // SAFETY: __errno_location always returns a valid pointer to this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+#[inline]
+pub fn set_errno(e: c_int) {
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = e }
+}
+
+macro_rules! sys {
+    ($nr:expr $(, $arg:expr)*) => {{
+        // SAFETY: a raw system call; every caller passes pointers valid for the call's duration.
+        let r = unsafe { libc::syscall($nr $(, $arg)*) };
+        if r < 0 { Err(errno()) } else { Ok(r) }
+    }};
+}
+
+pub fn socket(domain: c_int, ty: c_int, protocol: c_int) -> Result<c_int, c_int> {
+    sys!(libc::SYS_socket, domain, ty, protocol).map(|fd| fd as c_int)
+}
+
+pub fn close(fd: c_int) {
+    let _ = sys!(libc::SYS_close, fd);
+}
+
+pub fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> SysResult {
+    sys!(libc::SYS_bind, fd, addr, len)
+}
+
+pub fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> SysResult {
+    sys!(libc::SYS_connect, fd, addr, len)
+}
+
+pub fn dup3(old: c_int, new: c_int, flags: c_int) -> SysResult {
+    sys!(libc::SYS_dup3, old, new, flags)
+}
+
+pub fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> SysResult {
+    sys!(libc::SYS_fcntl, fd, cmd, arg)
+}
+
+pub fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> SysResult {
+    sys!(libc::SYS_getsockopt, fd, level, name, val, len)
+}
+
+pub fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> SysResult {
+    sys!(libc::SYS_setsockopt, fd, level, name, val, len)
+}
+
+pub fn getsockopt_int(fd: c_int, level: c_int, name: c_int) -> Result<c_int, c_int> {
+    let mut v: c_int = 0;
+    let mut len = core::mem::size_of::<c_int>() as socklen_t;
+    getsockopt(fd, level, name, (&raw mut v).cast(), &mut len).map(|_| v)
+}
+
+pub fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut libc::epoll_event) -> SysResult {
+    sys!(libc::SYS_epoll_ctl, epfd, op, fd, ev)
+}
+
+pub fn getpid() -> u32 {
+    sys!(libc::SYS_getpid).unwrap_or(0) as u32
+}
+
+pub fn gettid() -> u32 {
+    sys!(libc::SYS_gettid).unwrap_or(0) as u32
+}
+
+pub fn write_all(fd: c_int, mut buf: &[u8]) {
+    while !buf.is_empty() {
+        match sys!(libc::SYS_write, fd, buf.as_ptr(), buf.len()) {
+            Ok(n) if n > 0 => buf = buf.get(n as usize..).unwrap_or(&[]),
+            Err(libc::EINTR) => {}
+            _ => return,
+        }
+    }
+}
+
+/// `path` must end with a NUL byte.
+pub fn unlink(path: &[u8]) -> SysResult {
+    sys!(libc::SYS_unlinkat, libc::AT_FDCWD, path.as_ptr(), 0)
+}
+
+/// `path` must end with a NUL byte. Does not follow a final symlink.
+pub fn lstat(path: &[u8]) -> Result<libc::stat, c_int> {
+    // SAFETY: stat is plain old data; all-zero is a valid value.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    sys!(libc::SYS_newfstatat, libc::AT_FDCWD, path.as_ptr(), &raw mut st, libc::AT_SYMLINK_NOFOLLOW)
+        .map(|_| st)
+}
+
+
+/// `path` must end with a NUL byte. Tries fchmodat2 with AT_SYMLINK_NOFOLLOW (Linux ≥ 6.6) so a
+/// symlink swapped in after bind is never followed; falls back to fchmodat on older kernels.
+pub fn chmod_nofollow(path: &[u8], mode: u32) -> SysResult {
+    const SYS_FCHMODAT2: c_long = 452;
+    match sys!(SYS_FCHMODAT2, libc::AT_FDCWD, path.as_ptr(), mode, libc::AT_SYMLINK_NOFOLLOW) {
+        Err(libc::ENOSYS) => sys!(libc::SYS_fchmodat, libc::AT_FDCWD, path.as_ptr(), mode),
+        r => r,
+    }
+}
+
+/// `path` must end with a NUL byte.
+pub fn mkdir(path: &[u8], mode: u32) -> SysResult {
+    sys!(libc::SYS_mkdirat, libc::AT_FDCWD, path.as_ptr(), mode)
+}
+
+/// Reads a whole (small) file without libc's stdio or Rust's std::fs (whose close would land in
+/// our own hook during initialisation).
+pub fn read_file(path: &[u8], out: &mut Vec<u8>) -> Result<(), c_int> {
+    let fd = sys!(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC)? as c_int;
+    let mut chunk = [0u8; 4096];
+    let result = loop {
+        match sys!(libc::SYS_read, fd, chunk.as_mut_ptr(), chunk.len()) {
+            Ok(0) => break Ok(()),
+            Ok(n) => out.extend_from_slice(chunk.get(..n as usize).unwrap_or(&[])),
+            Err(libc::EINTR) => {}
+            Err(e) => break Err(e),
+        }
+    };
+    close(fd);
+    result
+}
+
+/// Anonymous zeroed memory that is never freed; untouched pages cost nothing.
+pub fn mmap_zeroed(len: usize) -> Option<*mut u8> {
+    let r = sys!(
+        libc::SYS_mmap,
+        core::ptr::null_mut::<c_void>(),
+        len,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+        -1,
+        0
+    );
+    r.ok().map(|p| p as *mut u8)
+}
+
+pub fn munmap(ptr: *mut u8, len: usize) {
+    let _ = sys!(libc::SYS_munmap, ptr, len);
+}
+
+pub fn getrlimit_nofile() -> u64 {
+    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    match sys!(libc::SYS_getrlimit, libc::RLIMIT_NOFILE, &raw mut rl) {
+        Ok(_) => rl.rlim_max,
+        Err(_) => 1 << 20,
+    }
+}
