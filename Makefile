@@ -1,0 +1,51 @@
+# sockswap — see README.md. `make` builds, `make test` runs every test, `make bench` measures.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CARGO   ?= cargo
+LIB      = target/release/libsockswap.so
+BIN      = target/release/sockswap
+
+.PHONY: all build test test-cargo test-c test-scripts bench demo install uninstall clean fmt
+
+all: build
+
+build:
+	$(CARGO) build --release --workspace
+
+# Every suite runs even if an earlier one failed; the target fails if any did.
+test: build
+	@rc=0; \
+	$(MAKE) --no-print-directory test-cargo   || rc=1; \
+	$(MAKE) --no-print-directory test-c       || rc=1; \
+	$(MAKE) --no-print-directory test-scripts || rc=1; \
+	exit $$rc
+
+test-cargo:
+	$(CARGO) test --release --workspace
+
+test-c: build
+	SOCKSWAP_LIB=$(CURDIR)/$(LIB) SOCKSWAP_BIN=$(CURDIR)/$(BIN) c-tests/run.sh
+
+test-scripts: build
+	SOCKSWAP_LIB=$(CURDIR)/$(LIB) SOCKSWAP_BIN=$(CURDIR)/$(BIN) test-scripts/run.sh
+
+bench: build
+	SOCKSWAP_LIB=$(CURDIR)/$(LIB) SOCKSWAP_BIN=$(CURDIR)/$(BIN) test-scripts/bench/run.sh
+
+demo: build
+	SOCKSWAP_LIB=$(CURDIR)/$(LIB) SOCKSWAP_BIN=$(CURDIR)/$(BIN) test-scripts/demo.sh
+
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/sockswap
+	install -D -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/sockswap/libsockswap.so
+	install -D -m 0644 docs/configuration.md $(DESTDIR)$(PREFIX)/share/doc/sockswap/configuration.md
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/sockswap $(DESTDIR)$(PREFIX)/lib/sockswap/libsockswap.so
+	rm -rf $(DESTDIR)$(PREFIX)/share/doc/sockswap
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,310 @@
+//! `sockswap`: run a program under the shim with rules, check rules, explain a decision.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use clap::{Args, Parser, Subcommand};
+use sockswap_core::config::{parse_rule_file, parse_rule_list, rules_to_env, LOG_VAR, RULES_FILE_VAR, RULES_VAR};
+use sockswap_core::rule::{first_match, Action, Direction, Query, QueryTarget, SockType};
+use sockswap_core::template::Fill;
+use sockswap_core::{Config, UnixName};
+
+#[derive(Parser)]
+#[command(name = "sockswap", version, about = "Move the TCP/IP sockets of unmodified programs onto Unix sockets")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run PROGRAM with the shim preloaded and these rules in force.
+    Run {
+        #[command(flatten)]
+        rules: RuleArgs,
+        #[command(flatten)]
+        unsock: UnsockArgs,
+        /// Log level inside the program (off, error, warn, info, debug, trace).
+        #[arg(long, value_name = "LEVEL")]
+        log: Option<String>,
+        /// The library to preload (default: found next to this program, or $SOCKSWAP_LIB).
+        #[arg(long, value_name = "PATH")]
+        lib: Option<PathBuf>,
+        /// The program and its arguments.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM")]
+        program: Vec<OsString>,
+    },
+    /// Validate the rules (and the SOCKSWAP_*/UNSOCK_* environment) and print them as parsed.
+    Check {
+        #[command(flatten)]
+        rules: RuleArgs,
+        #[command(flatten)]
+        unsock: UnsockArgs,
+    },
+    /// Say which rule decides a bind (in) or connect (out) to ADDR PORT, and the endpoint used.
+    Explain {
+        #[command(flatten)]
+        rules: RuleArgs,
+        #[command(flatten)]
+        unsock: UnsockArgs,
+        /// An IPv4 or IPv6 address (or a Unix path, or @abstract-name, for from-unix rules).
+        addr: String,
+        /// The port (ignored for Unix names).
+        port: Option<u16>,
+        /// Directions and types to explain: in, out, tcp, udp (default: both of each).
+        #[arg(value_name = "in|out|tcp|udp")]
+        filters: Vec<String>,
+    },
+    /// Print the path of the library `run` preloads.
+    Lib {
+        #[arg(long, value_name = "PATH")]
+        lib: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct RuleArgs {
+    /// A rule (repeatable), e.g. in,tcp,port=8080,path=/run/app.sock
+    #[arg(short = 'r', long = "rule", value_name = "RULE")]
+    rules: Vec<String>,
+    /// A file of rules, one per line.
+    #[arg(short = 'f', long = "rules-file", value_name = "FILE")]
+    file: Option<PathBuf>,
+}
+
+/// unsock's variables as options.
+#[derive(Args)]
+struct UnsockArgs {
+    #[arg(long, value_name = "DIR")]
+    unsock_dir: Option<String>,
+    #[arg(long, value_name = "ADDR[/LEN]")]
+    unsock_addr: Option<String>,
+    #[arg(long, value_name = "PORT")]
+    unsock_port: Option<String>,
+    #[arg(long, value_name = "OCTAL")]
+    unsock_mode: Option<String>,
+    #[arg(long)]
+    block_inet: bool,
+    #[arg(long)]
+    block_inet6: bool,
+    #[arg(long)]
+    accept_convert_all: bool,
+}
+
+/// An error for the user: printed as one line, exit status 2.
+struct Fail(String);
+
+impl<E: std::fmt::Display> From<E> for Fail {
+    fn from(e: E) -> Self {
+        Fail(e.to_string())
+    }
+}
+
+/// The environment the program will get: ours, with the command line's rules laid over it.
+fn environment(rules: &RuleArgs, unsock: &UnsockArgs) -> Result<HashMap<String, String>, Fail> {
+    let mut env: HashMap<String, String> = std::env::vars().collect();
+    if !rules.rules.is_empty() {
+        let mut parsed = Vec::new();
+        for (i, r) in rules.rules.iter().enumerate() {
+            let list = parse_rule_list(r).map_err(|e| Fail(format!("-r #{}: {e}", i + 1)))?;
+            parsed.extend(list);
+        }
+        env.insert(RULES_VAR.into(), rules_to_env(&parsed));
+    }
+    if let Some(f) = &rules.file {
+        let abs = std::path::absolute(f).map_err(|e| Fail(format!("-f {}: {e}", f.display())))?;
+        let text = std::fs::read_to_string(&abs).map_err(|e| Fail(format!("-f {}: {e}", f.display())))?;
+        parse_rule_file(&text).map_err(|e| Fail(format!("{}: {e}", f.display())))?;
+        env.insert(RULES_FILE_VAR.into(), abs.to_string_lossy().into_owned());
+    }
+    let mut set = |k: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            env.insert(k.into(), v.clone());
+        }
+    };
+    set("UNSOCK_DIR", &unsock.unsock_dir);
+    set("UNSOCK_ADDR", &unsock.unsock_addr);
+    set("UNSOCK_PORT", &unsock.unsock_port);
+    set("UNSOCK_MODE", &unsock.unsock_mode);
+    for (flag, var) in [
+        (unsock.block_inet, "UNSOCK_BLOCK_INET"),
+        (unsock.block_inet6, "UNSOCK_BLOCK_INET6"),
+        (unsock.accept_convert_all, "UNSOCK_ACCEPT_CONVERT_ALL"),
+    ] {
+        if flag {
+            env.insert(var.into(), "1".into());
+        }
+    }
+    Ok(env)
+}
+
+fn load(env: &HashMap<String, String>) -> Result<Config, Fail> {
+    Config::from_env(&|k| env.get(k).cloned(), &|p| std::fs::read_to_string(p).map_err(|e| e.to_string()))
+        .map_err(Fail::from)
+}
+
+fn find_lib(explicit: Option<&Path>) -> Result<PathBuf, Fail> {
+    let candidates: Vec<PathBuf> = match (explicit, std::env::var_os("SOCKSWAP_LIB")) {
+        (Some(p), _) => vec![p.to_path_buf()],
+        (None, Some(p)) => vec![PathBuf::from(p)],
+        (None, None) => {
+            let exe = std::env::current_exe()?;
+            let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+            vec![
+                dir.join("libsockswap.so"),
+                dir.join("../lib/sockswap/libsockswap.so"),
+                dir.join("../lib/libsockswap.so"),
+            ]
+        }
+    };
+    for c in &candidates {
+        if c.is_file() {
+            // Absolute: the dynamic loader resolves LD_PRELOAD entries against the program's cwd.
+            return Ok(std::fs::canonicalize(c)?);
+        }
+    }
+    Err(Fail(format!(
+        "cannot find libsockswap.so (looked at {}); use --lib or SOCKSWAP_LIB",
+        candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", ")
+    )))
+}
+
+fn run(
+    rules: RuleArgs,
+    unsock: UnsockArgs,
+    log: Option<String>,
+    lib: Option<PathBuf>,
+    program: Vec<OsString>,
+) -> Result<ExitCode, Fail> {
+    let mut env = environment(&rules, &unsock)?;
+    if let Some(level) = log {
+        env.insert(LOG_VAR.into(), level);
+    }
+    load(&env)?; // the program must not start with rules the library would refuse
+    let lib = find_lib(lib.as_deref())?;
+    let preload = match env.get("LD_PRELOAD").filter(|p| !p.is_empty()) {
+        Some(rest) => format!("{}:{rest}", lib.display()),
+        None => lib.display().to_string(),
+    };
+    env.insert("LD_PRELOAD".into(), preload);
+    let (prog, args) = program.split_first().ok_or_else(|| Fail("no program given".into()))?;
+    let err = Command::new(prog).args(args).env_clear().envs(&env).exec();
+    eprintln!("sockswap: cannot run {}: {err}", prog.to_string_lossy());
+    Ok(ExitCode::from(if err.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }))
+}
+
+fn check(rules: RuleArgs, unsock: UnsockArgs) -> Result<ExitCode, Fail> {
+    let cfg = load(&environment(&rules, &unsock)?)?;
+    if cfg.rules.is_empty() {
+        println!("no rules: every socket stays TCP/IP");
+    }
+    for (i, r) in cfg.rules.iter().enumerate() {
+        println!("{}: {r}", i + 1);
+    }
+    if cfg.block_inet6 {
+        println!("socket(AF_INET6) fails with EAFNOSUPPORT");
+    }
+    if let Some(a) = cfg.accept_convert {
+        println!("addresses of other families are reported as {a}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn explain(rules: RuleArgs, unsock: UnsockArgs, addr: String, port: Option<u16>, filters: Vec<String>) -> Result<ExitCode, Fail> {
+    let cfg = load(&environment(&rules, &unsock)?)?;
+    let mut dirs = Vec::new();
+    let mut types = Vec::new();
+    for f in &filters {
+        match f.as_str() {
+            "in" => dirs.push(Direction::In),
+            "out" => dirs.push(Direction::Out),
+            "tcp" => types.push(SockType::Tcp),
+            "udp" => types.push(SockType::Udp),
+            other => return Err(Fail(format!("expected in, out, tcp or udp, got '{other}'"))),
+        }
+    }
+    if dirs.is_empty() {
+        dirs = vec![Direction::In, Direction::Out];
+    }
+    if types.is_empty() {
+        types = vec![SockType::Tcp, SockType::Udp];
+    }
+    let target = if let Some(name) = addr.strip_prefix('@') {
+        QueryTarget::Unix(UnixName::Abstract(name.as_bytes()))
+    } else if addr.starts_with('/') || addr.starts_with('.') {
+        QueryTarget::Unix(UnixName::Path(addr.as_bytes()))
+    } else {
+        let ip: IpAddr = addr.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| Fail(format!("bad address '{addr}'")))?;
+        let port = port.ok_or_else(|| Fail("a port is needed after an IP address".into()))?;
+        QueryTarget::Ip(SocketAddr::new(ip, port))
+    };
+    for &d in &dirs {
+        for &t in &types {
+            let what = format!(
+                "{} {} {}",
+                if d == Direction::In { "in (bind)" } else { "out (connect)" },
+                t.name(),
+                match target {
+                    QueryTarget::Ip(sa) => sa.to_string(),
+                    _ => addr.clone(),
+                }
+            );
+            let q = Query { direction: d, ty: t, target };
+            let Some((i, rule)) = first_match(&cfg.rules, &q) else {
+                println!("{what}: no rule matches; stays TCP/IP");
+                continue;
+            };
+            let (ip, port) = match target {
+                QueryTarget::Ip(sa) => (sa.ip(), sa.port()),
+                _ => (IpAddr::from([0, 0, 0, 0]), 0),
+            };
+            let fill = Fill { ip, port, ty: t };
+            let expand = |tpl: &sockswap_core::template::Template| {
+                let mut buf = [0u8; 108];
+                match tpl.expand(fill, &mut buf) {
+                    Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+                    Err(_) => "(too long for a Unix socket)".into(),
+                }
+            };
+            let outcome = match &rule.action {
+                Action::Path(tpl) if port == 0 && d == Direction::In && tpl.uses_port() => {
+                    format!("Unix socket {} with a free port chosen for %p", tpl.as_str())
+                }
+                Action::Path(tpl) => format!("Unix socket {}", expand(tpl)),
+                Action::Abstract(tpl) => format!("abstract Unix socket @{}", expand(tpl)),
+                Action::Reject(e) => format!(
+                    "rejected with {}",
+                    sockswap_core::errno::name(*e).map(str::to_owned).unwrap_or_else(|| e.to_string())
+                ),
+                Action::Blackhole => "blackholed (bound where nothing can connect)".into(),
+                Action::Ignore => "ignored; stays TCP/IP".into(),
+            };
+            println!("{what}: rule {} ({rule}): {outcome}", i + 1);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Run { rules, unsock, log, lib, program } => run(rules, unsock, log, lib, program),
+        Cmd::Check { rules, unsock } => check(rules, unsock),
+        Cmd::Explain { rules, unsock, addr, port, filters } => explain(rules, unsock, addr, port, filters),
+        Cmd::Lib { lib } => find_lib(lib.as_deref()).map(|p| {
+            println!("{}", p.display());
+            ExitCode::SUCCESS
+        }),
+    };
+    match result {
+        Ok(code) => code,
+        Err(Fail(msg)) => {
+            eprintln!("sockswap: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
