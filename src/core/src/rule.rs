@@ -205,11 +205,11 @@ impl Rule {
                 }
                 "addr" | "address" => {
                     let v = want_value(value)?;
-                    addrs.push(parse_net(&v).ok_or_else(|| format!("bad address '{v}'"))?);
+                    addrs.push(parse_net(&v).ok_or_else(|| format!("bad address in '{token}'"))?);
                 }
                 "port" => {
                     let v = want_value(value)?;
-                    ports = Some(parse_ports(&v).ok_or_else(|| format!("bad port '{v}'"))?);
+                    ports = Some(parse_ports(&v).ok_or_else(|| format!("bad port in '{token}'"))?);
                 }
                 "from-unix" => from_unix = Some(want_value(value)?.into_bytes()),
                 "from-abstract" => from_abstract = Some(want_value(value)?.into_bytes()),
@@ -224,7 +224,7 @@ impl Rule {
                 "reject" => {
                     let e = match value {
                         None => libc::EACCES,
-                        Some(v) => errno::parse(v).ok_or_else(|| format!("unknown errno '{v}'"))?,
+                        Some(v) => errno::parse(v).ok_or_else(|| format!("unknown errno in '{token}'"))?,
                     };
                     set_action(Action::Reject(e))?;
                 }
@@ -242,7 +242,7 @@ impl Rule {
                 }
                 "mode" => {
                     let v = want_value(value)?;
-                    mode = Some(parse_mode(&v).ok_or_else(|| format!("bad mode '{v}' (octal, e.g. 0660)"))?);
+                    mode = Some(parse_mode(&v).ok_or_else(|| format!("bad mode in '{token}' (octal, e.g. 0660)"))?);
                 }
                 _ => return Err(format!("unknown option '{token}'")),
             }
@@ -466,9 +466,9 @@ mod tests {
         assert!(e("in,prot=80,ignore").contains("'prot=80'"));
         assert!(e("in,port=80").contains("no action"));
         assert!(e("path=/a,path=/b").contains("two actions"));
-        assert!(e("addr=1.2.3.4/33,ignore").contains("'1.2.3.4/33'"));
-        assert!(e("port=90-80,ignore").contains("'90-80'"));
-        assert!(e("reject=EWHAT").contains("'EWHAT'"));
+        assert!(e("addr=1.2.3.4/33,ignore").contains("'addr=1.2.3.4/33'"));
+        assert!(e("port=90-80,ignore").contains("'port=90-80'"));
+        assert!(e("reject=EWHAT").contains("'reject=EWHAT'"));
         assert!(e("out,blackhole").contains("blackhole"));
         assert!(e("in,out,ignore").contains("both"));
         assert!(e("path=/x/%z").contains("%z"));

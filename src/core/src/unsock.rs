@@ -46,8 +46,8 @@ fn flag(var: &'static str, get: &dyn Fn(&str) -> Option<String>) -> Result<bool,
 /// Reads the UNSOCK_* variables; `Ok(None)` when UNSOCK_DIR and its companions are unset.
 pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<Unsock>, ConfigError> {
     let Some(dir) = get("UNSOCK_DIR").filter(|d| !d.is_empty()) else {
-        if let Some(var) = VARS.iter().find(|v| get(v).is_some_and(|x| !x.is_empty())) {
-            return Err(err("UNSOCK_DIR", format!("not set, but {var} is (unsock needs UNSOCK_DIR)")));
+        if let Some((var, value)) = VARS.iter().find_map(|v| get(v).filter(|x| !x.is_empty()).map(|x| (v, x))) {
+            return Err(err("UNSOCK_DIR", format!("not set, but {var}='{value}' needs it")));
         }
         return Ok(None);
     };
