@@ -8,13 +8,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use clap::{Args, Parser, Subcommand};
-use sockswap_core::config::{parse_rule_file, parse_rule_list, rules_to_env, LOG_VAR, RULES_FILE_VAR, RULES_VAR};
+use sockswap_core::config::{
+    parse_rule_file, parse_rule_list, rules_to_env, LOG_VAR, RULES_FILE_VAR, RULES_VAR,
+};
 use sockswap_core::rule::{first_match, Action, Direction, Query, QueryTarget, SockType};
 use sockswap_core::template::Fill;
 use sockswap_core::{Config, UnixName};
 
 #[derive(Parser)]
-#[command(name = "sockswap", version, about = "Move the TCP/IP sockets of unmodified programs onto Unix sockets")]
+#[command(
+    name = "sockswap",
+    version,
+    about = "Move the TCP/IP sockets of unmodified programs onto Unix sockets"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -35,7 +41,12 @@ enum Cmd {
         #[arg(long, value_name = "PATH")]
         lib: Option<PathBuf>,
         /// The program and its arguments.
-        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM")]
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "PROGRAM"
+        )]
         program: Vec<OsString>,
     },
     /// Validate the rules (and the SOCKSWAP_*/UNSOCK_* environment) and print them as parsed.
@@ -117,7 +128,8 @@ fn environment(rules: &RuleArgs, unsock: &UnsockArgs) -> Result<HashMap<String, 
     }
     if let Some(f) = &rules.file {
         let abs = std::path::absolute(f).map_err(|e| Fail(format!("-f {}: {e}", f.display())))?;
-        let text = std::fs::read_to_string(&abs).map_err(|e| Fail(format!("-f {}: {e}", f.display())))?;
+        let text =
+            std::fs::read_to_string(&abs).map_err(|e| Fail(format!("-f {}: {e}", f.display())))?;
         parse_rule_file(&text).map_err(|e| Fail(format!("{}: {e}", f.display())))?;
         env.insert(RULES_FILE_VAR.into(), abs.to_string_lossy().into_owned());
     }
@@ -143,8 +155,10 @@ fn environment(rules: &RuleArgs, unsock: &UnsockArgs) -> Result<HashMap<String, 
 }
 
 fn load(env: &HashMap<String, String>) -> Result<Config, Fail> {
-    Config::from_env(&|k| env.get(k).cloned(), &|p| std::fs::read_to_string(p).map_err(|e| e.to_string()))
-        .map_err(Fail::from)
+    Config::from_env(&|k| env.get(k).cloned(), &|p| {
+        std::fs::read_to_string(p).map_err(|e| e.to_string())
+    })
+    .map_err(Fail::from)
 }
 
 fn find_lib(explicit: Option<&Path>) -> Result<PathBuf, Fail> {
@@ -169,7 +183,11 @@ fn find_lib(explicit: Option<&Path>) -> Result<PathBuf, Fail> {
     }
     Err(Fail(format!(
         "cannot find libsockswap.so (looked at {}); use --lib or SOCKSWAP_LIB",
-        candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", ")
+        candidates
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     )))
 }
 
@@ -191,10 +209,18 @@ fn run(
         None => lib.display().to_string(),
     };
     env.insert("LD_PRELOAD".into(), preload);
-    let (prog, args) = program.split_first().ok_or_else(|| Fail("no program given".into()))?;
+    let (prog, args) = program
+        .split_first()
+        .ok_or_else(|| Fail("no program given".into()))?;
     let err = Command::new(prog).args(args).env_clear().envs(&env).exec();
     eprintln!("sockswap: cannot run {}: {err}", prog.to_string_lossy());
-    Ok(ExitCode::from(if err.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 }))
+    Ok(ExitCode::from(
+        if err.kind() == std::io::ErrorKind::NotFound {
+            127
+        } else {
+            126
+        },
+    ))
 }
 
 fn check(rules: RuleArgs, unsock: UnsockArgs) -> Result<ExitCode, Fail> {
@@ -214,7 +240,13 @@ fn check(rules: RuleArgs, unsock: UnsockArgs) -> Result<ExitCode, Fail> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn explain(rules: RuleArgs, unsock: UnsockArgs, addr: String, port: Option<u16>, filters: Vec<String>) -> Result<ExitCode, Fail> {
+fn explain(
+    rules: RuleArgs,
+    unsock: UnsockArgs,
+    addr: String,
+    port: Option<u16>,
+    filters: Vec<String>,
+) -> Result<ExitCode, Fail> {
     let cfg = load(&environment(&rules, &unsock)?)?;
     let mut dirs = Vec::new();
     let mut types = Vec::new();
@@ -238,7 +270,11 @@ fn explain(rules: RuleArgs, unsock: UnsockArgs, addr: String, port: Option<u16>,
     } else if addr.starts_with('/') || addr.starts_with('.') {
         QueryTarget::Unix(UnixName::Path(addr.as_bytes()))
     } else {
-        let ip: IpAddr = addr.trim_start_matches('[').trim_end_matches(']').parse().map_err(|_| Fail(format!("bad address '{addr}'")))?;
+        let ip: IpAddr = addr
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .map_err(|_| Fail(format!("bad address '{addr}'")))?;
         let port = port.ok_or_else(|| Fail("a port is needed after an IP address".into()))?;
         QueryTarget::Ip(SocketAddr::new(ip, port))
     };
@@ -246,14 +282,22 @@ fn explain(rules: RuleArgs, unsock: UnsockArgs, addr: String, port: Option<u16>,
         for &t in &types {
             let what = format!(
                 "{} {} {}",
-                if d == Direction::In { "in (bind)" } else { "out (connect)" },
+                if d == Direction::In {
+                    "in (bind)"
+                } else {
+                    "out (connect)"
+                },
                 t.name(),
                 match target {
                     QueryTarget::Ip(sa) => sa.to_string(),
                     _ => addr.clone(),
                 }
             );
-            let q = Query { direction: d, ty: t, target };
+            let q = Query {
+                direction: d,
+                ty: t,
+                target,
+            };
             let Some((i, rule)) = first_match(&cfg.rules, &q) else {
                 println!("{what}: no rule matches; stays TCP/IP");
                 continue;
@@ -272,13 +316,18 @@ fn explain(rules: RuleArgs, unsock: UnsockArgs, addr: String, port: Option<u16>,
             };
             let outcome = match &rule.action {
                 Action::Path(tpl) if port == 0 && d == Direction::In && tpl.uses_port() => {
-                    format!("Unix socket {} with a free port chosen for %p", tpl.as_str())
+                    format!(
+                        "Unix socket {} with a free port chosen for %p",
+                        tpl.as_str()
+                    )
                 }
                 Action::Path(tpl) => format!("Unix socket {}", expand(tpl)),
                 Action::Abstract(tpl) => format!("abstract Unix socket @{}", expand(tpl)),
                 Action::Reject(e) => format!(
                     "rejected with {}",
-                    sockswap_core::errno::name(*e).map(str::to_owned).unwrap_or_else(|| e.to_string())
+                    sockswap_core::errno::name(*e)
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| e.to_string())
                 ),
                 Action::Blackhole => "blackholed (bound where nothing can connect)".into(),
                 Action::Ignore => "ignored; stays TCP/IP".into(),
@@ -292,9 +341,21 @@ fn explain(rules: RuleArgs, unsock: UnsockArgs, addr: String, port: Option<u16>,
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Cmd::Run { rules, unsock, log, lib, program } => run(rules, unsock, log, lib, program),
+        Cmd::Run {
+            rules,
+            unsock,
+            log,
+            lib,
+            program,
+        } => run(rules, unsock, log, lib, program),
         Cmd::Check { rules, unsock } => check(rules, unsock),
-        Cmd::Explain { rules, unsock, addr, port, filters } => explain(rules, unsock, addr, port, filters),
+        Cmd::Explain {
+            rules,
+            unsock,
+            addr,
+            port,
+            filters,
+        } => explain(rules, unsock, addr, port, filters),
         Cmd::Lib { lib } => find_lib(lib.as_deref()).map(|p| {
             println!("{}", p.display());
             ExitCode::SUCCESS

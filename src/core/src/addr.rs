@@ -160,7 +160,10 @@ impl UnixSockaddr {
     pub fn unnamed() -> Self {
         let mut bytes = [0u8; SUN_PATH_OFFSET + SUN_PATH_LEN];
         bytes[..2].copy_from_slice(&(libc::AF_UNIX as u16).to_ne_bytes());
-        UnixSockaddr { bytes, len: SUN_PATH_OFFSET }
+        UnixSockaddr {
+            bytes,
+            len: SUN_PATH_OFFSET,
+        }
     }
 
     /// A path sockaddr; the path must leave room for its NUL.
@@ -192,7 +195,9 @@ impl UnixSockaddr {
     /// The filesystem path with its NUL, for `unlink` and friends; None for abstract names.
     pub fn c_path(&self) -> Option<&[u8]> {
         match self.name() {
-            UnixName::Path(p) => self.bytes.get(SUN_PATH_OFFSET..SUN_PATH_OFFSET + p.len() + 1),
+            UnixName::Path(p) => self
+                .bytes
+                .get(SUN_PATH_OFFSET..SUN_PATH_OFFSET + p.len() + 1),
             _ => None,
         }
     }
@@ -220,7 +225,9 @@ mod tests {
         let v4: SocketAddr = "127.0.0.1:80".parse().unwrap();
         let mut buf = [0u8; 28];
         encode_ip(v4, libc::AF_INET6, &mut buf);
-        let Decoded::Ip(back) = decode(&buf) else { panic!() };
+        let Decoded::Ip(back) = decode(&buf) else {
+            panic!()
+        };
         assert_eq!(back.to_string(), "[::ffff:127.0.0.1]:80");
         let mut b4 = [0u8; 16];
         encode_ip(back, libc::AF_INET, &mut b4);
@@ -230,10 +237,16 @@ mod tests {
     #[test]
     fn unix_names() {
         let sa = UnixSockaddr::path(b"/tmp/x.sock").unwrap();
-        assert_eq!(decode(&sa.bytes[..sa.len]), Decoded::Unix(UnixName::Path(b"/tmp/x.sock")));
+        assert_eq!(
+            decode(&sa.bytes[..sa.len]),
+            Decoded::Unix(UnixName::Path(b"/tmp/x.sock"))
+        );
         assert_eq!(sa.c_path().unwrap(), b"/tmp/x.sock\0");
         let ab = UnixSockaddr::abstract_name(b"app-80").unwrap();
-        assert_eq!(decode(&ab.bytes[..ab.len]), Decoded::Unix(UnixName::Abstract(b"app-80")));
+        assert_eq!(
+            decode(&ab.bytes[..ab.len]),
+            Decoded::Unix(UnixName::Abstract(b"app-80"))
+        );
         assert!(ab.c_path().is_none());
         assert!(UnixSockaddr::path(&[b'a'; 108]).is_err());
         assert!(UnixSockaddr::path(&[b'a'; 107]).is_ok());

@@ -85,18 +85,28 @@ impl Config {
         };
         let mut rules = Vec::new();
         if let Some(text) = get(RULES_VAR) {
-            rules.extend(parse_rule_list(&text).map_err(|message| ConfigError { var: RULES_VAR, message })?);
+            rules.extend(parse_rule_list(&text).map_err(|message| ConfigError {
+                var: RULES_VAR,
+                message,
+            })?);
         }
         if let Some(path) = get(RULES_FILE_VAR).filter(|s| !s.is_empty()) {
-            let text = read_file(&path)
-                .map_err(|e| ConfigError { var: RULES_FILE_VAR, message: format!("cannot read '{path}': {e}") })?;
-            rules.extend(
-                parse_rule_file(&text)
-                    .map_err(|m| ConfigError { var: RULES_FILE_VAR, message: format!("{path}: {m}") })?,
-            );
+            let text = read_file(&path).map_err(|e| ConfigError {
+                var: RULES_FILE_VAR,
+                message: format!("cannot read '{path}': {e}"),
+            })?;
+            rules.extend(parse_rule_file(&text).map_err(|m| ConfigError {
+                var: RULES_FILE_VAR,
+                message: format!("{path}: {m}"),
+            })?);
         }
-        let mut config =
-            Config { rules, log, block_inet6: false, accept_convert: None, create_dirs: Vec::new() };
+        let mut config = Config {
+            rules,
+            log,
+            block_inet6: false,
+            accept_convert: None,
+            create_dirs: Vec::new(),
+        };
         if let Some(u) = unsock::from_env(get)? {
             config.rules.extend(u.rules);
             config.block_inet6 = u.block_inet6;
@@ -132,7 +142,17 @@ pub fn parse_rule_file(text: &str) -> Result<Vec<Rule>, String> {
 
 /// The value of `SOCKSWAP_RULES` that means these rules (what the CLI exports).
 pub fn rules_to_env(rules: &[Rule]) -> String {
-    rules.iter().map(|r| r.to_string().split("  #").next().unwrap_or_default().to_owned()).collect::<Vec<_>>().join(";")
+    rules
+        .iter()
+        .map(|r| {
+            r.to_string()
+                .split("  #")
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 #[cfg(test)]
@@ -141,15 +161,27 @@ mod tests {
     use std::collections::HashMap;
 
     fn cfg(pairs: &[(&str, &str)], files: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: HashMap<_, _> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let fs: HashMap<_, _> = files.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Config::from_env(&|k| env.get(k).cloned(), &|p| fs.get(p).cloned().ok_or_else(|| "No such file".to_string()))
+        let env: HashMap<_, _> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let fs: HashMap<_, _> = files
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_env(&|k| env.get(k).cloned(), &|p| {
+            fs.get(p).cloned().ok_or_else(|| "No such file".to_string())
+        })
     }
 
     #[test]
     fn order_is_list_then_file_then_unsock() {
         let c = cfg(
-            &[("SOCKSWAP_RULES", "in,port=1,ignore;\nin,port=2,ignore"), ("SOCKSWAP_RULES_FILE", "/r"), ("UNSOCK_DIR", "/u")],
+            &[
+                ("SOCKSWAP_RULES", "in,port=1,ignore;\nin,port=2,ignore"),
+                ("SOCKSWAP_RULES_FILE", "/r"),
+                ("UNSOCK_DIR", "/u"),
+            ],
             &[("/r", "# comment\n\nin,port=3,ignore\n")],
         )
         .unwrap();
@@ -161,11 +193,19 @@ mod tests {
     #[test]
     fn errors_name_variable_and_token() {
         let e = cfg(&[("SOCKSWAP_RULES", "in,ignore;in,prot=80,ignore")], &[]).unwrap_err();
-        assert_eq!(e.to_string(), "SOCKSWAP_RULES: rule 2: unknown option 'prot=80'");
+        assert_eq!(
+            e.to_string(),
+            "SOCKSWAP_RULES: rule 2: unknown option 'prot=80'"
+        );
         let e = cfg(&[("SOCKSWAP_RULES_FILE", "/r")], &[("/r", "\n\nbogus\n")]).unwrap_err();
-        assert_eq!(e.to_string(), "SOCKSWAP_RULES_FILE: /r: line 3: unknown option 'bogus'");
+        assert_eq!(
+            e.to_string(),
+            "SOCKSWAP_RULES_FILE: /r: line 3: unknown option 'bogus'"
+        );
         let e = cfg(&[("SOCKSWAP_RULES_FILE", "/nope")], &[]).unwrap_err();
-        assert!(e.to_string().starts_with("SOCKSWAP_RULES_FILE: cannot read '/nope'"));
+        assert!(e
+            .to_string()
+            .starts_with("SOCKSWAP_RULES_FILE: cannot read '/nope'"));
         let e = cfg(&[("SOCKSWAP_LOG", "loud")], &[]).unwrap_err();
         assert!(e.to_string().contains("'loud'"));
     }

@@ -66,7 +66,10 @@ pub fn parse(text: &str) -> Option<i32> {
 
 /// The canonical name of an errno, for printing rules back.
 pub fn name(errno: i32) -> Option<&'static str> {
-    NAMES.iter().find(|&&(_, n)| n == errno).map(|&(name, _)| name)
+    NAMES
+        .iter()
+        .find(|&&(_, n)| n == errno)
+        .map(|&(name, _)| name)
 }
 
 #[cfg(test)]

@@ -126,15 +126,18 @@ impl Rule {
                 }
                 let ip = canonical_ip(sa.ip());
                 let addr_ok = self.addrs.is_empty() || self.addrs.iter().any(|n| n.contains(&ip));
-                let port_ok = self.ports.is_none_or(|(lo, hi)| lo <= sa.port() && sa.port() <= hi);
+                let port_ok = self
+                    .ports
+                    .is_none_or(|(lo, hi)| lo <= sa.port() && sa.port() <= hi);
                 addr_ok && port_ok
             }
             QueryTarget::Unix(UnixName::Path(p)) => {
                 self.from_unix.as_ref().is_some_and(|g| glob::matches(g, p))
             }
-            QueryTarget::Unix(UnixName::Abstract(n)) => {
-                self.from_abstract.as_ref().is_some_and(|g| glob::matches(g, n))
-            }
+            QueryTarget::Unix(UnixName::Abstract(n)) => self
+                .from_abstract
+                .as_ref()
+                .is_some_and(|g| glob::matches(g, n)),
             QueryTarget::Unix(UnixName::Unnamed) => false,
         }
     }
@@ -157,7 +160,7 @@ impl Rule {
         let mut mode = None;
         let mut any = false;
 
-        for raw in split_unescaped(text, &[b',']) {
+        for raw in split_unescaped(text, b",") {
             let token = unescape(raw.trim());
             if token.is_empty() {
                 continue;
@@ -189,7 +192,11 @@ impl Rule {
             match key {
                 "in" | "out" => {
                     no_value(value)?;
-                    let d = if key == "in" { Direction::In } else { Direction::Out };
+                    let d = if key == "in" {
+                        Direction::In
+                    } else {
+                        Direction::Out
+                    };
                     if direction.is_some_and(|p| p != d) {
                         return Err(format!("both 'in' and 'out': '{token}'"));
                     }
@@ -197,7 +204,11 @@ impl Rule {
                 }
                 "tcp" | "udp" => {
                     no_value(value)?;
-                    let t = if key == "tcp" { SockType::Tcp } else { SockType::Udp };
+                    let t = if key == "tcp" {
+                        SockType::Tcp
+                    } else {
+                        SockType::Udp
+                    };
                     if ty.is_some_and(|p| p != t) {
                         return Err(format!("both 'tcp' and 'udp': '{token}'"));
                     }
@@ -214,17 +225,21 @@ impl Rule {
                 "from-unix" => from_unix = Some(want_value(value)?.into_bytes()),
                 "from-abstract" => from_abstract = Some(want_value(value)?.into_bytes()),
                 "path" => {
-                    let t = Template::parse(&want_value(value)?).map_err(|e| format!("{e}: '{token}'"))?;
+                    let t = Template::parse(&want_value(value)?)
+                        .map_err(|e| format!("{e}: '{token}'"))?;
                     set_action(Action::Path(t))?;
                 }
                 "abstract" => {
-                    let t = Template::parse(&want_value(value)?).map_err(|e| format!("{e}: '{token}'"))?;
+                    let t = Template::parse(&want_value(value)?)
+                        .map_err(|e| format!("{e}: '{token}'"))?;
                     set_action(Action::Abstract(t))?;
                 }
                 "reject" => {
                     let e = match value {
                         None => libc::EACCES,
-                        Some(v) => errno::parse(v).ok_or_else(|| format!("unknown errno in '{token}'"))?,
+                        Some(v) => {
+                            errno::parse(v).ok_or_else(|| format!("unknown errno in '{token}'"))?
+                        }
                     };
                     set_action(Action::Reject(e))?;
                 }
@@ -242,7 +257,10 @@ impl Rule {
                 }
                 "mode" => {
                     let v = want_value(value)?;
-                    mode = Some(parse_mode(&v).ok_or_else(|| format!("bad mode in '{token}' (octal, e.g. 0660)"))?);
+                    mode = Some(
+                        parse_mode(&v)
+                            .ok_or_else(|| format!("bad mode in '{token}' (octal, e.g. 0660)"))?,
+                    );
                 }
                 _ => return Err(format!("unknown option '{token}'")),
             }
@@ -259,8 +277,12 @@ impl Rule {
         if from_unix.is_some() && from_abstract.is_some() {
             return Err("both 'from-unix' and 'from-abstract'".into());
         }
-        if (from_unix.is_some() || from_abstract.is_some()) && (!addrs.is_empty() || ports.is_some()) {
-            return Err("'from-unix'/'from-abstract' cannot be combined with 'addr' or 'port'".into());
+        if (from_unix.is_some() || from_abstract.is_some())
+            && (!addrs.is_empty() || ports.is_some())
+        {
+            return Err(
+                "'from-unix'/'from-abstract' cannot be combined with 'addr' or 'port'".into(),
+            );
         }
         if action == Action::Blackhole && direction == Some(Direction::Out) {
             return Err("'blackhole' applies to incoming sockets only: use 'in'".into());
@@ -291,7 +313,10 @@ pub fn parse_net(text: &str) -> Option<IpNet> {
         Some((ip, len)) => (ip, Some(len.parse::<u8>().ok()?)),
         None => (text, None),
     };
-    let ip = ip.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(ip);
+    let ip = ip
+        .strip_prefix('[')
+        .and_then(|s| s.strip_suffix(']'))
+        .unwrap_or(ip);
     let ip: IpAddr = ip.parse().ok()?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
     let len = len.unwrap_or(max);
@@ -302,7 +327,9 @@ pub fn parse_net(text: &str) -> Option<IpNet> {
 fn canonical_net(net: IpNet) -> IpNet {
     match net {
         IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
-            Some(v4) => Ipv4Net::new(v4, v6.prefix_len() - 96).map(IpNet::V4).unwrap_or(net),
+            Some(v4) => Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(IpNet::V4)
+                .unwrap_or(net),
             None => net,
         },
         other => other,
@@ -392,16 +419,27 @@ impl fmt::Display for Rule {
         }
         for n in &self.addrs {
             let full = n.prefix_len() == n.max_prefix_len();
-            parts.push(if full { format!("addr={}", n.addr()) } else { format!("addr={n}") });
+            parts.push(if full {
+                format!("addr={}", n.addr())
+            } else {
+                format!("addr={n}")
+            });
         }
         if let Some((lo, hi)) = self.ports {
-            parts.push(if lo == hi { format!("port={lo}") } else { format!("port={lo}-{hi}") });
+            parts.push(if lo == hi {
+                format!("port={lo}")
+            } else {
+                format!("port={lo}-{hi}")
+            });
         }
         if let Some(g) = &self.from_unix {
             parts.push(format!("from-unix={}", escape(&String::from_utf8_lossy(g))));
         }
         if let Some(g) = &self.from_abstract {
-            parts.push(format!("from-abstract={}", escape(&String::from_utf8_lossy(g))));
+            parts.push(format!(
+                "from-abstract={}",
+                escape(&String::from_utf8_lossy(g))
+            ));
         }
         parts.push(match &self.action {
             Action::Path(t) => format!("path={}", escape(t.as_str())),
@@ -436,7 +474,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn q(dir: Direction, ty: SockType, sa: &str) -> Query<'static> {
-        Query { direction: dir, ty, target: QueryTarget::Ip(sa.parse().unwrap()) }
+        Query {
+            direction: dir,
+            ty,
+            target: QueryTarget::Ip(sa.parse().unwrap()),
+        }
     }
 
     #[test]
@@ -485,7 +527,11 @@ mod tests {
     #[test]
     fn unix_globs() {
         let r = Rule::parse("in,from-unix=/tmp/*.sock,path=/run/x.sock").unwrap();
-        let m = |n| Query { direction: Direction::In, ty: SockType::Tcp, target: QueryTarget::Unix(n) };
+        let m = |n| Query {
+            direction: Direction::In,
+            ty: SockType::Tcp,
+            target: QueryTarget::Unix(n),
+        };
         assert!(r.matches(&m(UnixName::Path(b"/tmp/a.sock"))));
         assert!(!r.matches(&m(UnixName::Abstract(b"/tmp/a.sock"))));
         assert!(!r.matches(&q(Direction::In, SockType::Tcp, "127.0.0.1:1")));
@@ -495,7 +541,10 @@ mod tests {
 
     #[test]
     fn first_match_wins() {
-        let rules: Vec<Rule> = ["in,port=22,ignore", "in,reject"].iter().map(|t| Rule::parse(t).unwrap()).collect();
+        let rules: Vec<Rule> = ["in,port=22,ignore", "in,reject"]
+            .iter()
+            .map(|t| Rule::parse(t).unwrap())
+            .collect();
         let (i, _) = first_match(&rules, &q(Direction::In, SockType::Tcp, "0.0.0.0:22")).unwrap();
         assert_eq!(i, 0);
         let (i, _) = first_match(&rules, &q(Direction::In, SockType::Tcp, "0.0.0.0:23")).unwrap();
@@ -506,7 +555,9 @@ mod tests {
     fn arb_rule() -> impl Strategy<Value = Rule> {
         let action = prop_oneof![
             "[a-z/%,;\\\\]{1,20}".prop_filter_map("template", |s| {
-                Template::parse(&s.replace('%', "%%")).ok().map(Action::Path)
+                Template::parse(&s.replace('%', "%%"))
+                    .ok()
+                    .map(Action::Path)
             }),
             (1i32..200).prop_map(Action::Reject),
             Just(Action::Blackhole),
@@ -521,8 +572,11 @@ mod tests {
             any::<bool>(),
         )
             .prop_map(|(direction, ty, nets, ports, action, noremove)| {
-                let direction =
-                    if action == Action::Blackhole { Some(Direction::In) } else { direction };
+                let direction = if action == Action::Blackhole {
+                    Some(Direction::In)
+                } else {
+                    direction
+                };
                 Rule {
                     direction,
                     ty,

@@ -70,7 +70,10 @@ impl Template {
         if !lit.is_empty() {
             pieces.push(Piece::Text(lit));
         }
-        Ok(Template { pieces, source: text.to_owned() })
+        Ok(Template {
+            pieces,
+            source: text.to_owned(),
+        })
     }
 
     /// The template as written.
@@ -126,7 +129,11 @@ mod tests {
     use super::*;
 
     fn fill(ip: &str, port: u16) -> Fill {
-        Fill { ip: ip.parse().unwrap(), port, ty: SockType::Tcp }
+        Fill {
+            ip: ip.parse().unwrap(),
+            port,
+            ty: SockType::Tcp,
+        }
     }
 
     fn expand(t: &str, f: Fill) -> String {
@@ -137,7 +144,10 @@ mod tests {
 
     #[test]
     fn placeholders() {
-        assert_eq!(expand("/run/%a-%p.%t", fill("10.0.0.1", 80)), "/run/10.0.0.1-80.tcp");
+        assert_eq!(
+            expand("/run/%a-%p.%t", fill("10.0.0.1", 80)),
+            "/run/10.0.0.1-80.tcp"
+        );
         assert_eq!(expand("/x/%a", fill("::ffff:127.0.0.1", 1)), "/x/127.0.0.1");
         assert_eq!(expand("/x/%a", fill("0:0:0:0:0:0:0:1", 1)), "/x/::1");
         assert_eq!(expand("100%%", fill("::1", 1)), "100%");
@@ -150,6 +160,9 @@ mod tests {
         assert!(Template::parse("").is_err());
         let t = Template::parse("/very/long/%a/%a/%a").unwrap();
         let mut small = [0u8; 20];
-        assert_eq!(t.expand(fill("ffff::ffff:ffff:ffff", 1), &mut small), Err(TooLong));
+        assert_eq!(
+            t.expand(fill("ffff::ffff:ffff:ffff", 1), &mut small),
+            Err(TooLong)
+        );
     }
 }

@@ -46,34 +46,59 @@ fn flag(var: &'static str, get: &dyn Fn(&str) -> Option<String>) -> Result<bool,
 /// Reads the UNSOCK_* variables; `Ok(None)` when UNSOCK_DIR and its companions are unset.
 pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<Unsock>, ConfigError> {
     let Some(dir) = get("UNSOCK_DIR").filter(|d| !d.is_empty()) else {
-        if let Some((var, value)) = VARS.iter().find_map(|v| get(v).filter(|x| !x.is_empty()).map(|x| (v, x))) {
-            return Err(err("UNSOCK_DIR", format!("not set, but {var}='{value}' needs it")));
+        if let Some((var, value)) = VARS
+            .iter()
+            .find_map(|v| get(v).filter(|x| !x.is_empty()).map(|x| (v, x)))
+        {
+            return Err(err(
+                "UNSOCK_DIR",
+                format!("not set, but {var}='{value}' needs it"),
+            ));
         }
         return Ok(None);
     };
     if !dir.starts_with('/') {
-        return Err(err("UNSOCK_DIR", format!("must be an absolute path: '{dir}'")));
+        return Err(err(
+            "UNSOCK_DIR",
+            format!("must be an absolute path: '{dir}'"),
+        ));
     }
     if dir.len() >= 96 {
-        return Err(err("UNSOCK_DIR", format!("must be shorter than 96 bytes: '{dir}'")));
+        return Err(err(
+            "UNSOCK_DIR",
+            format!("must be shorter than 96 bytes: '{dir}'"),
+        ));
     }
 
-    let addr_text = get("UNSOCK_ADDR").filter(|s| !s.is_empty()).unwrap_or_else(|| "127.175.0.0/32".into());
+    let addr_text = get("UNSOCK_ADDR")
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "127.175.0.0/32".into());
     let mut nets: Vec<IpNet> = Vec::new();
     let mut fake: Option<IpAddr> = None;
-    for part in addr_text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let net = parse_net(part).ok_or_else(|| err("UNSOCK_ADDR", format!("bad address '{part}'")))?;
+    for part in addr_text
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+    {
+        let net =
+            parse_net(part).ok_or_else(|| err("UNSOCK_ADDR", format!("bad address '{part}'")))?;
         // The address as written (not truncated to the block) is the one reported for peers.
         let host = part.split('/').next().unwrap_or(part);
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        fake.get_or_insert(crate::addr::canonical_ip(host.parse().unwrap_or(net.addr())));
+        fake.get_or_insert(crate::addr::canonical_ip(
+            host.parse().unwrap_or(net.addr()),
+        ));
         nets.push(net);
     }
     let fake = fake.ok_or_else(|| err("UNSOCK_ADDR", format!("no address in '{addr_text}'")))?;
 
     let port = match get("UNSOCK_PORT").filter(|s| !s.is_empty()) {
         None => None,
-        Some(p) => Some(p.trim().parse::<u16>().map_err(|_| err("UNSOCK_PORT", format!("bad port '{p}'")))?),
+        Some(p) => Some(
+            p.trim()
+                .parse::<u16>()
+                .map_err(|_| err("UNSOCK_PORT", format!("bad port '{p}'")))?,
+        ),
     };
     let mode = match get("UNSOCK_MODE").filter(|s| !s.is_empty()) {
         None => None,
@@ -87,7 +112,8 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<Unsock>, 
 
     let dir_trimmed = dir.trim_end_matches('/');
     let template = format!("{}/%p.sock", dir_trimmed.replace('%', "%%"));
-    let template = Template::parse(&template).map_err(|e| err("UNSOCK_DIR", format!("{e}: '{dir}'")))?;
+    let template =
+        Template::parse(&template).map_err(|e| err("UNSOCK_DIR", format!("{e}: '{dir}'")))?;
     let mut rule = Rule::any(Action::Path(template));
     rule.addrs = nets;
     rule.ports = port.map(|p| (p, p));
@@ -124,21 +150,37 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
     fn hit(u: &Unsock, sa: &str) -> Option<usize> {
-        let q = Query { direction: Direction::In, ty: SockType::Tcp, target: QueryTarget::Ip(sa.parse().unwrap()) };
+        let q = Query {
+            direction: Direction::In,
+            ty: SockType::Tcp,
+            target: QueryTarget::Ip(sa.parse().unwrap()),
+        };
         crate::rule::first_match(&u.rules, &q).map(|(i, _)| i)
     }
 
     #[test]
     fn defaults_cover_only_127_175_0_0() {
-        let u = from_env(&env(&[("UNSOCK_DIR", "/tmp/u")])).unwrap().unwrap();
+        let u = from_env(&env(&[("UNSOCK_DIR", "/tmp/u")]))
+            .unwrap()
+            .unwrap();
         assert_eq!(hit(&u, "127.175.0.0:80"), Some(0));
-        assert_eq!(hit(&u, "0.0.0.0:0"), None, "bug U5: a non-covered bind must stay IP");
-        assert_eq!(u.rules[0].to_string().split("  #").next().unwrap(), "addr=127.175.0.0,path=/tmp/u/%p.sock");
+        assert_eq!(
+            hit(&u, "0.0.0.0:0"),
+            None,
+            "bug U5: a non-covered bind must stay IP"
+        );
+        assert_eq!(
+            u.rules[0].to_string().split("  #").next().unwrap(),
+            "addr=127.175.0.0,path=/tmp/u/%p.sock"
+        );
     }
 
     #[test]
@@ -154,15 +196,27 @@ mod tests {
         .unwrap();
         assert_eq!(hit(&u, "0.0.0.0:7000"), Some(0));
         assert_eq!(hit(&u, "[::ffff:10.1.1.1]:7000"), Some(0));
-        assert_eq!(hit(&u, "10.1.1.1:7001"), Some(1), "UNSOCK_BLOCK_INET rejects the rest");
+        assert_eq!(
+            hit(&u, "10.1.1.1:7001"),
+            Some(1),
+            "UNSOCK_BLOCK_INET rejects the rest"
+        );
         assert_eq!(hit(&u, "[::1]:7001"), None, "IPv6 is not IPv4");
-        assert_eq!(u.rules[0].peer, Some(("127.0.0.1".parse().unwrap(), Some(7000))));
+        assert_eq!(
+            u.rules[0].peer,
+            Some(("127.0.0.1".parse().unwrap(), Some(7000)))
+        );
         assert_eq!(u.accept_convert, Some("127.0.0.1:7000".parse().unwrap()));
     }
 
     #[test]
     fn ipv6_is_converted_too() {
-        let u = from_env(&env(&[("UNSOCK_DIR", "/d"), ("UNSOCK_ADDR", "127.0.0.1/8,::1")])).unwrap().unwrap();
+        let u = from_env(&env(&[
+            ("UNSOCK_DIR", "/d"),
+            ("UNSOCK_ADDR", "127.0.0.1/8,::1"),
+        ]))
+        .unwrap()
+        .unwrap();
         assert_eq!(hit(&u, "[::1]:5"), Some(0));
         assert_eq!(hit(&u, "127.9.9.9:5"), Some(0));
     }
@@ -175,6 +229,7 @@ mod tests {
         assert!(e(&[("UNSOCK_DIR", "/d"), ("UNSOCK_PORT", "99999")]).contains("'99999'"));
         assert!(e(&[("UNSOCK_DIR", "/d"), ("UNSOCK_MODE", "9")]).contains("'9'"));
         assert!(e(&[("UNSOCK_PORT", "80")]).contains("UNSOCK_PORT"));
-        assert!(e(&[("UNSOCK_DIR", "/d"), ("UNSOCK_BLOCK_INET6", "yes")]).starts_with("UNSOCK_BLOCK_INET6:"));
+        assert!(e(&[("UNSOCK_DIR", "/d"), ("UNSOCK_BLOCK_INET6", "yes")])
+            .starts_with("UNSOCK_BLOCK_INET6:"));
     }
 }

@@ -79,9 +79,18 @@ impl SlotData {
             peer: None,
             owner: 0,
             nopts: 0,
-            opts: [SockOpt { level: 0, name: 0, len: 0, val: [0; MAX_OPT_LEN] }; MAX_OPTS],
+            opts: [SockOpt {
+                level: 0,
+                name: 0,
+                len: 0,
+                val: [0; MAX_OPT_LEN],
+            }; MAX_OPTS],
             nepoll: 0,
-            epoll: [EpollReg { epfd: -1, events: 0, data: 0 }; MAX_EPOLL],
+            epoll: [EpollReg {
+                epfd: -1,
+                events: 0,
+                data: 0,
+            }; MAX_EPOLL],
         }
     }
 
@@ -91,7 +100,10 @@ impl SlotData {
 
     /// The last value recorded for (level, name).
     pub fn find_opt(&self, level: c_int, name: c_int) -> Option<&SockOpt> {
-        self.opts().iter().rev().find(|o| o.level == level && o.name == name)
+        self.opts()
+            .iter()
+            .rev()
+            .find(|o| o.level == level && o.name == name)
     }
 
     /// Records an option; an option set again replaces its earlier value. Returns false when it
@@ -101,7 +113,11 @@ impl SlotData {
             return false;
         }
         let n = self.nopts as usize;
-        let idx = match self.opts().iter().position(|o| o.level == level && o.name == name) {
+        let idx = match self
+            .opts()
+            .iter()
+            .position(|o| o.level == level && o.name == name)
+        {
             Some(i) => i,
             None if n < MAX_OPTS => {
                 self.nopts += 1;
@@ -109,7 +125,12 @@ impl SlotData {
             }
             None => return false,
         };
-        let mut o = SockOpt { level, name, len: val.len() as u8, val: [0; MAX_OPT_LEN] };
+        let mut o = SockOpt {
+            level,
+            name,
+            len: val.len() as u8,
+            val: [0; MAX_OPT_LEN],
+        };
         o.val[..val.len()].copy_from_slice(val);
         if let Some(slot) = self.opts.get_mut(idx) {
             *slot = o;
@@ -130,7 +151,11 @@ impl SlotData {
                 self.nepoll -= 1;
             }
             (libc::EPOLL_CTL_ADD | libc::EPOLL_CTL_MOD, _, Some(ev)) => {
-                let reg = EpollReg { epfd, events: ev.events, data: ev.u64 };
+                let reg = EpollReg {
+                    epfd,
+                    events: ev.events,
+                    data: ev.u64,
+                };
                 match pos {
                     Some(i) => self.epoll[i] = reg,
                     None if n < MAX_EPOLL => {
@@ -201,9 +226,15 @@ impl Slot {
         loop {
             let s = self.state.load(Ordering::Relaxed);
             if s & BUSY == 0
-                && self.state.compare_exchange_weak(s, s | BUSY, Ordering::Acquire, Ordering::Relaxed).is_ok()
+                && self
+                    .state
+                    .compare_exchange_weak(s, s | BUSY, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
             {
-                return Guard { slot: self, kind: s & KIND };
+                return Guard {
+                    slot: self,
+                    kind: s & KIND,
+                };
             }
             spins += 1;
             if spins < 64 {
@@ -262,7 +293,12 @@ pub fn get_or_map(fd: c_int) -> Option<&'static Slot> {
     let (chunk, i) = chunk_ptr(fd)?;
     let bytes = CHUNK * core::mem::size_of::<Slot>();
     let fresh = sys::mmap_zeroed(bytes)?.cast::<Slot>();
-    let base = match chunk.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+    let base = match chunk.compare_exchange(
+        core::ptr::null_mut(),
+        fresh,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
         Ok(_) => fresh,
         Err(winner) => {
             sys::munmap(fresh.cast(), bytes);
@@ -337,7 +373,12 @@ fn owners() -> Option<&'static [Owner]> {
     let mut p = OWNER_TABLE.load(Ordering::Acquire);
     if p.is_null() {
         let fresh = sys::mmap_zeroed(OWNERS * core::mem::size_of::<Owner>())?.cast::<Owner>();
-        p = match OWNER_TABLE.compare_exchange(core::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+        p = match OWNER_TABLE.compare_exchange(
+            core::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
             Ok(_) => fresh,
             Err(winner) => {
                 sys::munmap(fresh.cast(), OWNERS * core::mem::size_of::<Owner>());
@@ -359,8 +400,16 @@ pub fn own_path(path: &UnixSockaddr) -> u32 {
     for k in 0..OWNERS {
         let i = (start + k) % OWNERS;
         let Some(o) = table.get(i) else { continue };
-        if o.refs.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-            let data = OwnerData { pid: sys::getpid(), dev: st.st_dev, ino: st.st_ino, path: *path };
+        if o.refs
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            let data = OwnerData {
+                pid: sys::getpid(),
+                dev: st.st_dev,
+                ino: st.st_ino,
+                path: *path,
+            };
             // SAFETY: we just claimed the record; nobody else reads it until a slot refers to it.
             unsafe { o.data.get().write(data) };
             return i as u32 + 1;
@@ -379,7 +428,9 @@ pub fn retain(owner: u32) {
 /// One fd referring to the socket is gone. The last one, in the process that created the file,
 /// unlinks it — if the path still names our socket (someone may have replaced it).
 pub fn release(owner: u32, my_pid: u32) {
-    let Some(o) = owner.checked_sub(1).and_then(|i| owners()?.get(i as usize)) else { return };
+    let Some(o) = owner.checked_sub(1).and_then(|i| owners()?.get(i as usize)) else {
+        return;
+    };
     // SAFETY: refs > 0 while we hold a reference, so the data is initialised and stable.
     let data = unsafe { *o.data.get() };
     if o.refs.fetch_sub(1, Ordering::AcqRel) != 1 {

@@ -21,7 +21,10 @@ pub fn enabled(level: LogLevel) -> bool {
 /// Writes one line `sockswap[PID]: LEVEL: message`. Long messages are cut, never allocated.
 pub fn emit(level: LogLevel, args: fmt::Arguments<'_>) {
     let mut buf = [0u8; 512];
-    let mut w = SliceWriter { buf: &mut buf, len: 0 };
+    let mut w = SliceWriter {
+        buf: &mut buf,
+        len: 0,
+    };
     let tag = match level {
         LogLevel::Error => "error",
         LogLevel::Warn => "warning",
@@ -65,7 +68,10 @@ impl fmt::Display for Bytes<'_> {
 /// A configuration error: one line naming the variable and token, then exit 121 before `main`.
 pub fn fatal_config(message: &str) -> ! {
     let mut buf = [0u8; 1024];
-    let mut w = SliceWriter { buf: &mut buf, len: 0 };
+    let mut w = SliceWriter {
+        buf: &mut buf,
+        len: 0,
+    };
     let _ = write!(w, "sockswap: {message}");
     let len = w.len.min(buf.len() - 1);
     buf[len] = b'\n';

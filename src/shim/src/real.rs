@@ -66,8 +66,26 @@ real_functions! {
 /// Resolves the real functions every libc has, now (called from the constructor). `close_range`
 /// and `closefrom` stay lazy: a program can only call them if its libc has them.
 pub fn resolve_all() {
-    let _ = (socket::get(), bind::get(), connect::get(), accept::get(), accept4::get());
-    let _ = (getsockname::get(), getpeername::get(), getsockopt::get(), setsockopt::get());
-    let _ = (close::get(), dup::get(), dup2::get(), dup3::get(), fcntl::get(), fcntl64::get());
+    let _ = (
+        socket::get(),
+        bind::get(),
+        connect::get(),
+        accept::get(),
+        accept4::get(),
+    );
+    let _ = (
+        getsockname::get(),
+        getpeername::get(),
+        getsockopt::get(),
+        setsockopt::get(),
+    );
+    let _ = (
+        close::get(),
+        dup::get(),
+        dup2::get(),
+        dup3::get(),
+        fcntl::get(),
+        fcntl64::get(),
+    );
     let _ = epoll_ctl::get();
 }

@@ -119,7 +119,9 @@ fn read_file(path: &str) -> Result<String, String> {
     let mut out = Vec::new();
     sys::read_file(&cpath, &mut out).map_err(|e| {
         // SAFETY: strerror returns a valid static string for any errno.
-        unsafe { core::ffi::CStr::from_ptr(libc::strerror(e)) }.to_string_lossy().into_owned()
+        unsafe { core::ffi::CStr::from_ptr(libc::strerror(e)) }
+            .to_string_lossy()
+            .into_owned()
     })?;
     String::from_utf8(out).map_err(|_| "not UTF-8".to_string())
 }

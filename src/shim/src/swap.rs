@@ -46,7 +46,9 @@ impl Replacement {
     /// status flags are applied by `apply_flags` (after a blocking connect, if there is one).
     pub fn new(from: c_int, sotype: c_int, data: &SlotData) -> Result<Replacement, c_int> {
         let fd = sys::socket(libc::AF_UNIX, sotype | libc::SOCK_CLOEXEC, 0)?;
-        let flags = sys::fcntl(from, libc::F_GETFL, 0).map(|f| f as c_int & CARRIED_FLAGS).unwrap_or(0);
+        let flags = sys::fcntl(from, libc::F_GETFL, 0)
+            .map(|f| f as c_int & CARRIED_FLAGS)
+            .unwrap_or(0);
         let r = Replacement { fd, flags };
         let mut owner = FOwnerEx { kind: 0, pid: 0 };
         if sys::fcntl(from, F_GETOWN_EX, (&raw mut owner) as c_long).is_ok() && owner.pid != 0 {
@@ -78,12 +80,19 @@ impl Replacement {
     /// epoll registrations the kernel drops with the old socket.
     pub fn install(mut self, target: c_int, data: &SlotData) -> Result<(), c_int> {
         let fdflags = sys::fcntl(target, libc::F_GETFD, 0)?;
-        let cloexec = if fdflags as c_int & libc::FD_CLOEXEC != 0 { libc::O_CLOEXEC } else { 0 };
+        let cloexec = if fdflags as c_int & libc::FD_CLOEXEC != 0 {
+            libc::O_CLOEXEC
+        } else {
+            0
+        };
         sys::dup3(self.fd, target, cloexec)?;
         sys::close(self.fd);
         self.fd = -1;
         for reg in data.epolls() {
-            let mut ev = libc::epoll_event { events: reg.events, u64: reg.data };
+            let mut ev = libc::epoll_event {
+                events: reg.events,
+                u64: reg.data,
+            };
             let _ = sys::epoll_ctl(reg.epfd, libc::EPOLL_CTL_ADD, target, &mut ev);
         }
         Ok(())
@@ -98,7 +107,9 @@ pub fn bind_unix(fd: c_int, sotype: c_int, sa: &UnixSockaddr) -> Result<(), c_in
         Err(libc::EADDRINUSE) => {}
         other => return other,
     }
-    let Some(cpath) = sa.c_path() else { return Err(libc::EADDRINUSE) };
+    let Some(cpath) = sa.c_path() else {
+        return Err(libc::EADDRINUSE);
+    };
     let st = sys::lstat(cpath)?;
     if st.st_mode & libc::S_IFMT != libc::S_IFSOCK || !is_stale(sotype, sa) {
         return Err(libc::EADDRINUSE);
@@ -109,7 +120,11 @@ pub fn bind_unix(fd: c_int, sotype: c_int, sa: &UnixSockaddr) -> Result<(), c_in
 
 /// Nobody accepts on this socket file: a connect is refused.
 fn is_stale(sotype: c_int, sa: &UnixSockaddr) -> bool {
-    let Ok(probe) = sys::socket(libc::AF_UNIX, sotype | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) else {
+    let Ok(probe) = sys::socket(
+        libc::AF_UNIX,
+        sotype | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+        0,
+    ) else {
         return false;
     };
     let r = sys::connect(probe, sa.bytes.as_ptr().cast(), sa.len as u32);
@@ -122,15 +137,33 @@ fn is_stale(sotype: c_int, sa: &UnixSockaddr) -> bool {
 /// or fail with EAGAIN, which TCP programs do not expect).
 pub fn connect_unix(fd: c_int, sa: &UnixSockaddr, timeout_ms: i64) -> Result<(), c_int> {
     if timeout_ms > 0 {
-        let tv = libc::timeval { tv_sec: timeout_ms / 1000, tv_usec: (timeout_ms % 1000) * 1000 };
+        let tv = libc::timeval {
+            tv_sec: timeout_ms / 1000,
+            tv_usec: (timeout_ms % 1000) * 1000,
+        };
         let size = core::mem::size_of::<libc::timeval>() as u32;
-        let _ = sys::setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, (&raw const tv).cast(), size);
+        let _ = sys::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&raw const tv).cast(),
+            size,
+        );
     }
     let r = sys::connect(fd, sa.bytes.as_ptr().cast(), sa.len as u32).map(|_| ());
     if timeout_ms > 0 {
-        let zero = libc::timeval { tv_sec: 0, tv_usec: 0 };
+        let zero = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 0,
+        };
         let size = core::mem::size_of::<libc::timeval>() as u32;
-        let _ = sys::setsockopt(fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, (&raw const zero).cast(), size);
+        let _ = sys::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&raw const zero).cast(),
+            size,
+        );
     }
     r
 }

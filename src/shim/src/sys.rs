@@ -50,11 +50,23 @@ pub fn fcntl(fd: c_int, cmd: c_int, arg: c_long) -> SysResult {
     sys!(libc::SYS_fcntl, fd, cmd, arg)
 }
 
-pub fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> SysResult {
+pub fn getsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    len: *mut socklen_t,
+) -> SysResult {
     sys!(libc::SYS_getsockopt, fd, level, name, val, len)
 }
 
-pub fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> SysResult {
+pub fn setsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+) -> SysResult {
     sys!(libc::SYS_setsockopt, fd, level, name, val, len)
 }
 
@@ -95,16 +107,27 @@ pub fn unlink(path: &[u8]) -> SysResult {
 pub fn lstat(path: &[u8]) -> Result<libc::stat, c_int> {
     // SAFETY: stat is plain old data; all-zero is a valid value.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
-    sys!(libc::SYS_newfstatat, libc::AT_FDCWD, path.as_ptr(), &raw mut st, libc::AT_SYMLINK_NOFOLLOW)
-        .map(|_| st)
+    sys!(
+        libc::SYS_newfstatat,
+        libc::AT_FDCWD,
+        path.as_ptr(),
+        &raw mut st,
+        libc::AT_SYMLINK_NOFOLLOW
+    )
+    .map(|_| st)
 }
-
 
 /// `path` must end with a NUL byte. Tries fchmodat2 with AT_SYMLINK_NOFOLLOW (Linux ≥ 6.6) so a
 /// symlink swapped in after bind is never followed; falls back to fchmodat on older kernels.
 pub fn chmod_nofollow(path: &[u8], mode: u32) -> SysResult {
     const SYS_FCHMODAT2: c_long = 452;
-    match sys!(SYS_FCHMODAT2, libc::AT_FDCWD, path.as_ptr(), mode, libc::AT_SYMLINK_NOFOLLOW) {
+    match sys!(
+        SYS_FCHMODAT2,
+        libc::AT_FDCWD,
+        path.as_ptr(),
+        mode,
+        libc::AT_SYMLINK_NOFOLLOW
+    ) {
         Err(libc::ENOSYS) => sys!(libc::SYS_fchmodat, libc::AT_FDCWD, path.as_ptr(), mode),
         r => r,
     }
@@ -118,7 +141,12 @@ pub fn mkdir(path: &[u8], mode: u32) -> SysResult {
 /// Reads a whole (small) file without libc's stdio or Rust's std::fs (whose close would land in
 /// our own hook during initialisation).
 pub fn read_file(path: &[u8], out: &mut Vec<u8>) -> Result<(), c_int> {
-    let fd = sys!(libc::SYS_openat, libc::AT_FDCWD, path.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC)? as c_int;
+    let fd = sys!(
+        libc::SYS_openat,
+        libc::AT_FDCWD,
+        path.as_ptr(),
+        libc::O_RDONLY | libc::O_CLOEXEC
+    )? as c_int;
     let mut chunk = [0u8; 4096];
     let result = loop {
         match sys!(libc::SYS_read, fd, chunk.as_mut_ptr(), chunk.len()) {
@@ -151,7 +179,10 @@ pub fn munmap(ptr: *mut u8, len: usize) {
 }
 
 pub fn getrlimit_nofile() -> u64 {
-    let mut rl = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
     match sys!(libc::SYS_getrlimit, libc::RLIMIT_NOFILE, &raw mut rl) {
         Ok(_) => rl.rlim_max,
         Err(_) => 1 << 20,

@@ -21,7 +21,12 @@ const NONBLOCKING_CONNECT_WAIT_MS: i64 = 1000;
 enum Verdict<'r> {
     PassThrough,
     Reject(c_int),
-    Convert { index: usize, rule: &'r Rule, sotype: c_int, slot: &'static Slot },
+    Convert {
+        index: usize,
+        rule: &'r Rule,
+        sotype: c_int,
+        slot: &'static Slot,
+    },
 }
 
 /// The family and type of `fd` as recorded at `socket()`, or asked from the kernel for sockets
@@ -40,7 +45,12 @@ fn socket_kind(fd: c_int, slot: &'static Slot) -> Option<(c_int, c_int, c_int)> 
     Some((family, sotype, protocol))
 }
 
-fn judge<'r>(rt: &'r Runtime, direction: Direction, fd: c_int, target: QueryTarget<'_>) -> Verdict<'r> {
+fn judge<'r>(
+    rt: &'r Runtime,
+    direction: Direction,
+    fd: c_int,
+    target: QueryTarget<'_>,
+) -> Verdict<'r> {
     let Some(slot) = fdtable::get_or_map(fd) else {
         return Verdict::PassThrough;
     };
@@ -67,23 +77,41 @@ fn judge<'r>(rt: &'r Runtime, direction: Direction, fd: c_int, target: QueryTarg
     if !family_ok {
         return Verdict::PassThrough; // the kernel will refuse it as it would without us
     }
-    let query = Query { direction, ty, target };
+    let query = Query {
+        direction,
+        ty,
+        target,
+    };
     match first_match(&rt.config.rules, &query) {
         None => Verdict::PassThrough,
         Some((_, rule)) if rule.action == Action::Ignore => Verdict::PassThrough,
         Some((_, rule)) => match rule.action {
             Action::Reject(e) => Verdict::Reject(e),
-            _ => Verdict::Convert { index: index_of(rt, rule), rule, sotype: sotype & 0xf, slot },
+            _ => Verdict::Convert {
+                index: index_of(rt, rule),
+                rule,
+                sotype: sotype & 0xf,
+                slot,
+            },
         },
     }
 }
 
 fn index_of(rt: &Runtime, rule: &Rule) -> usize {
-    rt.config.rules.iter().position(|r| core::ptr::eq(r, rule)).unwrap_or(usize::MAX)
+    rt.config
+        .rules
+        .iter()
+        .position(|r| core::ptr::eq(r, rule))
+        .unwrap_or(usize::MAX)
 }
 
 /// Expands a path/abstract template for `ip:port`.
-fn endpoint(rule: &Rule, ip: core::net::IpAddr, port: u16, sotype: c_int) -> Result<UnixSockaddr, c_int> {
+fn endpoint(
+    rule: &Rule,
+    ip: core::net::IpAddr,
+    port: u16,
+    sotype: c_int,
+) -> Result<UnixSockaddr, c_int> {
     let (tpl, is_abstract): (&Template, bool) = match &rule.action {
         Action::Path(t) => (t, false),
         Action::Abstract(t) => (t, true),
@@ -91,18 +119,34 @@ fn endpoint(rule: &Rule, ip: core::net::IpAddr, port: u16, sotype: c_int) -> Res
     };
     let ty = SockType::from_sock_type(sotype).unwrap_or(SockType::Tcp);
     let mut buf = [0u8; addr::SUN_PATH_LEN];
-    let n = tpl.expand(Fill { ip, port, ty }, &mut buf).map_err(|_| libc::ENAMETOOLONG)?;
+    let n = tpl
+        .expand(Fill { ip, port, ty }, &mut buf)
+        .map_err(|_| libc::ENAMETOOLONG)?;
     let name = buf.get(..n).unwrap_or(&[]);
-    let sa = if is_abstract { UnixSockaddr::abstract_name(name) } else { UnixSockaddr::path(name) };
+    let sa = if is_abstract {
+        UnixSockaddr::abstract_name(name)
+    } else {
+        UnixSockaddr::path(name)
+    };
     sa.map_err(|_| {
-        log!(Error, "rule {}: '{}' expands to a name too long for a Unix socket", 0, tpl.as_str());
+        log!(
+            Error,
+            "rule {}: '{}' expands to a name too long for a Unix socket",
+            0,
+            tpl.as_str()
+        );
         libc::ENAMETOOLONG
     })
 }
 
 /// The Unix endpoint of a `from-unix`/`from-abstract` rule (no placeholders to fill).
 fn unix_endpoint(rule: &Rule, sotype: c_int) -> Result<UnixSockaddr, c_int> {
-    endpoint(rule, core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED), 0, sotype)
+    endpoint(
+        rule,
+        core::net::IpAddr::V4(core::net::Ipv4Addr::UNSPECIFIED),
+        0,
+        sotype,
+    )
 }
 
 fn name_of(sa: &UnixSockaddr) -> Bytes<'_> {
@@ -137,7 +181,12 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
         // SAFETY: as above.
         Verdict::PassThrough => unsafe { real(fd, addr, len) },
         Verdict::Reject(e) => fail(e),
-        Verdict::Convert { index, rule, sotype, slot } => {
+        Verdict::Convert {
+            index,
+            rule,
+            sotype,
+            slot,
+        } => {
             let saved = SavedErrno::new();
             match bind_converted(fd, slot, index, rule, sotype, target) {
                 Ok(()) => 0,
@@ -174,7 +223,11 @@ fn bind_converted(
     let tmp = Replacement::new(fd, sotype, &data)?;
     let (sa, fake_port) = match (target, &rule.action) {
         (QueryTarget::Ip(ip), Action::Blackhole) => {
-            let port = if ip.port() == 0 { swap::next_ephemeral_port() } else { ip.port() };
+            let port = if ip.port() == 0 {
+                swap::next_ephemeral_port()
+            } else {
+                ip.port()
+            };
             (UnixSockaddr::unnamed(), port) // autobind: an abstract name nobody is told
         }
         (QueryTarget::Ip(ip), _) => bind_template(&tmp, rule, ip, sotype)?,
@@ -210,7 +263,12 @@ fn bind_converted(
     // (A Unix socket redirected to another Unix path has no IP address to pretend: its
     // family stays AF_UNIX and the name hooks pass through to the kernel.)
     g.set(CONVERTED, data);
-    log!(Debug, "fd {fd}: bind {} -> {}", DisplayTarget(target), name_of(&sa));
+    log!(
+        Debug,
+        "fd {fd}: bind {} -> {}",
+        DisplayTarget(target),
+        name_of(&sa)
+    );
     Ok(())
 }
 
@@ -223,13 +281,22 @@ fn socket_kind_unlocked(fd: c_int) -> Option<(c_int, c_int, c_int)> {
 
 /// Binds the replacement to the rule's endpoint; for port 0, tries ephemeral ports until one's
 /// path is free. Returns the endpoint and the port to report.
-fn bind_template(tmp: &Replacement, rule: &Rule, ip: SocketAddr, sotype: c_int) -> Result<(UnixSockaddr, u16), c_int> {
+fn bind_template(
+    tmp: &Replacement,
+    rule: &Rule,
+    ip: SocketAddr,
+    sotype: c_int,
+) -> Result<(UnixSockaddr, u16), c_int> {
     let uses_port = match &rule.action {
         Action::Path(t) | Action::Abstract(t) => t.uses_port(),
         _ => false,
     };
     if ip.port() != 0 || !uses_port {
-        let port = if ip.port() == 0 { swap::next_ephemeral_port() } else { ip.port() };
+        let port = if ip.port() == 0 {
+            swap::next_ephemeral_port()
+        } else {
+            ip.port()
+        };
         let sa = endpoint(rule, ip.ip(), port, sotype)?;
         swap::bind_unix(tmp.fd, sotype, &sa).map_err(|e| bind_error(&sa, e))?;
         return Ok((sa, port));
@@ -288,7 +355,9 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     };
     match judge(rt, Direction::Out, fd, target) {
         Verdict::PassThrough => {
-            if fdtable::get(fd).is_some_and(|s| s.kind() == CONVERTED) && matches!(target, QueryTarget::Ip(_)) {
+            if fdtable::get(fd).is_some_and(|s| s.kind() == CONVERTED)
+                && matches!(target, QueryTarget::Ip(_))
+            {
                 // An IP connect on a socket we made a Unix socket (bound by an `in` rule) with
                 // no `out` rule to say where: it cannot reach an IP address any more.
                 log!(Warn, "fd {fd}: connect to {} from a socket bound to a Unix path; no 'out' rule matches", DisplayTarget(target));
@@ -298,7 +367,12 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
             unsafe { real(fd, addr, len) }
         }
         Verdict::Reject(e) => fail(e),
-        Verdict::Convert { index, rule, sotype, slot } => {
+        Verdict::Convert {
+            index,
+            rule,
+            sotype,
+            slot,
+        } => {
             let saved = SavedErrno::new();
             match connect_converted(fd, slot, index, rule, sotype, target) {
                 Ok(()) => 0,
@@ -314,7 +388,9 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
 /// What a TCP program expects instead of a Unix socket's connect errors.
 fn tcp_connect_errno(e: c_int) -> c_int {
     match e {
-        libc::ENOENT | libc::ENOTDIR | libc::EPROTOTYPE | libc::ENOTSOCK | libc::EAGAIN => libc::ECONNREFUSED,
+        libc::ENOENT | libc::ENOTDIR | libc::EPROTOTYPE | libc::ENOTSOCK | libc::EAGAIN => {
+            libc::ECONNREFUSED
+        }
         e => e,
     }
 }
@@ -365,13 +441,22 @@ fn connect_converted(
     // A socket the program bound to a real address keeps reporting it.
     let bound = real_local_address(fd);
     let tmp = Replacement::new(fd, sotype, &data)?;
-    let wait = if tmp.nonblocking() { NONBLOCKING_CONNECT_WAIT_MS } else { 0 };
+    let wait = if tmp.nonblocking() {
+        NONBLOCKING_CONNECT_WAIT_MS
+    } else {
+        0
+    };
     loop {
         match swap::connect_unix(tmp.fd, &sa, wait) {
             Ok(()) => break,
             Err(libc::EINTR) if wait > 0 => continue,
             Err(e) => {
-                log!(Debug, "fd {fd}: connect {} -> {}: errno {e}", DisplayTarget(target), name_of(&sa));
+                log!(
+                    Debug,
+                    "fd {fd}: connect {} -> {}: errno {e}",
+                    DisplayTarget(target),
+                    name_of(&sa)
+                );
                 return Err(tcp_connect_errno(e));
             }
         }
@@ -392,7 +477,12 @@ fn connect_converted(
         QueryTarget::Unix(_) => {}
     }
     g.set(CONVERTED, data);
-    log!(Debug, "fd {fd}: connect {} -> {}", DisplayTarget(target), name_of(&sa));
+    log!(
+        Debug,
+        "fd {fd}: connect {} -> {}",
+        DisplayTarget(target),
+        name_of(&sa)
+    );
     Ok(())
 }
 
@@ -420,14 +510,24 @@ pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut sockle
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn accept4(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: c_int) -> c_int {
+pub unsafe extern "C" fn accept4(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
     // SAFETY: forwarded with the program's own arguments.
     unsafe { accept_common(fd, addr, len, Some(flags)) }
 }
 
 /// # Safety
 /// The program's accept/accept4 arguments.
-unsafe fn accept_common(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, flags: Option<c_int>) -> c_int {
+unsafe fn accept_common(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: Option<c_int>,
+) -> c_int {
     let real = |a: *mut sockaddr, l: *mut socklen_t| match flags {
         // SAFETY: the program's own call with its own (or our NULL) address arguments.
         None => unsafe { crate::real::accept::get()(fd, a, l) },
@@ -435,12 +535,20 @@ unsafe fn accept_common(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, fla
         Some(f) => unsafe { crate::real::accept4::get()(fd, a, l, f) },
     };
     if let Some(slot) = fdtable::get(fd).filter(|s| s.kind() == CONVERTED) {
-        if let Some(rt) = runtime::get() {
+        let listener = *slot.lock().data();
+        // (A Unix listener redirected by a from-unix rule has nothing to pretend.)
+        if let (Some(rt), true) = (runtime::get(), listener.family != libc::AF_UNIX) {
             // SAFETY: the program's own pointers.
-            return unsafe { accept_converted(rt, slot, addr, len, || real(core::ptr::null_mut(), core::ptr::null_mut())) };
+            return unsafe {
+                accept_converted(rt, &listener, addr, len, || {
+                    real(core::ptr::null_mut(), core::ptr::null_mut())
+                })
+            };
         }
     }
-    let cap = if len.is_null() { 0 } else {
+    let cap = if len.is_null() {
+        0
+    } else {
         // SAFETY: a non-NULL len is valid (the kernel would read it too).
         unsafe { *len }
     };
@@ -458,22 +566,20 @@ unsafe fn accept_common(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t, fla
 /// `addr`/`len` are the program's accept arguments.
 unsafe fn accept_converted(
     rt: &Runtime,
-    slot: &'static Slot,
+    listener: &SlotData,
     addr: *mut sockaddr,
     len: *mut socklen_t,
     real: impl FnOnce() -> c_int,
 ) -> c_int {
-    let listener = {
-        let mut g = slot.lock();
-        *g.data()
-    };
     let nfd = real();
     if nfd < 0 {
         return nfd;
     }
     let _e = SavedErrno::new();
     let family = listener.family;
-    let local = listener.local.map(|l| addr::wildcard_to_loopback(l, family));
+    let local = listener
+        .local
+        .map(|l| addr::wildcard_to_loopback(l, family));
     let rule = rt.config.rules.get(listener.rule as usize);
     let mapped = local.is_some_and(|l| addr::is_mapped(l.ip()));
     let peer = match rule.and_then(|r| r.peer) {
@@ -498,8 +604,15 @@ unsafe fn accept_converted(
 /// # Safety
 /// `addr`/`len` are a program's (buffer, length) pair just filled by the kernel; `cap` is the
 /// buffer size the program passed.
-pub(crate) unsafe fn report_foreign(rt: &Runtime, addr: *mut u8, len: *mut socklen_t, cap: socklen_t) {
-    let Some(fake) = rt.config.accept_convert else { return };
+pub(crate) unsafe fn report_foreign(
+    rt: &Runtime,
+    addr: *mut u8,
+    len: *mut socklen_t,
+    cap: socklen_t,
+) {
+    let Some(fake) = rt.config.accept_convert else {
+        return;
+    };
     if addr.is_null() || len.is_null() || cap < 2 {
         return;
     }

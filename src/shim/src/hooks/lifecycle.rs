@@ -26,7 +26,8 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     if fd >= 0 && (base == libc::SOCK_STREAM || base == libc::SOCK_DGRAM) {
         if let Some(slot) = fdtable::get_or_map(fd) {
             // A stale record from an fd closed behind our back is simply overwritten.
-            slot.lock().set(TRACKED, SlotData::new(domain, base, protocol));
+            slot.lock()
+                .set(TRACKED, SlotData::new(domain, base, protocol));
         }
     }
     fd
@@ -72,7 +73,9 @@ fn duplicate(old: c_int, new: c_int) {
     if kind == CONVERTED && !runtime::same_process() {
         return;
     }
-    let Some(dst) = fdtable::get_or_map(new) else { return };
+    let Some(dst) = fdtable::get_or_map(new) else {
+        return;
+    };
     forget(dst);
     if kind == CONVERTED {
         fdtable::retain(data.owner);
@@ -159,7 +162,12 @@ pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut libc::epoll_event) -> c_int {
+pub unsafe extern "C" fn epoll_ctl(
+    epfd: c_int,
+    op: c_int,
+    fd: c_int,
+    ev: *mut libc::epoll_event,
+) -> c_int {
     // SAFETY: the program's own call.
     let r = unsafe { real::epoll_ctl::get()(epfd, op, fd, ev) };
     if r == 0 {

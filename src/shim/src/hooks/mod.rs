@@ -48,7 +48,11 @@ pub(crate) unsafe fn sockaddr_bytes<'a>(addr: *const sockaddr, len: socklen_t) -
 ///
 /// # Safety
 /// `buf` and `len` must be NULL or valid as the program promised the kernel.
-pub(crate) unsafe fn write_out<T>(buf: *mut T, len: *mut socklen_t, fill: impl FnOnce(&mut [u8]) -> usize) -> bool {
+pub(crate) unsafe fn write_out<T>(
+    buf: *mut T,
+    len: *mut socklen_t,
+    fill: impl FnOnce(&mut [u8]) -> usize,
+) -> bool {
     if buf.is_null() || len.is_null() {
         return false;
     }

@@ -25,7 +25,9 @@ pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut s
     if let Some((_, data)) = converted(fd) {
         if let Some(local) = data.local {
             // SAFETY: the program's own (buffer, length) pair.
-            return match unsafe { write_out(addr, len, |out| addr::encode_ip(local, data.family, out)) } {
+            return match unsafe {
+                write_out(addr, len, |out| addr::encode_ip(local, data.family, out))
+            } {
                 true => 0,
                 false => fail(libc::EFAULT),
             };
@@ -40,10 +42,13 @@ pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut s
     if let Some((_, data)) = converted(fd) {
         return match data.peer {
             // SAFETY: the program's own (buffer, length) pair.
-            Some(peer) => match unsafe { write_out(addr, len, |out| addr::encode_ip(peer, data.family, out)) } {
-                true => 0,
-                false => fail(libc::EFAULT),
-            },
+            Some(peer) => {
+                match unsafe { write_out(addr, len, |out| addr::encode_ip(peer, data.family, out)) }
+                {
+                    true => 0,
+                    false => fail(libc::EFAULT),
+                }
+            }
             None => fail(libc::ENOTCONN),
         };
     }
@@ -59,7 +64,9 @@ unsafe fn names_passthrough(
     len: *mut socklen_t,
     real: unsafe extern "C" fn(c_int, *mut sockaddr, *mut socklen_t) -> c_int,
 ) -> c_int {
-    let cap = if len.is_null() { 0 } else {
+    let cap = if len.is_null() {
+        0
+    } else {
         // SAFETY: non-NULL len is valid.
         unsafe { *len }
     };
@@ -115,7 +122,13 @@ unsafe fn answer(val: *mut c_void, len: *mut socklen_t, bytes: &[u8]) -> c_int {
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int {
+pub unsafe extern "C" fn getsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *mut c_void,
+    len: *mut socklen_t,
+) -> c_int {
     let real = real::getsockopt::get();
     let Some((_, data)) = converted(fd) else {
         // SAFETY: the program's own call.
@@ -126,7 +139,11 @@ pub unsafe extern "C" fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *
         let synthetic = match name {
             libc::SO_DOMAIN => Some(data.family),
             libc::SO_TYPE => Some(data.sotype),
-            libc::SO_PROTOCOL => Some(if data.sotype == libc::SOCK_DGRAM { libc::IPPROTO_UDP } else { libc::IPPROTO_TCP }),
+            libc::SO_PROTOCOL => Some(if data.sotype == libc::SOCK_DGRAM {
+                libc::IPPROTO_UDP
+            } else {
+                libc::IPPROTO_TCP
+            }),
             _ => None,
         };
         if let Some(v) = synthetic {
@@ -156,7 +173,11 @@ pub unsafe extern "C" fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *
         }
         if level == libc::IPPROTO_TCP && name == libc::TCP_INFO {
             let mut info = [0u8; 104];
-            info[0] = if sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Ok(1) { 10 } else { 1 };
+            info[0] = if sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Ok(1) {
+                10
+            } else {
+                1
+            };
             // SAFETY: the program's own pointers.
             return unsafe { answer(val, len, &info) };
         }
@@ -172,7 +193,13 @@ pub unsafe extern "C" fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *
 }
 
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int {
+pub unsafe extern "C" fn setsockopt(
+    fd: c_int,
+    level: c_int,
+    name: c_int,
+    val: *const c_void,
+    len: socklen_t,
+) -> c_int {
     let real = real::setsockopt::get();
     let Some(slot) = fdtable::get(fd).filter(|s| s.kind() != fdtable::EMPTY) else {
         // SAFETY: the program's own call.
@@ -188,7 +215,10 @@ pub unsafe extern "C" fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *
     let record = |slot: &'static Slot| {
         let mut g = slot.lock();
         if g.kind() != fdtable::EMPTY && !g.data().record_opt(level, name, value()) {
-            crate::log::log!(Warn, "fd {fd}: option {level}/{name} not recorded (too long or too many)");
+            crate::log::log!(
+                Warn,
+                "fd {fd}: option {level}/{name} not recorded (too long or too many)"
+            );
         }
     };
     let is_converted_ip = slot.kind() == CONVERTED && {
