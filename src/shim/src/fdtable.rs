@@ -291,23 +291,33 @@ pub fn get_or_map(fd: c_int) -> Option<&'static Slot> {
         return Some(s);
     }
     let (chunk, i) = chunk_ptr(fd)?;
-    let bytes = CHUNK * core::mem::size_of::<Slot>();
-    let fresh = sys::mmap_zeroed(bytes)?.cast::<Slot>();
-    let base = match chunk.compare_exchange(
+    let base = map_once(chunk, CHUNK)?;
+    // SAFETY: zeroed memory is a valid Slot in state EMPTY (an atomic zero; data never read
+    // before being written), and the chunk lives forever.
+    Some(unsafe { &*base.add(i) })
+}
+
+/// The array of `count` zeroed `T`s that `ptr` points to, mapping it on first use. Lock-free:
+/// racing threads each map, one wins the CAS, the others unmap theirs.
+fn map_once<T>(ptr: &AtomicPtr<T>, count: usize) -> Option<*mut T> {
+    let p = ptr.load(Ordering::Acquire);
+    if !p.is_null() {
+        return Some(p);
+    }
+    let bytes = count * core::mem::size_of::<T>();
+    let fresh = sys::mmap_zeroed(bytes)?.cast::<T>();
+    match ptr.compare_exchange(
         core::ptr::null_mut(),
         fresh,
         Ordering::AcqRel,
         Ordering::Acquire,
     ) {
-        Ok(_) => fresh,
+        Ok(_) => Some(fresh),
         Err(winner) => {
             sys::munmap(fresh.cast(), bytes);
-            winner
+            Some(winner)
         }
-    };
-    // SAFETY: zeroed memory is a valid Slot in state EMPTY (an atomic zero; data never read
-    // before being written), and the chunk lives forever.
-    Some(unsafe { &*base.add(i) })
+    }
 }
 
 /// In a forked child: no other thread exists any more, so nobody holds BUSY.
@@ -370,22 +380,7 @@ static OWNER_TABLE: AtomicPtr<Owner> = AtomicPtr::new(core::ptr::null_mut());
 static OWNER_HINT: AtomicUsize = AtomicUsize::new(0);
 
 fn owners() -> Option<&'static [Owner]> {
-    let mut p = OWNER_TABLE.load(Ordering::Acquire);
-    if p.is_null() {
-        let fresh = sys::mmap_zeroed(OWNERS * core::mem::size_of::<Owner>())?.cast::<Owner>();
-        p = match OWNER_TABLE.compare_exchange(
-            core::ptr::null_mut(),
-            fresh,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        ) {
-            Ok(_) => fresh,
-            Err(winner) => {
-                sys::munmap(fresh.cast(), OWNERS * core::mem::size_of::<Owner>());
-                winner
-            }
-        };
-    }
+    let p = map_once(&OWNER_TABLE, OWNERS)?;
     // SAFETY: the table holds OWNERS records (zeroed = free) and lives forever.
     Some(unsafe { core::slice::from_raw_parts(p, OWNERS) })
 }

@@ -161,46 +161,68 @@ fn name_of(sa: &UnixSockaddr) -> Bytes<'_> {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    let real = real_bind();
+    // SAFETY: the program's own arguments.
+    unsafe { apply_rules(Direction::In, fd, addr, len, crate::real::bind::get()) }
+}
+
+type AddrCall = unsafe extern "C" fn(c_int, *const sockaddr, socklen_t) -> c_int;
+
+/// bind and connect: decide with the rules, then pass through, reject or convert.
+///
+/// # Safety
+/// The program's own bind/connect arguments; `real` is the matching libc function.
+unsafe fn apply_rules(
+    direction: Direction,
+    fd: c_int,
+    addr: *const sockaddr,
+    len: socklen_t,
+    real: AddrCall,
+) -> c_int {
+    // SAFETY: the program's own call, passed through (this and every `real` call below).
+    let pass = || unsafe { real(fd, addr, len) };
     let Some(rt) = runtime::get() else {
-        // SAFETY: the program's own call, passed through.
-        return unsafe { real(fd, addr, len) };
+        return pass();
     };
     // SAFETY: the program promised addr is valid for len bytes.
     let Some(bytes) = (unsafe { sockaddr_bytes(addr, len) }) else {
-        // SAFETY: as above.
-        return unsafe { real(fd, addr, len) };
+        return pass();
     };
     let target = match addr::decode(bytes) {
         Decoded::Ip(sa) => QueryTarget::Ip(sa),
         Decoded::Unix(name) if rt.watch_unix => QueryTarget::Unix(name),
-        // SAFETY: as above.
-        _ => return unsafe { real(fd, addr, len) },
+        _ => return pass(),
     };
-    match judge(rt, Direction::In, fd, target) {
-        // SAFETY: as above.
-        Verdict::PassThrough => unsafe { real(fd, addr, len) },
-        Verdict::Reject(e) => fail(e),
+    let (index, rule, sotype, slot) = match judge(rt, direction, fd, target) {
+        Verdict::PassThrough => {
+            let converted = fdtable::get(fd).is_some_and(|s| s.kind() == CONVERTED);
+            if direction == Direction::Out && converted && matches!(target, QueryTarget::Ip(_)) {
+                // An IP connect on a socket we made a Unix socket (bound by an `in` rule) with
+                // no `out` rule to say where: it cannot reach an IP address any more.
+                log!(Warn, "fd {fd}: connect to {} from a socket bound to a Unix path; no 'out' rule matches", DisplayTarget(target));
+                return fail(libc::ENETUNREACH);
+            }
+            return pass();
+        }
+        Verdict::Reject(e) => return fail(e),
         Verdict::Convert {
             index,
             rule,
             sotype,
             slot,
-        } => {
-            let saved = SavedErrno::new();
-            match bind_converted(fd, slot, index, rule, sotype, target) {
-                Ok(()) => 0,
-                Err(e) => {
-                    drop(saved);
-                    fail(e)
-                }
-            }
+        } => (index, rule, sotype, slot),
+    };
+    let saved = SavedErrno::new();
+    let result = match direction {
+        Direction::In => bind_converted(fd, slot, index, rule, sotype, target),
+        Direction::Out => connect_converted(fd, slot, index, rule, sotype, target),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            drop(saved);
+            fail(e)
         }
     }
-}
-
-fn real_bind() -> crate::real::bind::F {
-    crate::real::bind::get()
 }
 
 fn bind_converted(
@@ -337,52 +359,8 @@ impl core::fmt::Display for DisplayTarget<'_> {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    let real = crate::real::connect::get();
-    let Some(rt) = runtime::get() else {
-        // SAFETY: the program's own call, passed through.
-        return unsafe { real(fd, addr, len) };
-    };
-    // SAFETY: the program promised addr is valid for len bytes.
-    let Some(bytes) = (unsafe { sockaddr_bytes(addr, len) }) else {
-        // SAFETY: as above.
-        return unsafe { real(fd, addr, len) };
-    };
-    let target = match addr::decode(bytes) {
-        Decoded::Ip(sa) => QueryTarget::Ip(sa),
-        Decoded::Unix(name) if rt.watch_unix => QueryTarget::Unix(name),
-        // SAFETY: as above.
-        _ => return unsafe { real(fd, addr, len) },
-    };
-    match judge(rt, Direction::Out, fd, target) {
-        Verdict::PassThrough => {
-            if fdtable::get(fd).is_some_and(|s| s.kind() == CONVERTED)
-                && matches!(target, QueryTarget::Ip(_))
-            {
-                // An IP connect on a socket we made a Unix socket (bound by an `in` rule) with
-                // no `out` rule to say where: it cannot reach an IP address any more.
-                log!(Warn, "fd {fd}: connect to {} from a socket bound to a Unix path; no 'out' rule matches", DisplayTarget(target));
-                return fail(libc::ENETUNREACH);
-            }
-            // SAFETY: as above.
-            unsafe { real(fd, addr, len) }
-        }
-        Verdict::Reject(e) => fail(e),
-        Verdict::Convert {
-            index,
-            rule,
-            sotype,
-            slot,
-        } => {
-            let saved = SavedErrno::new();
-            match connect_converted(fd, slot, index, rule, sotype, target) {
-                Ok(()) => 0,
-                Err(e) => {
-                    drop(saved);
-                    fail(e)
-                }
-            }
-        }
-    }
+    // SAFETY: the program's own arguments.
+    unsafe { apply_rules(Direction::Out, fd, addr, len, crate::real::connect::get()) }
 }
 
 /// What a TCP program expects instead of a Unix socket's connect errors.
