@@ -156,9 +156,18 @@ fn environment(rules: &RuleArgs, unsock: &UnsockArgs) -> Result<HashMap<String, 
 
 fn load(env: &HashMap<String, String>) -> Result<Config, Fail> {
     Config::from_env(&|k| env.get(k).cloned(), &|p| {
-        std::fs::read_to_string(p).map_err(|e| e.to_string())
+        std::fs::read_to_string(p).map_err(|e| io_reason(&e))
     })
     .map_err(Fail::from)
+}
+
+/// The reason alone ("No such file or directory"), as the library prints it via strerror.
+fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
 }
 
 fn find_lib(explicit: Option<&Path>) -> Result<PathBuf, Fail> {

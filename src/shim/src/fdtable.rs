@@ -25,6 +25,11 @@ pub const CONVERTED: u32 = 2;
 const KIND: u32 = 3;
 const BUSY: u32 = 4;
 
+/// Slot flag: the program bound this (still IP) socket to a real address.
+pub const IP_BOUND: u8 = 1;
+/// Slot flag: the program set an owner or signal with fcntl before the swap.
+pub const OWNER_SET: u8 = 2;
+
 pub const MAX_OPTS: usize = 12;
 pub const MAX_OPT_LEN: usize = 16;
 pub const MAX_EPOLL: usize = 4;
@@ -35,6 +40,8 @@ pub struct SockOpt {
     pub level: c_int,
     pub name: c_int,
     pub len: u8,
+    /// The kernel refused it on the Unix socket; getsockopt answers `val` instead.
+    pub emulated: bool,
     pub val: [u8; MAX_OPT_LEN],
 }
 
@@ -60,6 +67,8 @@ pub struct SlotData {
     pub local: Option<SocketAddr>,
     /// The address the program believes it is connected to.
     pub peer: Option<SocketAddr>,
+    /// `IP_BOUND`, `OWNER_SET`.
+    pub flags: u8,
     /// 1 + index in the owner table of the socket file this fd keeps alive, or 0.
     pub owner: u32,
     pub nopts: u8,
@@ -78,11 +87,13 @@ impl SlotData {
             local: None,
             peer: None,
             owner: 0,
+            flags: 0,
             nopts: 0,
             opts: [SockOpt {
                 level: 0,
                 name: 0,
                 len: 0,
+                emulated: false,
                 val: [0; MAX_OPT_LEN],
             }; MAX_OPTS],
             nepoll: 0,
@@ -98,6 +109,10 @@ impl SlotData {
         self.opts.get(..self.nopts as usize).unwrap_or(&[])
     }
 
+    pub fn opts_mut(&mut self) -> &mut [SockOpt] {
+        self.opts.get_mut(..self.nopts as usize).unwrap_or(&mut [])
+    }
+
     /// The last value recorded for (level, name).
     pub fn find_opt(&self, level: c_int, name: c_int) -> Option<&SockOpt> {
         self.opts()
@@ -108,7 +123,8 @@ impl SlotData {
 
     /// Records an option; an option set again replaces its earlier value. Returns false when it
     /// does not fit (too long, or the table is full).
-    pub fn record_opt(&mut self, level: c_int, name: c_int, val: &[u8]) -> bool {
+    /// Records an option; `emulated` when the kernel refused it and we answer for it.
+    pub fn record_opt(&mut self, level: c_int, name: c_int, val: &[u8], emulated: bool) -> bool {
         if val.len() > MAX_OPT_LEN {
             return false;
         }
@@ -129,6 +145,7 @@ impl SlotData {
             level,
             name,
             len: val.len() as u8,
+            emulated,
             val: [0; MAX_OPT_LEN],
         };
         o.val[..val.len()].copy_from_slice(val);
@@ -320,6 +337,16 @@ fn map_once<T>(ptr: &AtomicPtr<T>, count: usize) -> Option<*mut T> {
     }
 }
 
+/// Sets `flag` on `fd`'s record if it is of `kind`.
+pub fn set_flag(fd: c_int, kind: u32, flag: u8) {
+    if let Some(slot) = get(fd).filter(|s| s.kind() == kind) {
+        let mut g = slot.lock();
+        if g.kind() == kind {
+            g.data().flags |= flag;
+        }
+    }
+}
+
 /// In a forked child: no other thread exists any more, so nobody holds BUSY.
 pub fn clear_busy_after_fork() {
     let dir = DIR.load(Ordering::Acquire);
@@ -369,6 +396,8 @@ struct OwnerData {
     dev: u64,
     ino: u64,
     path: UnixSockaddr,
+    /// The IP address the program bound, which this file serves.
+    local: Option<SocketAddr>,
 }
 
 // SAFETY: `data` is written only by the thread that claimed the record (refs 0 → 1) before any
@@ -387,7 +416,7 @@ fn owners() -> Option<&'static [Owner]> {
 
 /// Records that this process created the socket file at `path`; returns the owner id for the
 /// slot, or 0 if the table is full (the file will then not be unlinked automatically).
-pub fn own_path(path: &UnixSockaddr) -> u32 {
+pub fn own_path(path: &UnixSockaddr, local: Option<SocketAddr>) -> u32 {
     let Some(table) = owners() else { return 0 };
     let Some(cpath) = path.c_path() else { return 0 };
     let Ok(st) = sys::lstat(cpath) else { return 0 };
@@ -404,6 +433,7 @@ pub fn own_path(path: &UnixSockaddr) -> u32 {
                 dev: st.st_dev,
                 ino: st.st_ino,
                 path: *path,
+                local,
             };
             // SAFETY: we just claimed the record; nobody else reads it until a slot refers to it.
             unsafe { o.data.get().write(data) };
@@ -440,4 +470,18 @@ pub fn release(owner: u32, my_pid: u32) {
             }
         }
     }
+}
+
+/// Does this process own a live socket file with this inode, bound for an address other than
+/// `addr` (a dual-stack program binding [::]:P after 0.0.0.0:P, both mapped to one path)?
+pub fn owned_here_for_other(dev: u64, ino: u64, addr: SocketAddr) -> bool {
+    let Some(table) = owners() else { return false };
+    let me = sys::getpid();
+    table.iter().any(|o| {
+        o.refs.load(Ordering::Acquire) > 0 && {
+            // SAFETY: a record with refs > 0 has initialised data.
+            let d = unsafe { *o.data.get() };
+            d.pid == me && d.dev == dev && d.ino == ino && d.local.is_some_and(|l| l != addr)
+        }
+    })
 }

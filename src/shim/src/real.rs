@@ -61,6 +61,7 @@ real_functions! {
     fcntl: fn(c_int, c_int, usize) -> c_int;
     fcntl64: fn(c_int, c_int, usize) -> c_int;
     epoll_ctl: fn(c_int, c_int, c_int, *mut libc::epoll_event) -> c_int;
+    fclose: fn(*mut libc::FILE) -> c_int;
 }
 
 /// Resolves the real functions every libc has, now (called from the constructor). `close_range`
@@ -87,5 +88,5 @@ pub fn resolve_all() {
         fcntl::get(),
         fcntl64::get(),
     );
-    let _ = epoll_ctl::get();
+    let _ = (epoll_ctl::get(), fclose::get());
 }

@@ -6,16 +6,18 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
+use core::net::SocketAddr;
+
 use libc::{c_int, c_long};
 use sockswap_core::addr::UnixSockaddr;
 
-use crate::fdtable::SlotData;
+use crate::fdtable::{SlotData, OWNER_SET};
 use crate::sys;
 
 // Linux fcntl commands and struct the libc crate does not export (asm-generic/fcntl.h).
-const F_SETSIG: c_int = 10;
+pub const F_SETSIG: c_int = 10;
 const F_GETSIG: c_int = 11;
-const F_SETOWN_EX: c_int = 15;
+pub const F_SETOWN_EX: c_int = 15;
 const F_GETOWN_EX: c_int = 16;
 
 #[repr(C)]
@@ -44,24 +46,34 @@ impl Drop for Replacement {
 impl Replacement {
     /// A new AF_UNIX socket of `sotype` with the owner, signal and options of `from`. Its file
     /// status flags are applied by `apply_flags` (after a blocking connect, if there is one).
-    pub fn new(from: c_int, sotype: c_int, data: &SlotData) -> Result<Replacement, c_int> {
+    pub fn new(from: c_int, sotype: c_int, data: &mut SlotData) -> Result<Replacement, c_int> {
         let fd = sys::socket(libc::AF_UNIX, sotype | libc::SOCK_CLOEXEC, 0)?;
         let flags = sys::fcntl(from, libc::F_GETFL, 0)
             .map(|f| f as c_int & CARRIED_FLAGS)
             .unwrap_or(0);
         let r = Replacement { fd, flags };
-        let mut owner = FOwnerEx { kind: 0, pid: 0 };
-        if sys::fcntl(from, F_GETOWN_EX, (&raw mut owner) as c_long).is_ok() && owner.pid != 0 {
-            let _ = sys::fcntl(fd, F_SETOWN_EX, (&raw const owner) as c_long);
-        }
-        if let Ok(sig) = sys::fcntl(from, F_GETSIG, 0) {
-            if sig != 0 {
-                let _ = sys::fcntl(fd, F_SETSIG, sig);
+        // Owner and signal only matter with O_ASYNC, or if fcntl set them: ask the kernel only
+        // then (each question is a syscall on the connect path).
+        if flags & libc::O_ASYNC != 0 || data.flags & OWNER_SET != 0 {
+            let mut owner = FOwnerEx { kind: 0, pid: 0 };
+            if sys::fcntl(from, F_GETOWN_EX, (&raw mut owner) as c_long).is_ok() && owner.pid != 0 {
+                let _ = sys::fcntl(fd, F_SETOWN_EX, (&raw const owner) as c_long);
+            }
+            if let Ok(sig) = sys::fcntl(from, F_GETSIG, 0) {
+                if sig != 0 {
+                    let _ = sys::fcntl(fd, F_SETSIG, sig);
+                }
             }
         }
-        for o in data.opts().iter().filter(|o| o.level == libc::SOL_SOCKET) {
-            // Failures are expected for options AF_UNIX lacks; the program already saw success.
-            let _ = sys::setsockopt(fd, o.level, o.name, o.val.as_ptr().cast(), o.len as u32);
+        for o in data
+            .opts_mut()
+            .iter_mut()
+            .filter(|o| o.level == libc::SOL_SOCKET)
+        {
+            // AF_UNIX lacks some options (SO_REUSEPORT); the program already saw success, so
+            // getsockopt will answer the recorded value for those.
+            let r = sys::setsockopt(fd, o.level, o.name, o.val.as_ptr().cast(), o.len as u32);
+            o.emulated = r.is_err();
         }
         Ok(r)
     }
@@ -70,9 +82,12 @@ impl Replacement {
         self.flags & libc::O_NONBLOCK != 0
     }
 
+    /// O_NONBLOCK now; O_ASYNC only once installed, because the kernel records the fd number
+    /// it reports in `si_fd` when O_ASYNC is switched on.
     pub fn apply_flags(&self) {
-        if self.flags != 0 {
-            let _ = sys::fcntl(self.fd, libc::F_SETFL, self.flags as c_long);
+        let early = self.flags & !libc::O_ASYNC;
+        if early != 0 {
+            let _ = sys::fcntl(self.fd, libc::F_SETFL, early as c_long);
         }
     }
 
@@ -88,6 +103,9 @@ impl Replacement {
         sys::dup3(self.fd, target, cloexec)?;
         sys::close(self.fd);
         self.fd = -1;
+        if self.flags & libc::O_ASYNC != 0 {
+            let _ = sys::fcntl(target, libc::F_SETFL, self.flags as c_long);
+        }
         for reg in data.epolls() {
             let mut ev = libc::epoll_event {
                 events: reg.events,
@@ -99,9 +117,17 @@ impl Replacement {
     }
 }
 
+/// `bind_unix`'s answer when the path is a live socket of this very process.
+pub const OWN_PATH: c_int = -2;
+
 /// Binds `fd` to `sa`. A socket file left by a dead server is replaced; a live one is not, and
 /// neither is anything that is not a socket.
-pub fn bind_unix(fd: c_int, sotype: c_int, sa: &UnixSockaddr) -> Result<(), c_int> {
+pub fn bind_unix(
+    fd: c_int,
+    sotype: c_int,
+    sa: &UnixSockaddr,
+    claimant: Option<SocketAddr>,
+) -> Result<(), c_int> {
     let attempt = || sys::bind(fd, sa.bytes.as_ptr().cast(), sa.len as u32).map(|_| ());
     match attempt() {
         Err(libc::EADDRINUSE) => {}
@@ -111,7 +137,15 @@ pub fn bind_unix(fd: c_int, sotype: c_int, sa: &UnixSockaddr) -> Result<(), c_in
         return Err(libc::EADDRINUSE);
     };
     let st = sys::lstat(cpath)?;
-    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK || !is_stale(sotype, sa) {
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return Err(libc::EADDRINUSE);
+    }
+    if claimant.is_some_and(|a| crate::fdtable::owned_here_for_other(st.st_dev, st.st_ino, a)) {
+        // Our own socket, bound a moment ago and maybe not listening yet: a dual-stack program
+        // binding [::]:P after 0.0.0.0:P. Not stale; the caller blackholes the second bind.
+        return Err(OWN_PATH);
+    }
+    if !is_stale(sotype, sa) {
         return Err(libc::EADDRINUSE);
     }
     let _ = sys::unlink(cpath);

@@ -193,6 +193,13 @@ unsafe fn apply_rules(
         _ => return pass(),
     };
     let (index, rule, sotype, slot) = match judge(rt, direction, fd, target) {
+        Verdict::PassThrough if direction == Direction::In => {
+            let r = pass();
+            if r == 0 {
+                fdtable::set_flag(fd, TRACKED, fdtable::IP_BOUND);
+            }
+            return r;
+        }
         Verdict::PassThrough => {
             let converted = fdtable::get(fd).is_some_and(|s| s.kind() == CONVERTED);
             if direction == Direction::Out && converted && matches!(target, QueryTarget::Ip(_)) {
@@ -242,7 +249,7 @@ fn bind_converted(
         }
         _ => return Err(libc::EINVAL),
     };
-    let tmp = Replacement::new(fd, sotype, &data)?;
+    let tmp = Replacement::new(fd, sotype, &mut data)?;
     let (sa, fake_port) = match (target, &rule.action) {
         (QueryTarget::Ip(ip), Action::Blackhole) => {
             let port = if ip.port() == 0 {
@@ -256,7 +263,17 @@ fn bind_converted(
         (QueryTarget::Unix(_), Action::Blackhole) => (UnixSockaddr::unnamed(), 0),
         (QueryTarget::Unix(_), _) => {
             let sa = unix_endpoint(rule, sotype)?;
-            swap::bind_unix(tmp.fd, sotype, &sa).map_err(|e| bind_error(&sa, e))?;
+            let r = swap::bind_unix(tmp.fd, sotype, &sa, None);
+            r.map_err(|e| {
+                bind_error(
+                    &sa,
+                    if e == swap::OWN_PATH {
+                        libc::EADDRINUSE
+                    } else {
+                        e
+                    },
+                )
+            })?;
             (sa, 0)
         }
     };
@@ -276,11 +293,15 @@ fn bind_converted(
         }
         return Err(e);
     }
-    data.owner = if owns_file { fdtable::own_path(&sa) } else { 0 };
     data.rule = index.min(u16::MAX as usize) as u16;
     data.local = match target {
         QueryTarget::Ip(ip) => Some(SocketAddr::new(ip.ip(), fake_port)),
         QueryTarget::Unix(_) => None,
+    };
+    data.owner = if owns_file {
+        fdtable::own_path(&sa, data.local)
+    } else {
+        0
     };
     // (A Unix socket redirected to another Unix path has no IP address to pretend: its
     // family stays AF_UNIX and the name hooks pass through to the kernel.)
@@ -314,21 +335,37 @@ fn bind_template(
         _ => false,
     };
     if ip.port() != 0 || !uses_port {
+        let claim = SocketAddr::new(ip.ip(), ip.port());
         let port = if ip.port() == 0 {
             swap::next_ephemeral_port()
         } else {
             ip.port()
         };
         let sa = endpoint(rule, ip.ip(), port, sotype)?;
-        swap::bind_unix(tmp.fd, sotype, &sa).map_err(|e| bind_error(&sa, e))?;
-        return Ok((sa, port));
+        return match swap::bind_unix(tmp.fd, sotype, &sa, Some(claim)) {
+            Ok(()) => Ok((sa, port)),
+            Err(swap::OWN_PATH) => {
+                // Same path as a socket this process already bound (IPv4 + IPv6 on one port):
+                // the first serves both names; this one is bound where nothing reaches.
+                log!(
+                    Info,
+                    "second bind to {}: blackholed, the first socket serves it",
+                    name_of(&sa)
+                );
+                let hole = UnixSockaddr::unnamed();
+                sys::bind(tmp.fd, hole.bytes.as_ptr().cast(), hole.len as u32)?;
+                Ok((hole, port))
+            }
+            Err(e) => Err(bind_error(&sa, e)),
+        };
     }
     for _ in 0..256 {
         let port = swap::next_ephemeral_port();
+        let claim = SocketAddr::new(ip.ip(), port);
         let sa = endpoint(rule, ip.ip(), port, sotype)?;
-        match swap::bind_unix(tmp.fd, sotype, &sa) {
+        match swap::bind_unix(tmp.fd, sotype, &sa, Some(claim)) {
             Ok(()) => return Ok((sa, port)),
-            Err(libc::EADDRINUSE) => continue,
+            Err(libc::EADDRINUSE) | Err(swap::OWN_PATH) => continue,
             Err(e) => return Err(bind_error(&sa, e)),
         }
     }
@@ -417,8 +454,12 @@ fn connect_converted(
         }
     };
     // A socket the program bound to a real address keeps reporting it.
-    let bound = real_local_address(fd);
-    let tmp = Replacement::new(fd, sotype, &data)?;
+    let bound = if data.flags & fdtable::IP_BOUND != 0 {
+        real_local_address(fd)
+    } else {
+        None
+    };
+    let tmp = Replacement::new(fd, sotype, &mut data)?;
     let wait = if tmp.nonblocking() {
         NONBLOCKING_CONNECT_WAIT_MS
     } else {
@@ -532,6 +573,7 @@ unsafe fn accept_common(
     };
     let r = real(addr, len);
     if r >= 0 {
+        crate::hooks::lifecycle::reset_stale(r);
         if let Some(rt) = runtime::get() {
             // SAFETY: the program's pointers, just filled by the kernel.
             unsafe { report_foreign(rt, addr.cast(), len, cap) };

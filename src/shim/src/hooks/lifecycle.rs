@@ -15,7 +15,9 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
     };
     if domain != libc::AF_INET && domain != libc::AF_INET6 {
         // SAFETY: as above.
-        return unsafe { real(domain, ty, protocol) };
+        let fd = unsafe { real(domain, ty, protocol) };
+        reset_stale(fd);
+        return fd;
     }
     if domain == libc::AF_INET6 && rt.config.block_inet6 {
         return fail(libc::EAFNOSUPPORT);
@@ -55,6 +57,16 @@ fn forget(slot: &'static Slot) {
     if owner != 0 {
         let _e = SavedErrno::new();
         fdtable::release(owner, runtime::pid());
+    }
+}
+
+/// A new fd number from the kernel: any record under that number is stale (its fd was closed
+/// where no hook saw it, e.g. inside libc's fclose).
+pub(crate) fn reset_stale(fd: c_int) {
+    if let Some(slot) = fdtable::get(fd) {
+        if slot.kind() != EMPTY {
+            slot.lock().set_kind(EMPTY);
+        }
     }
 }
 
@@ -141,8 +153,15 @@ pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
 }
 
 fn after_fcntl(fd: c_int, cmd: c_int, r: c_int) -> c_int {
-    if r >= 0 && (cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC) {
-        duplicate(fd, r);
+    if r >= 0 {
+        match cmd {
+            libc::F_DUPFD | libc::F_DUPFD_CLOEXEC => duplicate(fd, r),
+            // The swap carries owner and signal over only when it knows they may be set.
+            libc::F_SETOWN | crate::swap::F_SETOWN_EX | crate::swap::F_SETSIG => {
+                fdtable::set_flag(fd, TRACKED, fdtable::OWNER_SET)
+            }
+            _ => {}
+        }
     }
     r
 }
@@ -183,4 +202,18 @@ pub unsafe extern "C" fn epoll_ctl(
         }
     }
     r
+}
+
+/// `fclose` closes its fd inside libc, where our `close` hook never sees it.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fclose(stream: *mut libc::FILE) -> c_int {
+    if !stream.is_null() {
+        // SAFETY: the program passes a FILE it owns; fileno only reads it.
+        let fd = unsafe { libc::fileno(stream) };
+        if let Some(slot) = fdtable::get(fd) {
+            forget(slot);
+        }
+    }
+    // SAFETY: the program's own call.
+    unsafe { real::fclose::get()(stream) }
 }

@@ -3,7 +3,7 @@
 //! the rules. None allocates, locks, or can panic.
 
 mod calls;
-mod lifecycle;
+pub(crate) mod lifecycle;
 mod names;
 
 use libc::{c_int, sockaddr, socklen_t};

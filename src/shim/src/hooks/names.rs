@@ -5,7 +5,7 @@ use sockswap_core::addr;
 
 use crate::fdtable::{self, Slot, SlotData, CONVERTED, TRACKED};
 use crate::hooks::calls::report_foreign;
-use crate::hooks::{fail, write_out, SavedErrno};
+use crate::hooks::{fail, write_out};
 use crate::{real, runtime, sys};
 
 /// A converted socket's record, if `fd` is one that pretends to be IP.
@@ -146,25 +146,17 @@ pub unsafe extern "C" fn getsockopt(
             }),
             _ => None,
         };
+        if let Some(o) = data.find_opt(level, name).filter(|o| o.emulated) {
+            // An option AF_UNIX refused: answer what the program set.
+            // SAFETY: the program's own pointers.
+            return unsafe { answer(val, len, o.val.get(..o.len as usize).unwrap_or(&[])) };
+        }
         if let Some(v) = synthetic {
             // SAFETY: the program's own pointers.
             return unsafe { answer(val, len, &int(v)) };
         }
-        let _e = SavedErrno::new();
         // SAFETY: the program's own call.
-        let r = unsafe { real(fd, level, name, val, len) };
-        if r == 0 {
-            return 0;
-        }
-        let err = sys::errno();
-        return match data.find_opt(level, name) {
-            // An option AF_UNIX refused at setsockopt: answer what the program set.
-            // SAFETY: the program's own pointers.
-            Some(o) if err == libc::ENOPROTOOPT || err == libc::EOPNOTSUPP => unsafe {
-                answer(val, len, o.val.get(..o.len as usize).unwrap_or(&[]))
-            },
-            _ => fail(err),
-        };
+        return unsafe { real(fd, level, name, val, len) };
     }
     if is_ip_level(level) {
         if let Some(o) = data.find_opt(level, name) {
@@ -212,9 +204,9 @@ pub unsafe extern "C" fn setsockopt(
         // SAFETY: the program promised val holds len bytes (the kernel would read them too).
         unsafe { core::slice::from_raw_parts(val.cast::<u8>(), len as usize) }
     };
-    let record = |slot: &'static Slot| {
+    let record = |slot: &'static Slot, emulated: bool| {
         let mut g = slot.lock();
-        if g.kind() != fdtable::EMPTY && !g.data().record_opt(level, name, value()) {
+        if g.kind() != fdtable::EMPTY && !g.data().record_opt(level, name, value(), emulated) {
             crate::log::log!(
                 Warn,
                 "fd {fd}: option {level}/{name} not recorded (too long or too many)"
@@ -229,21 +221,21 @@ pub unsafe extern "C" fn setsockopt(
         if val.is_null() && len > 0 {
             return fail(libc::EFAULT);
         }
-        record(slot);
+        record(slot, true);
         return 0;
     }
     // SAFETY: the program's own call.
     let r = unsafe { real(fd, level, name, val, len) };
     if r == 0 {
         if slot.kind() == TRACKED || is_converted_ip {
-            record(slot);
+            record(slot, false);
         }
         return 0;
     }
     let err = sys::errno();
     if is_converted_ip && (err == libc::ENOPROTOOPT || err == libc::EOPNOTSUPP) {
         // A TCP socket would have accepted it; remember it so getsockopt agrees.
-        record(slot);
+        record(slot, true);
         return 0;
     }
     r
