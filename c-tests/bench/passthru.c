@@ -2,6 +2,13 @@
  *
  *   passthru socket ITER       socket(AF_INET, SOCK_STREAM) + close(), ITER times
  *   passthru getsockname ITER  getsockname() on a TCP socket bound to 127.0.0.1:0
+ *   passthru epoll_ctl ITER PORT
+ *                              epoll_ctl(EPOLL_CTL_MOD) on a TCP client socket connected to
+ *                              127.0.0.1:PORT (listener in the same process): the one hooked
+ *                              call on the data path of event-loop programs (redis-benchmark
+ *                              makes ~5 per request). Run under rules matching PORT it measures
+ *                              a converted socket; it also prints unix_fd=0|1, whether the
+ *                              kernel sees the client fd as an AF_UNIX socket.
  *
  * The ITER calls go through libc (and so through the shim when it is preloaded).
  * Interleaved with them, in alternating blocks, the same number of calls is made as
@@ -23,6 +30,8 @@
 #include <sys/syscall.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
 
 #define BLOCKS 20
 
@@ -77,10 +86,85 @@ static int getsockname_loop(long iter, int raw)
     return 0;
 }
 
+static int ep_fd, ep_sock;
+
+static int epoll_loop(long iter, int raw)
+{
+    struct epoll_event ev = {0};
+    ev.data.fd = ep_sock;
+    for (long i = 0; i < iter; i++) {
+        ev.events = (i & 1) ? EPOLLIN | EPOLLOUT : EPOLLIN;
+        int r = raw ? (int)syscall(SYS_epoll_ctl, ep_fd, EPOLL_CTL_MOD, ep_sock, &ev)
+                    : epoll_ctl(ep_fd, EPOLL_CTL_MOD, ep_sock, &ev);
+        if (r != 0) {
+            fprintf(stderr, "passthru: epoll_ctl: %s\n", strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* 1 if the kernel lists fd's socket inode in /proc/net/unix */
+static int is_unix_fd(int fd)
+{
+    struct stat st;
+    char line[512];
+    int found = 0;
+    if (fstat(fd, &st) != 0)
+        return -1;
+    FILE *f = fopen("/proc/net/unix", "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long ino;
+        /* Num RefCount Protocol Flags Type St Inode Path */
+        if (sscanf(line, "%*s %*s %*s %*s %*s %*s %lu", &ino) == 1 && ino == st.st_ino) {
+            found = 1;
+            break;
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static int epoll_setup(int port)
+{
+    struct sockaddr_in sa = {0};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sa.sin_port = htons((unsigned short)port);
+    int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    if (l >= 0)
+        setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(l, 4) != 0) {
+        fprintf(stderr, "passthru: listen on 127.0.0.1:%d: %s\n", port, strerror(errno));
+        return -1;
+    }
+    ep_sock = socket(AF_INET, SOCK_STREAM, 0);
+    if (ep_sock < 0 || connect(ep_sock, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        fprintf(stderr, "passthru: connect to 127.0.0.1:%d: %s\n", port, strerror(errno));
+        return -1;
+    }
+    if (accept(l, NULL, NULL) < 0) {
+        fprintf(stderr, "passthru: accept: %s\n", strerror(errno));
+        return -1;
+    }
+    struct epoll_event ev = {0};
+    ev.events = EPOLLIN;
+    ev.data.fd = ep_sock;
+    ep_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (ep_fd < 0 || epoll_ctl(ep_fd, EPOLL_CTL_ADD, ep_sock, &ev) != 0) {
+        fprintf(stderr, "passthru: epoll setup: %s\n", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s socket|getsockname ITERATIONS\n", argv[0]);
+    if (argc != 3 && !(argc == 4 && strcmp(argv[1], "epoll_ctl") == 0)) {
+        fprintf(stderr, "usage: %s socket|getsockname ITERATIONS | epoll_ctl ITERATIONS PORT\n",
+                argv[0]);
         return 2;
     }
     long iter = atol(argv[2]);
@@ -107,6 +191,11 @@ int main(int argc, char **argv)
             fprintf(stderr, "passthru: bound socket does not look like TCP/IPv4\n");
             return 1;
         }
+    } else if (strcmp(argv[1], "epoll_ctl") == 0) {
+        loop = epoll_loop;
+        if (epoll_setup(atoi(argv[3])))
+            return 1;
+        printf("unix_fd=%d\n", is_unix_fd(ep_sock));
     } else {
         fprintf(stderr, "passthru: unknown mode %s\n", argv[1]);
         return 2;

@@ -14,8 +14,8 @@
 # convert, a program failed, ...), 2 on a setup problem (no library, no compiler).
 #
 # Knobs (environment): SOCKSWAP_LIB, BENCH_REPS, BENCH_REDIS_REPS, BENCH_CHURN_REPS,
-# BENCH_SOCKET_ITER, BENCH_GETSOCKNAME_ITER, BENCH_REDIS_N, BENCH_CHURN_N,
-# BENCH_REDIS_PORT, BENCH_CHURN_PORT, BENCH_SECTIONS (default "passthru redis churn footprint").
+# BENCH_SOCKET_ITER, BENCH_GETSOCKNAME_ITER, BENCH_EPOLL_ITER, BENCH_REDIS_N, BENCH_CHURN_N,
+# BENCH_REDIS_PORT, BENCH_CHURN_PORT, BENCH_EPOLL_PORT, BENCH_SECTIONS (default "passthru redis churn footprint").
 set -uo pipefail
 
 # Nothing of the caller's shim configuration may leak into the baselines.
@@ -34,6 +34,7 @@ REDIS_REPS=${BENCH_REDIS_REPS:-6}         # native and shim; TCP (information on
 CHURN_REPS=${BENCH_CHURN_REPS:-7}
 SOCK_ITER=${BENCH_SOCKET_ITER:-200000}
 GSN_ITER=${BENCH_GETSOCKNAME_ITER:-1000000}
+EPOLL_ITER=${BENCH_EPOLL_ITER:-500000}
 REDIS_N=${BENCH_REDIS_N:-200000}
 CHURN_N=${BENCH_CHURN_N:-20000}
 SECTIONS=${BENCH_SECTIONS:-passthru redis churn footprint}
@@ -46,6 +47,8 @@ if [[ ! -f $LIB ]]; then
     say "bench: $LIB not found; build it first: (cd $ROOT && cargo build --release)"
     exit 2
 fi
+LIB=$(realpath "$LIB")
+[[ $LIB == *sockswap* ]] || { say "bench: the library's path must contain 'sockswap' (how the programs tell it is loaded)"; exit 2; }
 command -v gcc >/dev/null || { say "bench: gcc not found"; exit 2; }
 command -v python3 >/dev/null || { say "bench: python3 not found"; exit 2; }
 
@@ -163,7 +166,7 @@ run_variant() {
 
 # ---------------------------------------------------------------- 1. pass-through
 bench_passthru() {
-    say "bench: [1/4] pass-through: socket()+close() x$SOCK_ITER, getsockname() x$GSN_ITER, $REPS reps"
+    say "bench: [1/4] pass-through: socket()+close() x$SOCK_ITER, getsockname() x$GSN_ITER, epoll_ctl() x$EPOLL_ITER, $REPS reps"
     local i v order out
     for ((i = 0; i < REPS; i++)); do
         ((i % 2 == 0)) && order="base shim" || order="shim base"
@@ -181,6 +184,24 @@ bench_passthru() {
                 { fail passthru "getsockname() loop ($v) failed"; return; }
             record getsockname_ns "$v" "$(kv ns_per_op "$out")"
             record getsockname_added_vs_raw "$v" "$(kv added_vs_raw_ns "$out")"
+        done
+    done
+    # epoll_ctl(MOD) on a socket the shim converted (base: a real TCP socket): the one hooked
+    # call on an event loop's data path
+    local port rules
+    port=$(pick_port "${BENCH_EPOLL_PORT:-6393}")
+    rules="in,port=$port,path=$WORK/ep-%p.sock;out,addr=127.0.0.1,port=$port,path=$WORK/ep-%p.sock"
+    for ((i = 0; i < REPS; i++)); do
+        ((i % 2 == 0)) && order="base shim" || order="shim base"
+        for v in $order; do
+            out=$(run_variant "$v" "$rules" "$BIN/passthru" epoll_ctl "$EPOLL_ITER" "$port") ||
+                { fail passthru "epoll_ctl() loop ($v) failed"; return; }
+            if [[ $(kv unix_fd "$out") != "$([[ $v == shim ]] && echo 1 || echo 0)" ]]; then
+                fail passthru "epoll_ctl() loop ($v): the client socket is$([[ $v == shim ]] && echo " not") an AF_UNIX socket"
+                return
+            fi
+            record epoll_ctl_ns "$v" "$(kv ns_per_op "$out")"
+            record epoll_ctl_added_vs_raw "$v" "$(kv added_vs_raw_ns "$out")"
         done
     done
 }
@@ -279,6 +300,10 @@ redis_once() {
         fail redis "$mode: could not read the CPU time of redis-server or redis-benchmark"
         return 1
     fi
+    if [[ $mode == shim ]]; then
+        REDIS_VERIFIED=$((REDIS_VERIFIED + 1))
+        REDIS_MINCONN=$(( REDIS_MINCONN == 0 || c1 - c0 < REDIS_MINCONN ? c1 - c0 : REDIS_MINCONN ))
+    fi
     record redis_SET_rps "$mode" "$set"
     record redis_cpu_us_per_req "$mode" "$(awk -v s="$((s1 - s0))" -v c="$ccpu" -v n="$REDIS_N" \
         'BEGIN { printf "%.4f", (s + c) / (2 * n) }')"
@@ -294,6 +319,7 @@ bench_redis() {
     REDIS_TCP_PORT=$(pick_port $((REDIS_PORT + 1)))
     say "bench: [2/4] redis: get,set -c 50 -n $REDIS_N, $REDIS_REPS reps of native/shim alternating, $(((REDIS_REPS + 1) / 2)) of tcp (ports $REDIS_PORT shim, $REDIS_TCP_PORT tcp)"
     local i m order failed=" "
+    REDIS_VERIFIED=0 REDIS_MINCONN=0
     for ((i = 0; i < REDIS_REPS; i++)); do
         # native and shim back to back, alternating which goes first; a mode that failed
         # is not retried
@@ -303,6 +329,7 @@ bench_redis() {
             redis_once "$m" "$i" || failed+="$m "
         done
     done
+    ((REDIS_VERIFIED > 0)) && note redis "conversion verified in $REDIS_VERIFIED shim runs: $WORK/redis-$REDIS_PORT.sock existed, nothing listened on TCP port $REDIS_PORT, redis-server's shared library map had libsockswap, and it received >= $REDIS_MINCONN connections on the Unix socket during each redis-benchmark -h 127.0.0.1 -p $REDIS_PORT"
 }
 
 # ---------------------------------------------------------------- 3. churn
@@ -359,6 +386,7 @@ churn_once() {
         CHURN_UNLINK_NOTED=1
     fi
     rm -f "$sock"
+    [[ $mode == shim ]] && CHURN_VERIFIED=$((CHURN_VERIFIED + 1))
     record churn_us "$mode" "$(kv us_per_conn "$out")"
     record churn_cpu_us "$mode" "$(awk -v s="$scpu" -v c="$(kv cpu_us "$out")" -v n="$served" \
         'BEGIN { printf "%.4f", (s + c) / n }')"
@@ -370,12 +398,14 @@ bench_churn() {
     [[ ${REDIS_TCP_PORT:-} == "$CHURN_PORT" ]] && CHURN_PORT=$(pick_port $((CHURN_PORT + 1)))
     say "bench: [3/4] connection churn: $CHURN_N connections, $CHURN_REPS reps alternating native/shim (port $CHURN_PORT)"
     local i m order
+    CHURN_VERIFIED=0
     for ((i = 0; i < CHURN_REPS; i++)); do
         ((i % 2 == 0)) && order="native shim" || order="shim native"
         for m in $order; do
             churn_once "$m" "$i" || return
         done
     done
+    note churn "conversion verified in $CHURN_VERIFIED shim runs: $WORK/churn-$CHURN_PORT.sock existed, nothing listened on TCP port $CHURN_PORT, both programs had libsockswap mapped, and echo_server accepted exactly the connections churn_client made to 127.0.0.1:$CHURN_PORT"
 }
 
 # ---------------------------------------------------------------- 4. footprint
