@@ -536,13 +536,11 @@ static inline int abstract_listen(const char *name) {
     return fd;
 }
 
-/* Returns a connected fd or -1 (errno from connect). */
-static inline int unix_connect(const char *path) {
-    struct sockaddr_un u;
-    socklen_t l = unix_addr(&u, path);
+/* Connects a new AF_UNIX stream socket to u; returns the fd or -1 (errno from connect). */
+static inline int unix_connect_addr(const struct sockaddr_un *u, socklen_t l) {
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     CHECK(fd >= 0, "socket(AF_UNIX)");
-    if (connect(fd, (struct sockaddr *)&u, l) != 0) {
+    if (connect(fd, (const struct sockaddr *)u, l) != 0) {
         int e = errno;
         close(fd);
         errno = e;
@@ -551,18 +549,16 @@ static inline int unix_connect(const char *path) {
     return fd;
 }
 
+static inline int unix_connect(const char *path) {
+    struct sockaddr_un u;
+    socklen_t l = unix_addr(&u, path);
+    return unix_connect_addr(&u, l);
+}
+
 static inline int abstract_connect(const char *name) {
     struct sockaddr_un u;
     socklen_t l = abstract_addr(&u, name);
-    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-    CHECK(fd >= 0, "socket(AF_UNIX)");
-    if (connect(fd, (struct sockaddr *)&u, l) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
+    return unix_connect_addr(&u, l);
 }
 
 /* Readiness by connect: retry every 10 ms until the socket at path accepts a
