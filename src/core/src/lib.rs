@@ -8,9 +8,11 @@
 
 pub mod addr;
 pub mod config;
+pub mod control;
 pub mod errno;
 pub mod glob;
 pub mod rule;
+pub mod socketbox;
 pub mod template;
 pub mod unsock;
 

@@ -1,0 +1,1 @@
+//! unsock's 452-byte control files: codec (owned by the control-file work, issue 4).
