@@ -340,6 +340,27 @@ fn explain(
                 ),
                 Action::Blackhole => "blackholed (bound where nothing can connect)".into(),
                 Action::Ignore => "ignored; stays TCP/IP".into(),
+                Action::Systemd(None) => {
+                    "the next unnamed socket systemd passed (LISTEN_FDS)".into()
+                }
+                Action::Systemd(Some(name)) => {
+                    format!("the socket systemd passed as '{name}' (LISTEN_FDNAMES)")
+                }
+                Action::Vsock { cid, port } => {
+                    let cid = match *cid {
+                        sockswap_core::rule::VSOCK_CID_ANY => "any CID".to_string(),
+                        c => format!("CID {c}"),
+                    };
+                    format!(
+                        "AF_VSOCK {cid} port {}",
+                        port.unwrap_or(u32::from(fill.port))
+                    )
+                }
+                Action::HybridVsock { path, port: vport } => format!(
+                    "hybrid vsock: Unix socket {}, then CONNECT {}",
+                    expand(path),
+                    vport.unwrap_or(u32::from(port))
+                ),
             };
             println!("{what}: rule {} ({rule}): {outcome}", i + 1);
         }

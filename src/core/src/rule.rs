@@ -57,6 +57,44 @@ pub enum Action {
     Blackhole,
     /// Leave the socket a real IP socket.
     Ignore,
+    /// (`in` only) Take the socket systemd passed (`LISTEN_FDS`): the one named so in
+    /// `LISTEN_FDNAMES`, or with no name the next unnamed one in order.
+    Systemd(Option<String>),
+    /// An AF_VSOCK socket: connect to `cid:port`, or bind `cid:port` (`cid` may be
+    /// `VMADDR_CID_ANY`). `port` None = the program's port.
+    Vsock { cid: u32, port: Option<u32> },
+    /// (`out` only) Firecracker-style hybrid vsock: connect to the VMM's Unix socket at `path`,
+    /// send `CONNECT <port>\n`, expect a line starting `OK `. `port` None = the program's port.
+    HybridVsock { path: Template, port: Option<u32> },
+}
+
+/// `VMADDR_CID_ANY`.
+pub const VSOCK_CID_ANY: u32 = u32::MAX;
+
+/// `CID` (number, `any`, `hypervisor`, `local`, `host`) and an optional `:PORT`.
+fn parse_vsock(v: &str) -> Option<(u32, Option<u32>)> {
+    let (cid, port) = match v.split_once(':') {
+        Some((c, p)) => (c, Some(p.parse::<u32>().ok()?)),
+        None => (v, None),
+    };
+    let cid = match cid {
+        "any" => VSOCK_CID_ANY,
+        "hypervisor" => 0,
+        "local" => 1,
+        "host" => 2,
+        n => n.parse::<u32>().ok()?,
+    };
+    Some((cid, port))
+}
+
+/// `PATH` with an optional trailing `:PORT` (a path ending in `:digits` needs the port given).
+fn parse_hybrid(v: &str) -> Option<(&str, Option<u32>)> {
+    match v.rsplit_once(':') {
+        Some((path, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            Some((path, Some(p.parse().ok()?)))
+        }
+        _ => Some((v, None)),
+    }
 }
 
 /// One rule.
@@ -251,6 +289,26 @@ impl Rule {
                     no_value(value)?;
                     set_action(Action::Ignore)?;
                 }
+                "systemd" => {
+                    if value.is_some_and(|v| v.is_empty()) {
+                        return Err(format!("empty fd name in '{token}'"));
+                    }
+                    set_action(Action::Systemd(value.map(str::to_owned)))?;
+                }
+                "vsock" => {
+                    let v = want_value(value)?;
+                    let (cid, port) = parse_vsock(&v).ok_or_else(|| {
+                        format!("bad vsock address in '{token}' (CID[:PORT], CID a number or any/host/local/hypervisor)")
+                    })?;
+                    set_action(Action::Vsock { cid, port })?;
+                }
+                "hybrid-vsock" => {
+                    let v = want_value(value)?;
+                    let (path, port) = parse_hybrid(&v)
+                        .ok_or_else(|| format!("bad port in '{token}' (PATH[:PORT])"))?;
+                    let path = Template::parse(path).map_err(|e| format!("{e}: '{token}'"))?;
+                    set_action(Action::HybridVsock { path, port })?;
+                }
                 "noremove" => {
                     no_value(value)?;
                     noremove = true;
@@ -270,7 +328,7 @@ impl Rule {
         }
         let Some((action, _)) = action else {
             return Err(format!(
-                "no action in '{}' (path=, abstract=, reject, blackhole or ignore)",
+                "no action in '{}' (path=, abstract=, reject, blackhole, ignore, systemd, vsock= or hybrid-vsock=)",
                 text.trim()
             ));
         };
@@ -286,6 +344,12 @@ impl Rule {
         }
         if action == Action::Blackhole && direction == Some(Direction::Out) {
             return Err("'blackhole' applies to incoming sockets only: use 'in'".into());
+        }
+        if matches!(action, Action::Systemd(_)) && direction != Some(Direction::In) {
+            return Err("'systemd' applies to incoming sockets only: add 'in'".into());
+        }
+        if matches!(action, Action::HybridVsock { .. }) && direction != Some(Direction::Out) {
+            return Err("'hybrid-vsock' applies to outgoing connections only: add 'out'".into());
         }
         Ok(Rule {
             direction,
@@ -450,6 +514,22 @@ impl fmt::Display for Rule {
             },
             Action::Blackhole => "blackhole".into(),
             Action::Ignore => "ignore".into(),
+            Action::Systemd(None) => "systemd".into(),
+            Action::Systemd(Some(n)) => format!("systemd={}", escape(n)),
+            Action::Vsock { cid, port } => {
+                let cid = match *cid {
+                    VSOCK_CID_ANY => "any".to_string(),
+                    c => c.to_string(),
+                };
+                match port {
+                    Some(p) => format!("vsock={cid}:{p}"),
+                    None => format!("vsock={cid}"),
+                }
+            }
+            Action::HybridVsock { path, port } => match port {
+                Some(p) => format!("hybrid-vsock={}:{p}", escape(path.as_str())),
+                None => format!("hybrid-vsock={}", escape(path.as_str())),
+            },
         });
         if self.noremove {
             parts.push("noremove".into());
@@ -562,6 +642,21 @@ mod tests {
             (1i32..200).prop_map(Action::Reject),
             Just(Action::Blackhole),
             Just(Action::Ignore),
+            prop::option::of("[a-z,;:]{1,8}").prop_map(Action::Systemd),
+            (any::<u32>(), prop::option::of(any::<u32>()))
+                .prop_map(|(cid, port)| Action::Vsock { cid, port }),
+            ("[a-z/_:]{1,20}", prop::option::of(any::<u32>())).prop_filter_map(
+                "template",
+                |(s, port)| {
+                    // A path ending in ":digits" is only unambiguous with the port given.
+                    if port.is_none() && s.rsplit_once(':').is_some_and(|(_, p)| !p.is_empty()) {
+                        return None;
+                    }
+                    Template::parse(&s)
+                        .ok()
+                        .map(|path| Action::HybridVsock { path, port })
+                }
+            ),
         ];
         (
             prop::option::of(prop_oneof![Just(Direction::In), Just(Direction::Out)]),
@@ -572,10 +667,10 @@ mod tests {
             any::<bool>(),
         )
             .prop_map(|(direction, ty, nets, ports, action, noremove)| {
-                let direction = if action == Action::Blackhole {
-                    Some(Direction::In)
-                } else {
-                    direction
+                let direction = match action {
+                    Action::Blackhole | Action::Systemd(_) => Some(Direction::In),
+                    Action::HybridVsock { .. } => Some(Direction::Out),
+                    _ => direction,
                 };
                 Rule {
                     direction,

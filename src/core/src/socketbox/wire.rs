@@ -36,7 +36,9 @@ pub fn proxy_header(v: ProxyVersion, src: SocketAddr, dst: SocketAddr, out: &mut
 
 /// Parse a PROXY v1 or v2 header at the start of `buf`: Ok(Some((src, dst, header_len))),
 /// Ok(None) if more bytes are needed, Err on malformed input. (Used by tests and the fuzzer.)
-pub fn parse_proxy_header(buf: &[u8]) -> Result<Option<(Option<(SocketAddr, SocketAddr)>, usize)>, String> {
+pub fn parse_proxy_header(
+    buf: &[u8],
+) -> Result<Option<(Option<(SocketAddr, SocketAddr)>, usize)>, String> {
     todo!("socketbox::wire owner")
 }
 
