@@ -97,6 +97,15 @@ pub fn loopback(family: i32, mapped: bool) -> IpAddr {
     }
 }
 
+/// The wildcard address a socket of `family` reports.
+pub fn unspecified(family: i32) -> IpAddr {
+    if family == libc::AF_INET6 {
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+    } else {
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+    }
+}
+
 /// Is this an IPv4-mapped IPv6 address?
 pub fn is_mapped(ip: IpAddr) -> bool {
     matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some())

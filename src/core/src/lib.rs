@@ -6,6 +6,7 @@
 //! everywhere. Nothing here allocates after parsing: matching, template expansion and sockaddr
 //! encoding work on caller-provided buffers so the shim can call them inside hooks.
 
+pub mod activation;
 pub mod addr;
 pub mod config;
 pub mod control;

@@ -22,6 +22,8 @@ pub const EMPTY: u32 = 0;
 pub const TRACKED: u32 = 1;
 /// Replaced by a Unix socket; the program is shown the data below.
 pub const CONVERTED: u32 = 2;
+/// A socket systemd passed, held by the shim until a `systemd` rule takes it (no data).
+pub const RESERVED: u32 = 3;
 const KIND: u32 = 3;
 const BUSY: u32 = 4;
 
@@ -29,6 +31,8 @@ const BUSY: u32 = 4;
 pub const IP_BOUND: u8 = 1;
 /// Slot flag: the program set an owner or signal with fcntl before the swap.
 pub const OWNER_SET: u8 = 2;
+/// Slot flag: the socket came from systemd (`LISTEN_FDS`), already listening: `listen` is a no-op.
+pub const SYSTEMD: u8 = 4;
 
 pub const MAX_OPTS: usize = 12;
 pub const MAX_OPT_LEN: usize = 16;
@@ -316,7 +320,7 @@ pub fn get_or_map(fd: c_int) -> Option<&'static Slot> {
 
 /// The array of `count` zeroed `T`s that `ptr` points to, mapping it on first use. Lock-free:
 /// racing threads each map, one wins the CAS, the others unmap theirs.
-fn map_once<T>(ptr: &AtomicPtr<T>, count: usize) -> Option<*mut T> {
+pub(crate) fn map_once<T>(ptr: &AtomicPtr<T>, count: usize) -> Option<*mut T> {
     let p = ptr.load(Ordering::Acquire);
     if !p.is_null() {
         return Some(p);

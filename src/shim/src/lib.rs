@@ -6,9 +6,11 @@
 //! `sockswap-core`. It is built only as a cdylib: its exported symbols (`socket`, `connect`, …)
 //! must never be linked into another binary, where they would replace libc's.
 
+mod activation;
 mod fdtable;
 mod hooks;
 mod log;
+mod peers;
 mod real;
 mod runtime;
 mod swap;

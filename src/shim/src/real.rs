@@ -62,6 +62,12 @@ real_functions! {
     fcntl64: fn(c_int, c_int, usize) -> c_int;
     epoll_ctl: fn(c_int, c_int, c_int, *mut libc::epoll_event) -> c_int;
     fclose: fn(*mut libc::FILE) -> c_int;
+    listen: fn(c_int, c_int) -> c_int;
+    sendto: fn(c_int, *const c_void, usize, c_int, *const sockaddr, socklen_t) -> isize;
+    sendmsg: fn(c_int, *const libc::msghdr, c_int) -> isize;
+    recvfrom: fn(c_int, *mut c_void, usize, c_int, *mut sockaddr, *mut socklen_t) -> isize;
+    recvmsg: fn(c_int, *mut libc::msghdr, c_int) -> isize;
+    __recvfrom_chk: fn(c_int, *mut c_void, usize, usize, c_int, *mut sockaddr, *mut socklen_t) -> isize;
 }
 
 /// Resolves the real functions every libc has, now (called from the constructor). `close_range`
@@ -88,5 +94,11 @@ pub fn resolve_all() {
         fcntl::get(),
         fcntl64::get(),
     );
-    let _ = (epoll_ctl::get(), fclose::get());
+    let _ = (epoll_ctl::get(), fclose::get(), listen::get());
+    let _ = (
+        sendto::get(),
+        sendmsg::get(),
+        recvfrom::get(),
+        recvmsg::get(),
+    );
 }

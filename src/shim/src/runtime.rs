@@ -17,6 +17,8 @@ pub struct Runtime {
     pub config: Config,
     /// Some rule matches Unix-socket calls, so AF_UNIX bind/connect must be looked at.
     pub watch_unix: bool,
+    /// The sockets systemd passed, for `systemd` rules.
+    pub activation: crate::activation::Activation,
 }
 
 const UNINIT: u32 = 0;
@@ -78,6 +80,7 @@ pub fn pid() -> u32 {
 extern "C" fn after_fork_child() {
     PID.store(sys::getpid(), Ordering::Relaxed);
     fdtable::clear_busy_after_fork();
+    crate::peers::after_fork();
 }
 
 /// The constructor: resolve the real functions, read the configuration.
@@ -151,6 +154,11 @@ fn init_once() {
     fdtable::init();
     log!(Debug, "{} rule(s) loaded", config.rules.len());
     let watch_unix = config.watches_unix();
-    let rt = Box::new(Runtime { config, watch_unix });
+    let activation = crate::activation::Activation::from_env(&env, &config.rules);
+    let rt = Box::new(Runtime {
+        config,
+        watch_unix,
+        activation,
+    });
     RUNTIME.store(Box::into_raw(rt), Ordering::Release);
 }

@@ -48,6 +48,11 @@ impl Replacement {
     /// status flags are applied by `apply_flags` (after a blocking connect, if there is one).
     pub fn new(from: c_int, sotype: c_int, data: &mut SlotData) -> Result<Replacement, c_int> {
         let fd = sys::socket(libc::AF_UNIX, sotype | libc::SOCK_CLOEXEC, 0)?;
+        Self::adopt(fd, from, data)
+    }
+
+    /// The same for an existing socket `fd` (one systemd passed), which becomes ours to close.
+    pub fn adopt(fd: c_int, from: c_int, data: &mut SlotData) -> Result<Replacement, c_int> {
         let flags = sys::fcntl(from, libc::F_GETFL, 0)
             .map(|f| f as c_int & CARRIED_FLAGS)
             .unwrap_or(0);

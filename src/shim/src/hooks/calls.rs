@@ -10,6 +10,7 @@ use sockswap_core::template::{Fill, Template};
 use crate::fdtable::{self, Slot, SlotData, CONVERTED, EMPTY, TRACKED};
 use crate::hooks::{fail, sockaddr_bytes, write_out, SavedErrno};
 use crate::log::{log, Bytes};
+use crate::peers;
 use crate::runtime::{self, Runtime};
 use crate::swap::{self, Replacement};
 use crate::sys;
@@ -18,12 +19,18 @@ use crate::sys;
 const NONBLOCKING_CONNECT_WAIT_MS: i64 = 1000;
 
 /// What the rules say about a bind or connect.
-enum Verdict<'r> {
+pub(crate) enum Verdict<'r> {
     PassThrough,
     Reject(c_int),
     Convert {
         index: usize,
         rule: &'r Rule,
+        sotype: c_int,
+        slot: &'static Slot,
+    },
+    /// A datagram to an address we reported for a Unix sender: back to that sender.
+    ToPeer {
+        sa: UnixSockaddr,
         sotype: c_int,
         slot: &'static Slot,
     },
@@ -45,7 +52,7 @@ fn socket_kind(fd: c_int, slot: &'static Slot) -> Option<(c_int, c_int, c_int)> 
     Some((family, sotype, protocol))
 }
 
-fn judge<'r>(
+pub(crate) fn judge<'r>(
     rt: &'r Runtime,
     direction: Direction,
     fd: c_int,
@@ -76,6 +83,15 @@ fn judge<'r>(
     };
     if !family_ok {
         return Verdict::PassThrough; // the kernel will refuse it as it would without us
+    }
+    if let (Direction::Out, SockType::Udp, QueryTarget::Ip(ip)) = (direction, ty, target) {
+        if let Some(sa) = peers::name_of_synthetic(ip) {
+            return Verdict::ToPeer {
+                sa,
+                sotype: sotype & 0xf,
+                slot,
+            };
+        }
     }
     let query = Query {
         direction,
@@ -211,6 +227,16 @@ unsafe fn apply_rules(
             return pass();
         }
         Verdict::Reject(e) => return fail(e),
+        Verdict::ToPeer { sa, sotype, slot } => {
+            let saved = SavedErrno::new();
+            return match connect_converted(fd, slot, usize::MAX, sotype, target, &sa, false) {
+                Ok(()) => 0,
+                Err(e) => {
+                    drop(saved);
+                    fail(e)
+                }
+            };
+        }
         Verdict::Convert {
             index,
             rule,
@@ -219,9 +245,13 @@ unsafe fn apply_rules(
         } => (index, rule, sotype, slot),
     };
     let saved = SavedErrno::new();
-    let result = match direction {
-        Direction::In => bind_converted(fd, slot, index, rule, sotype, target),
-        Direction::Out => connect_converted(fd, slot, index, rule, sotype, target),
+    let result = match (direction, &rule.action) {
+        (Direction::In, Action::Systemd(name)) => {
+            bind_systemd(fd, slot, index, name.as_deref(), sotype, target)
+        }
+        (Direction::In, _) => bind_converted(fd, slot, index, rule, sotype, target),
+        (Direction::Out, _) => out_endpoint(rule, target, sotype)
+            .and_then(|sa| connect_converted(fd, slot, index, sotype, target, &sa, true)),
     };
     match result {
         Ok(()) => 0,
@@ -312,6 +342,123 @@ fn bind_converted(
         DisplayTarget(target),
         name_of(&sa)
     );
+    Ok(())
+}
+
+/// Gives an unbound Unix socket an autobound abstract name (a datagram sender needs a name for
+/// replies to reach it). A socket that already has a name keeps it.
+fn autobind(fd: c_int) {
+    let hole = UnixSockaddr::unnamed();
+    let _ = sys::bind(fd, hole.bytes.as_ptr().cast(), hole.len as u32);
+}
+
+/// A `systemd` rule: the program's socket becomes the one systemd passed.
+fn bind_systemd(
+    fd: c_int,
+    slot: &'static Slot,
+    index: usize,
+    name: Option<&str>,
+    sotype: c_int,
+    target: QueryTarget<'_>,
+) -> Result<(), c_int> {
+    let rt = runtime::get().ok_or(libc::EINVAL)?;
+    let QueryTarget::Ip(ip) = target else {
+        return Err(libc::EINVAL);
+    };
+    let Some(passed) = rt.activation.take(name) else {
+        log!(
+            Error,
+            "bind {ip}: rule {}: {}",
+            index + 1,
+            rt.activation.describe(name)
+        );
+        return Err(libc::EADDRNOTAVAIL);
+    };
+    let passed_kind = socket_kind_unlocked(passed);
+    let Some((passed_family, passed_type, _)) = passed_kind.filter(|k| k.1 & 0xf == sotype) else {
+        log!(
+            Error,
+            "bind {ip}: passed fd {passed} is not a {} socket",
+            if sotype == libc::SOCK_DGRAM {
+                "datagram"
+            } else {
+                "stream"
+            }
+        );
+        rt.activation.put_back(passed);
+        return Err(libc::EPROTOTYPE);
+    };
+    let _ = passed_type;
+    // The passed socket's own status flags give way to the program's (set by apply_flags).
+    let _ = sys::fcntl(passed, libc::F_SETFL, 0);
+    let mut g = slot.lock();
+    let mut data = match g.kind() {
+        TRACKED => *g.data(),
+        _ => {
+            let (family, _, protocol) = socket_kind_unlocked(fd).ok_or(libc::EBADF)?;
+            SlotData::new(family, sotype, protocol)
+        }
+    };
+    let tmp = match Replacement::adopt(passed, fd, &mut data) {
+        Ok(t) => t,
+        Err(e) => {
+            rt.activation.put_back(passed);
+            return Err(e);
+        }
+    };
+    tmp.apply_flags();
+    tmp.install(fd, &data)?;
+    data.rule = index.min(u16::MAX as usize) as u16;
+    data.flags |= fdtable::SYSTEMD;
+    if passed_family == data.family {
+        // A real socket of the program's own family: the kernel's answers are the truth.
+        data.flags |= fdtable::IP_BOUND;
+        g.set(TRACKED, data);
+    } else {
+        let port = match ip.port() {
+            0 => swap::next_ephemeral_port(),
+            p => p,
+        };
+        data.local = Some(SocketAddr::new(ip.ip(), port));
+        g.set(CONVERTED, data);
+    }
+    log!(Debug, "fd {fd}: bind {ip} -> passed fd {passed}");
+    Ok(())
+}
+
+/// A datagram socket about to `sendto` a converted destination: becomes an autobound Unix
+/// datagram socket (its local address: the wildcard and an ephemeral port, as after an
+/// implicit UDP bind, or the real address it was bound to).
+pub(crate) fn convert_for_send(fd: c_int, slot: &'static Slot, index: usize) -> Result<(), c_int> {
+    let mut g = slot.lock();
+    let mut data = match g.kind() {
+        CONVERTED => return Ok(()),
+        TRACKED => *g.data(),
+        _ => {
+            let (family, sotype, protocol) = socket_kind_unlocked(fd).ok_or(libc::EBADF)?;
+            SlotData::new(family, sotype & 0xf, protocol)
+        }
+    };
+    drop(g);
+    let bound = if data.flags & fdtable::IP_BOUND != 0 {
+        real_local_address(fd)
+    } else {
+        None
+    };
+    let tmp = Replacement::new(fd, libc::SOCK_DGRAM, &mut data)?;
+    autobind(tmp.fd);
+    tmp.apply_flags();
+    let mut g = slot.lock();
+    tmp.install(fd, &data)?;
+    if index != usize::MAX {
+        data.rule = index.min(u16::MAX as usize) as u16;
+    }
+    let family = data.family;
+    data.local = Some(bound.unwrap_or_else(|| {
+        SocketAddr::new(addr::unspecified(family), swap::next_ephemeral_port())
+    }));
+    g.set(CONVERTED, data);
+    log!(Debug, "fd {fd}: datagram socket converted for sending");
     Ok(())
 }
 
@@ -410,18 +557,33 @@ fn tcp_connect_errno(e: c_int) -> c_int {
     }
 }
 
+/// The Unix endpoint an `out` rule gives for `target`.
+pub(crate) fn out_endpoint(
+    rule: &Rule,
+    target: QueryTarget<'_>,
+    sotype: c_int,
+) -> Result<UnixSockaddr, c_int> {
+    match target {
+        QueryTarget::Ip(ip) => endpoint(rule, ip.ip(), ip.port(), sotype),
+        QueryTarget::Unix(_) => unix_endpoint(rule, sotype),
+    }
+}
+
+/// Connects `fd` to `sa`, swapping it for a Unix socket first unless it already is one.
+/// `by_rule`: `sa` came from a rule (so datagrams from it are reported as from `target`).
 fn connect_converted(
     fd: c_int,
     slot: &'static Slot,
     index: usize,
-    rule: &Rule,
     sotype: c_int,
     target: QueryTarget<'_>,
+    sa: &UnixSockaddr,
+    by_rule: bool,
 ) -> Result<(), c_int> {
-    let sa = match target {
-        QueryTarget::Ip(ip) => endpoint(rule, ip.ip(), ip.port(), sotype)?,
-        QueryTarget::Unix(_) => unix_endpoint(rule, sotype)?,
-    };
+    let dgram = sotype == libc::SOCK_DGRAM;
+    if let (true, true, QueryTarget::Ip(ip)) = (dgram, by_rule, target) {
+        peers::remember(sa.name(), ip);
+    }
     // Snapshot the record; the connect itself may block and must not hold the slot.
     let (kind, mut data) = {
         let mut g = slot.lock();
@@ -460,13 +622,16 @@ fn connect_converted(
         None
     };
     let tmp = Replacement::new(fd, sotype, &mut data)?;
+    if dgram {
+        autobind(tmp.fd); // so the peer can answer
+    }
     let wait = if tmp.nonblocking() {
         NONBLOCKING_CONNECT_WAIT_MS
     } else {
         0
     };
     loop {
-        match swap::connect_unix(tmp.fd, &sa, wait) {
+        match swap::connect_unix(tmp.fd, sa, wait) {
             Ok(()) => break,
             Err(libc::EINTR) if wait > 0 => continue,
             Err(e) => {
@@ -474,7 +639,7 @@ fn connect_converted(
                     Debug,
                     "fd {fd}: connect {} -> {}: errno {e}",
                     DisplayTarget(target),
-                    name_of(&sa)
+                    name_of(sa)
                 );
                 return Err(tcp_connect_errno(e));
             }
@@ -500,7 +665,7 @@ fn connect_converted(
         Debug,
         "fd {fd}: connect {} -> {}",
         DisplayTarget(target),
-        name_of(&sa)
+        name_of(sa)
     );
     Ok(())
 }

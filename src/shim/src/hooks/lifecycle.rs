@@ -2,9 +2,9 @@
 
 use libc::c_int;
 
-use crate::fdtable::{self, Slot, SlotData, CONVERTED, EMPTY, TRACKED};
+use crate::fdtable::{self, Slot, SlotData, CONVERTED, EMPTY, RESERVED, TRACKED};
 use crate::hooks::{fail, SavedErrno};
-use crate::{real, runtime};
+use crate::{activation, real, runtime};
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
@@ -98,28 +98,75 @@ fn duplicate(old: c_int, new: c_int) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
     if let Some(slot) = fdtable::get(fd) {
+        if slot.kind() == RESERVED && runtime::same_process() {
+            return 0; // a socket systemd passed, kept for the rule that will take it
+        }
         forget(slot);
     }
     // SAFETY: the program's own call.
     unsafe { real::close::get()(fd) }
 }
 
+/// Calls `close(lo, hi)` for each gap of `[first, last]` between the passed sockets we hold.
+fn around_held(first: u32, last: u32, mut close: impl FnMut(u32, u32) -> c_int) -> c_int {
+    let mut held = [0; sockswap_core::activation::MAX_FDS];
+    let n = if runtime::same_process() {
+        activation::held_in(first, last, &mut held)
+    } else {
+        0
+    };
+    let mut lo = u64::from(first);
+    let mut r = 0;
+    for &fd in &held[..n] {
+        let fd = fd as u64;
+        if fd > lo {
+            r |= close(lo as u32, (fd - 1) as u32);
+        }
+        lo = fd + 1;
+    }
+    if lo <= u64::from(last) {
+        r |= close(lo as u32, last);
+    }
+    r
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn close_range(first: u32, last: u32, flags: c_int) -> c_int {
-    if flags & libc::CLOSE_RANGE_CLOEXEC as c_int == 0 && first <= last {
-        fdtable::for_range(first, last, |_, slot| forget(slot));
+    let real = real::close_range::get();
+    if flags & libc::CLOSE_RANGE_CLOEXEC as c_int != 0 || first > last {
+        // SAFETY: the program's own call.
+        return unsafe { real(first, last, flags) };
     }
-    // SAFETY: the program's own call.
-    unsafe { real::close_range::get()(first, last, flags) }
+    fdtable::for_range(first, last, |_, slot| {
+        if slot.kind() != RESERVED {
+            forget(slot)
+        }
+    });
+    // SAFETY: the program's own call, split around the sockets we hold.
+    around_held(first, last, |lo, hi| unsafe { real(lo, hi, flags) })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn closefrom(low: c_int) {
-    if low >= 0 {
-        fdtable::for_range(low as u32, u32::MAX, |_, slot| forget(slot));
+    if low < 0 {
+        // SAFETY: the program's own call.
+        return unsafe { real::closefrom::get()(low) };
     }
-    // SAFETY: the program's own call.
-    unsafe { real::closefrom::get()(low) }
+    fdtable::for_range(low as u32, u32::MAX, |_, slot| {
+        if slot.kind() != RESERVED {
+            forget(slot)
+        }
+    });
+    around_held(low as u32, u32::MAX, |lo, hi| {
+        if hi == u32::MAX {
+            // SAFETY: the program's own call (from the last gap on).
+            unsafe { real::closefrom::get()(lo as c_int) };
+        } else {
+            // SAFETY: closes only fds of the program's own range.
+            unsafe { real::close_range::get()(lo, hi, 0) };
+        }
+        0
+    });
 }
 
 #[unsafe(no_mangle)]
@@ -132,8 +179,19 @@ pub unsafe extern "C" fn dup(old: c_int) -> c_int {
     new
 }
 
+/// The program is about to put `old` at `new`: if `new` holds a socket systemd passed, move it.
+fn make_room(old: c_int, new: c_int) {
+    if old != new && activation::is_held(new) && runtime::same_process() {
+        if let Some(rt) = runtime::get() {
+            let _e = SavedErrno::new();
+            rt.activation.evacuate(new);
+        }
+    }
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    make_room(old, new);
     // SAFETY: the program's own call.
     let r = unsafe { real::dup2::get()(old, new) };
     if r >= 0 && old != new {
@@ -144,6 +202,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    make_room(old, new);
     // SAFETY: the program's own call.
     let r = unsafe { real::dup3::get()(old, new, flags) };
     if r >= 0 {

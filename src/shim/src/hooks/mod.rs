@@ -3,11 +3,13 @@
 //! the rules. None allocates, locks, or can panic.
 
 mod calls;
+mod datagram;
 pub(crate) mod lifecycle;
 mod names;
 
 use libc::{c_int, sockaddr, socklen_t};
 
+use crate::fdtable::{self, SlotData, CONVERTED};
 use crate::sys;
 
 /// Restores the program's errno when dropped, so our internal calls never leak theirs.
@@ -63,4 +65,17 @@ pub(crate) unsafe fn write_out<T>(
         *len = fill(out) as socklen_t;
     }
     true
+}
+
+/// The record of `fd` if it is a converted socket that pretends to be IP (not a Unix socket
+/// redirected by a from-unix rule).
+#[inline]
+pub(crate) fn pretending(fd: c_int) -> Option<SlotData> {
+    let slot = fdtable::get(fd)?;
+    if slot.kind() != CONVERTED {
+        return None;
+    }
+    let mut g = slot.lock();
+    let data = *g.data();
+    (g.kind() == CONVERTED && data.family != libc::AF_UNIX).then_some(data)
 }

@@ -3,26 +3,14 @@
 use libc::{c_int, c_void, sockaddr, socklen_t};
 use sockswap_core::addr;
 
-use crate::fdtable::{self, Slot, SlotData, CONVERTED, TRACKED};
+use crate::fdtable::{self, Slot, CONVERTED, TRACKED};
 use crate::hooks::calls::report_foreign;
-use crate::hooks::{fail, write_out};
+use crate::hooks::{fail, pretending, write_out};
 use crate::{real, runtime, sys};
-
-/// A converted socket's record, if `fd` is one that pretends to be IP.
-#[inline]
-fn converted(fd: c_int) -> Option<(&'static Slot, SlotData)> {
-    let slot = fdtable::get(fd)?;
-    if slot.kind() != CONVERTED {
-        return None;
-    }
-    let mut g = slot.lock();
-    let data = *g.data();
-    (g.kind() == CONVERTED && data.family != libc::AF_UNIX).then_some((slot, data))
-}
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
-    if let Some((_, data)) = converted(fd) {
+    if let Some(data) = pretending(fd) {
         if let Some(local) = data.local {
             // SAFETY: the program's own (buffer, length) pair.
             return match unsafe {
@@ -39,7 +27,7 @@ pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut s
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
-    if let Some((_, data)) = converted(fd) {
+    if let Some(data) = pretending(fd) {
         return match data.peer {
             // SAFETY: the program's own (buffer, length) pair.
             Some(peer) => {
@@ -130,7 +118,7 @@ pub unsafe extern "C" fn getsockopt(
     len: *mut socklen_t,
 ) -> c_int {
     let real = real::getsockopt::get();
-    let Some((_, data)) = converted(fd) else {
+    let Some(data) = pretending(fd) else {
         // SAFETY: the program's own call.
         return unsafe { real(fd, level, name, val, len) };
     };

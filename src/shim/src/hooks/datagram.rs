@@ -1,0 +1,299 @@
+//! Datagrams: `sendto`/`sendmsg` to converted destinations, the sender addresses that
+//! `recvfrom`/`recvmsg` report, and `listen` (a no-op on sockets systemd passed).
+
+use core::net::SocketAddr;
+
+use libc::{c_int, c_void, msghdr, sockaddr, socklen_t};
+use sockswap_core::addr::{self, Decoded, UnixSockaddr};
+use sockswap_core::rule::{Direction, QueryTarget};
+
+use crate::fdtable::{self, SlotData, CONVERTED, EMPTY, RESERVED};
+use crate::hooks::calls::{convert_for_send, judge, out_endpoint, report_foreign, Verdict};
+use crate::hooks::{fail, pretending, sockaddr_bytes, write_out, SavedErrno};
+use crate::log::log;
+use crate::{peers, real, runtime};
+
+/// Where a datagram with this destination goes.
+enum Send {
+    /// Untouched.
+    Pass,
+    /// A converted stream socket: TCP ignores a destination on a connected socket, AF_UNIX
+    /// would refuse it, so drop it.
+    StripAddr,
+    To(UnixSockaddr),
+    Fail(c_int),
+}
+
+fn route_send(fd: c_int, dest: &[u8]) -> Send {
+    let Some(rt) = runtime::get() else {
+        return Send::Pass;
+    };
+    let Decoded::Ip(ip) = addr::decode(dest) else {
+        return Send::Pass;
+    };
+    let target = QueryTarget::Ip(ip);
+    if let Some(data) = pretending(fd) {
+        if data.sotype != libc::SOCK_DGRAM {
+            return Send::StripAddr;
+        }
+        return match judge(rt, Direction::Out, fd, target) {
+            Verdict::ToPeer { sa, .. } => Send::To(sa),
+            Verdict::Convert { rule, .. } => match out_endpoint(rule, target, libc::SOCK_DGRAM) {
+                Ok(sa) => {
+                    peers::remember(sa.name(), ip);
+                    Send::To(sa)
+                }
+                Err(e) => Send::Fail(e),
+            },
+            Verdict::Reject(e) => Send::Fail(e),
+            Verdict::PassThrough => {
+                log!(Warn, "fd {fd}: sendto {ip} from a socket moved to a Unix socket; no 'out' rule matches");
+                Send::Fail(libc::ENETUNREACH)
+            }
+        };
+    }
+    if fdtable::get(fd).is_some_and(|s| s.kind() == CONVERTED) {
+        return Send::Pass; // a Unix socket redirected by a from-unix rule
+    }
+    let (sa, index, slot, sotype) = match judge(rt, Direction::Out, fd, target) {
+        Verdict::PassThrough => return Send::Pass,
+        Verdict::Reject(e) => return Send::Fail(e),
+        Verdict::ToPeer { sa, sotype, slot } => (sa, usize::MAX, slot, sotype),
+        Verdict::Convert {
+            index,
+            rule,
+            sotype,
+            slot,
+        } => match out_endpoint(rule, target, sotype) {
+            Ok(sa) => (sa, index, slot, sotype),
+            Err(e) => return Send::Fail(e),
+        },
+    };
+    if sotype != libc::SOCK_DGRAM {
+        return Send::Pass; // a destination on a stream socket (TCP Fast Open): left to TCP
+    }
+    if index != usize::MAX {
+        peers::remember(sa.name(), ip);
+    }
+    match convert_for_send(fd, slot, index) {
+        Ok(()) => Send::To(sa),
+        Err(e) => Send::Fail(e),
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sendto(
+    fd: c_int,
+    buf: *const c_void,
+    n: usize,
+    flags: c_int,
+    dest: *const sockaddr,
+    dest_len: socklen_t,
+) -> isize {
+    let real = real::sendto::get();
+    // SAFETY: the program's own call, passed through (here and below with our own address).
+    let pass = |a: *const sockaddr, l: socklen_t| unsafe { real(fd, buf, n, flags, a, l) };
+    // SAFETY: the program promised dest holds dest_len bytes.
+    let Some(bytes) = (unsafe { sockaddr_bytes(dest, dest_len) }) else {
+        return pass(dest, dest_len);
+    };
+    let saved = SavedErrno::new();
+    match route_send(fd, bytes) {
+        Send::Pass => {
+            drop(saved);
+            pass(dest, dest_len)
+        }
+        Send::StripAddr => {
+            drop(saved);
+            pass(core::ptr::null(), 0)
+        }
+        Send::To(sa) => {
+            drop(saved);
+            pass(sa.bytes.as_ptr().cast(), sa.len as socklen_t)
+        }
+        Send::Fail(e) => fail(e) as isize,
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize {
+    let real = real::sendmsg::get();
+    // SAFETY: a non-NULL msg is the program's valid msghdr.
+    let Some(m) = (unsafe { msg.as_ref() }) else {
+        // SAFETY: the program's own call.
+        return unsafe { real(fd, msg, flags) };
+    };
+    // SAFETY: the program promised msg_name holds msg_namelen bytes.
+    let Some(bytes) = (unsafe { sockaddr_bytes(m.msg_name.cast(), m.msg_namelen) }) else {
+        // SAFETY: the program's own call.
+        return unsafe { real(fd, msg, flags) };
+    };
+    let saved = SavedErrno::new();
+    let mut local = *m;
+    match route_send(fd, bytes) {
+        Send::Pass => {
+            drop(saved);
+            // SAFETY: the program's own call.
+            return unsafe { real(fd, msg, flags) };
+        }
+        Send::StripAddr => {
+            local.msg_name = core::ptr::null_mut();
+            local.msg_namelen = 0;
+            drop(saved);
+            // SAFETY: the program's message with the destination removed.
+            unsafe { real(fd, &local, flags) }
+        }
+        Send::To(sa) => {
+            local.msg_name = sa.bytes.as_ptr().cast_mut().cast();
+            local.msg_namelen = sa.len as socklen_t;
+            drop(saved);
+            // SAFETY: the program's message with our Unix destination, valid for the call.
+            unsafe { real(fd, &local, flags) }
+        }
+        Send::Fail(e) => fail(e) as isize,
+    }
+}
+
+/// The IP address a converted datagram socket reports for a datagram from Unix name `from`.
+fn sender_address(data: &SlotData, from: &[u8]) -> SocketAddr {
+    let name = match addr::decode(from) {
+        Decoded::Unix(name) => Some(name),
+        _ => None,
+    };
+    let mapped = data.local.is_some_and(|l| addr::is_mapped(l.ip()));
+    match name.and_then(peers::reported) {
+        Some((a, true)) => SocketAddr::new(addr::loopback(data.family, mapped), a.port()),
+        Some((a, false)) => a,
+        None => SocketAddr::new(addr::unspecified(data.family), 0),
+    }
+}
+
+/// recvfrom and recvmsg: `receive(addr, len)` makes the real call with the address buffer given.
+///
+/// # Safety
+/// `addr`/`len` are the program's (buffer, length) pair, NULL allowed.
+unsafe fn receive_from(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    receive: impl FnOnce(*mut sockaddr, *mut socklen_t) -> isize,
+) -> isize {
+    if addr.is_null() || len.is_null() {
+        // Nothing to report (bug U4: this must work on every socket).
+        return receive(addr, len);
+    }
+    match pretending(fd) {
+        Some(data) if data.sotype == libc::SOCK_DGRAM => {
+            let mut from = UnixSockaddr::unnamed();
+            let mut from_len = from.bytes.len() as socklen_t;
+            let r = receive(from.bytes.as_mut_ptr().cast(), &mut from_len);
+            if r >= 0 {
+                let _e = SavedErrno::new();
+                let n = (from_len as usize).min(from.bytes.len());
+                let peer = sender_address(&data, &from.bytes[..n]);
+                // SAFETY: the program's (buffer, length) pair.
+                unsafe { write_out(addr, len, |out| addr::encode_ip(peer, data.family, out)) };
+            }
+            r
+        }
+        Some(_) => {
+            // A connected TCP socket reports no address; a Unix one would report its peer's path.
+            let r = receive(core::ptr::null_mut(), core::ptr::null_mut());
+            if r >= 0 {
+                // SAFETY: len is the program's valid pointer.
+                unsafe { *len = 0 };
+            }
+            r
+        }
+        None => {
+            // SAFETY: len is the program's valid pointer.
+            let cap = unsafe { *len };
+            let r = receive(addr, len);
+            if r >= 0 {
+                if let Some(rt) = runtime::get() {
+                    // SAFETY: the program's pointers, just filled by the kernel.
+                    unsafe { report_foreign(rt, addr.cast(), len, cap) };
+                }
+            }
+            r
+        }
+    }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn recvfrom(
+    fd: c_int,
+    buf: *mut c_void,
+    n: usize,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> isize {
+    let real = real::recvfrom::get();
+    // SAFETY: the program's own call, with its own or our address buffer.
+    unsafe { receive_from(fd, addr, len, |a, l| real(fd, buf, n, flags, a, l)) }
+}
+
+/// The fortified recvfrom (`_FORTIFY_SOURCE`): checks the buffer, then as recvfrom.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn __recvfrom_chk(
+    fd: c_int,
+    buf: *mut c_void,
+    n: usize,
+    buflen: usize,
+    flags: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+) -> isize {
+    if n > buflen {
+        // SAFETY: libc's own check, which reports the overflow and aborts.
+        return unsafe { real::__recvfrom_chk::get()(fd, buf, n, buflen, flags, addr, len) };
+    }
+    // SAFETY: the program's own arguments.
+    unsafe { recvfrom(fd, buf, n, flags, addr, len) }
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize {
+    let real = real::recvmsg::get();
+    // SAFETY: a non-NULL msg is the program's valid msghdr.
+    let Some(m) = (unsafe { msg.as_mut() }) else {
+        // SAFETY: the program's own call.
+        return unsafe { real(fd, msg, flags) };
+    };
+    if m.msg_name.is_null() || runtime::get().is_none() {
+        // SAFETY: the program's own call.
+        return unsafe { real(fd, msg, flags) };
+    }
+    let mut local = *m;
+    let name = m.msg_name.cast::<sockaddr>();
+    let mut name_len = m.msg_namelen;
+    // SAFETY: the program's message, with its own or our address buffer for the call.
+    let r = unsafe {
+        receive_from(fd, name, &mut name_len, |a, l| {
+            local.msg_name = a.cast();
+            local.msg_namelen = if l.is_null() { 0 } else { *l };
+            let r = real(fd, &mut local, flags);
+            if !l.is_null() {
+                *l = local.msg_namelen;
+            }
+            r
+        })
+    };
+    m.msg_namelen = name_len;
+    m.msg_controllen = local.msg_controllen;
+    m.msg_flags = local.msg_flags;
+    r
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+    if let Some(slot) = fdtable::get(fd).filter(|s| s.kind() != EMPTY && s.kind() != RESERVED) {
+        let mut g = slot.lock();
+        if g.kind() != EMPTY && g.kind() != RESERVED && g.data().flags & fdtable::SYSTEMD != 0 {
+            return 0; // systemd passed it listening, with the backlog its unit asked for
+        }
+    }
+    // SAFETY: the program's own call.
+    unsafe { real::listen::get()(fd, backlog) }
+}
