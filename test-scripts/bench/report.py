@@ -136,6 +136,12 @@ def main():
     ratio_row("  same, CPU us/connection (server+client)", "churn", "churn_cpu_us",
               "native", "shim", 2, "<= 1.05x", lambda r: r <= 1.05)
 
+    # datagrams
+    ratio_row("datagram echo round trips/s: native unix -> shim", "dgram", "dgram_rate",
+              "native", "shim", 0, ">= 0.95x", lambda r: r >= 0.95)
+    ratio_row("  same, CPU us/round trip (server+client)", "dgram", "dgram_cpu_us",
+              "native", "shim", 2, "<= 1.053x", lambda r: r <= 1 / 0.95)
+
     # 4. footprint
     sz = vals.get(("lib_size_bytes", "shim"), [])
     if "footprint" not in ran:

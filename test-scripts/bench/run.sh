@@ -15,7 +15,7 @@
 #
 # Knobs (environment): SOCKSWAP_LIB, BENCH_REPS, BENCH_REDIS_REPS, BENCH_CHURN_REPS,
 # BENCH_SOCKET_ITER, BENCH_GETSOCKNAME_ITER, BENCH_EPOLL_ITER, BENCH_REDIS_N, BENCH_CHURN_N,
-# BENCH_REDIS_PORT, BENCH_CHURN_PORT, BENCH_EPOLL_PORT, BENCH_SECTIONS (default "passthru redis churn footprint").
+# BENCH_REDIS_PORT, BENCH_CHURN_PORT, BENCH_EPOLL_PORT, BENCH_SECTIONS (default "passthru redis churn dgram footprint"), BENCH_DGRAM_REPS, BENCH_DGRAM_N, BENCH_DGRAM_PORT.
 set -uo pipefail
 
 # Nothing of the caller's shim configuration may leak into the baselines.
@@ -37,7 +37,7 @@ GSN_ITER=${BENCH_GETSOCKNAME_ITER:-1000000}
 EPOLL_ITER=${BENCH_EPOLL_ITER:-500000}
 REDIS_N=${BENCH_REDIS_N:-200000}
 CHURN_N=${BENCH_CHURN_N:-20000}
-SECTIONS=${BENCH_SECTIONS:-passthru redis churn footprint}
+SECTIONS=${BENCH_SECTIONS:-passthru redis churn dgram footprint}
 NONMATCH_RULES='in,port=1,path=/tmp/none'
 
 say() { printf '%s\n' "$*" >&2; }
@@ -54,7 +54,7 @@ command -v python3 >/dev/null || { say "bench: python3 not found"; exit 2; }
 
 mkdir -p "$BIN" "$LOGS" || exit 2
 rm -f "$LOGS"/*
-for p in passthru echo_server churn_client cpurun; do
+for p in passthru echo_server churn_client cpurun dgram_echo; do
     gcc -O2 -Wall -Wextra -o "$BIN/$p" "$SRC/$p.c" || { say "bench: compiling $p.c failed"; exit 2; }
 done
 
@@ -419,6 +419,10 @@ bench_footprint() {
         fail footprint "idle python3 RSS measurement failed"
 }
 
+# ---------------------------------------------------------------- more sections
+# shellcheck source=dgram.sh
+. "$HERE/dgram.sh"
+
 # ---------------------------------------------------------------- main
 say "bench: library $LIB ($(stat -c '%s bytes, built %y' "$LIB"))"
 say "bench: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) at start"
@@ -429,6 +433,7 @@ for s in $SECTIONS; do
     passthru) bench_passthru ;;
     redis) bench_redis ;;
     churn) bench_churn ;;
+    dgram) bench_dgram ;;
     footprint) bench_footprint ;;
     *) say "bench: unknown section $s"; exit 2 ;;
     esac

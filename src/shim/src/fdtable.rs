@@ -79,6 +79,11 @@ pub struct SlotData {
     pub opts: [SockOpt; MAX_OPTS],
     pub nepoll: u8,
     pub epoll: [EpollReg; MAX_EPOLL],
+    /// Datagram sockets: the last destination resolved and where it went, so a program that
+    /// keeps sending to one address pays for the rules once.
+    pub send_cache: Option<(SocketAddr, UnixSockaddr)>,
+    /// Datagram sockets: the last sender seen and the address reported for it.
+    pub recv_cache: Option<(UnixSockaddr, SocketAddr)>,
 }
 
 impl SlotData {
@@ -106,6 +111,8 @@ impl SlotData {
                 events: 0,
                 data: 0,
             }; MAX_EPOLL],
+            send_cache: None,
+            recv_cache: None,
         }
     }
 

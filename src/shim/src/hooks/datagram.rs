@@ -7,9 +7,9 @@ use libc::{c_int, c_void, msghdr, sockaddr, socklen_t};
 use sockswap_core::addr::{self, Decoded, UnixSockaddr};
 use sockswap_core::rule::{Direction, QueryTarget};
 
-use crate::fdtable::{self, SlotData, CONVERTED, EMPTY, RESERVED};
+use crate::fdtable::{self, Slot, SlotData, CONVERTED, EMPTY, RESERVED};
 use crate::hooks::calls::{convert_for_send, judge, out_endpoint, report_foreign, Verdict};
-use crate::hooks::{fail, pretending, sockaddr_bytes, write_out, SavedErrno};
+use crate::hooks::{fail, sockaddr_bytes, write_out, SavedErrno};
 use crate::log::log;
 use crate::{peers, real, runtime};
 
@@ -24,6 +24,42 @@ enum Send {
     Fail(c_int),
 }
 
+/// What the datagram hooks need of a converted socket that pretends to be IP.
+#[derive(Clone, Copy)]
+struct Shown {
+    slot: &'static Slot,
+    family: c_int,
+    sotype: c_int,
+    /// It reports IPv4-mapped addresses (an AF_INET6 socket bound to one).
+    mapped: bool,
+}
+
+/// Like `pretending`, without copying the whole record (this is the data path).
+#[inline]
+fn shown(fd: c_int) -> Option<Shown> {
+    let slot = fdtable::get(fd)?;
+    if slot.kind() != CONVERTED {
+        return None;
+    }
+    let mut g = slot.lock();
+    if g.kind() != CONVERTED {
+        return None;
+    }
+    let d = g.data();
+    (d.family != libc::AF_UNIX).then(|| Shown {
+        slot,
+        family: d.family,
+        sotype: d.sotype,
+        mapped: d.local.is_some_and(|l| addr::is_mapped(l.ip())),
+    })
+}
+
+/// Runs `f` on the record of a converted slot, if it still is one.
+fn with_converted<R>(slot: &'static Slot, f: impl FnOnce(&mut SlotData) -> R) -> Option<R> {
+    let mut g = slot.lock();
+    (g.kind() == CONVERTED).then(|| f(g.data()))
+}
+
 fn route_send(fd: c_int, dest: &[u8]) -> Send {
     let Some(rt) = runtime::get() else {
         return Send::Pass;
@@ -32,11 +68,17 @@ fn route_send(fd: c_int, dest: &[u8]) -> Send {
         return Send::Pass;
     };
     let target = QueryTarget::Ip(ip);
-    if let Some(data) = pretending(fd) {
-        if data.sotype != libc::SOCK_DGRAM {
+    if let Some(shown) = shown(fd) {
+        if shown.sotype != libc::SOCK_DGRAM {
             return Send::StripAddr;
         }
-        return match judge(rt, Direction::Out, fd, target) {
+        let cached = with_converted(shown.slot, |d| {
+            d.send_cache.filter(|(a, _)| *a == ip).map(|(_, sa)| sa)
+        });
+        if let Some(Some(sa)) = cached {
+            return Send::To(sa);
+        }
+        let route = match judge(rt, Direction::Out, fd, target) {
             Verdict::ToPeer { sa, .. } => Send::To(sa),
             Verdict::Convert { rule, .. } => match out_endpoint(rule, target, libc::SOCK_DGRAM) {
                 Ok(sa) => {
@@ -51,6 +93,10 @@ fn route_send(fd: c_int, dest: &[u8]) -> Send {
                 Send::Fail(libc::ENETUNREACH)
             }
         };
+        if let Send::To(sa) = route {
+            with_converted(shown.slot, |d| d.send_cache = Some((ip, sa)));
+        }
+        return route;
     }
     if fdtable::get(fd).is_some_and(|s| s.kind() == CONVERTED) {
         return Send::Pass; // a Unix socket redirected by a from-unix rule
@@ -155,17 +201,25 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
 }
 
 /// The IP address a converted datagram socket reports for a datagram from Unix name `from`.
-fn sender_address(data: &SlotData, from: &[u8]) -> SocketAddr {
-    let name = match addr::decode(from) {
+fn sender_address(shown: &Shown, from: &UnixSockaddr) -> SocketAddr {
+    let same = |c: &UnixSockaddr| c.len == from.len && c.bytes[..c.len] == from.bytes[..from.len];
+    let cached = with_converted(shown.slot, |d| {
+        d.recv_cache.filter(|(n, _)| same(n)).map(|(_, a)| a)
+    });
+    if let Some(Some(a)) = cached {
+        return a;
+    }
+    let name = match addr::decode(&from.bytes[..from.len]) {
         Decoded::Unix(name) => Some(name),
         _ => None,
     };
-    let mapped = data.local.is_some_and(|l| addr::is_mapped(l.ip()));
-    match name.and_then(peers::reported) {
-        Some((a, true)) => SocketAddr::new(addr::loopback(data.family, mapped), a.port()),
+    let reported = match name.and_then(peers::reported) {
+        Some((a, true)) => SocketAddr::new(addr::loopback(shown.family, shown.mapped), a.port()),
         Some((a, false)) => a,
-        None => SocketAddr::new(addr::unspecified(data.family), 0),
-    }
+        None => return SocketAddr::new(addr::unspecified(shown.family), 0),
+    };
+    with_converted(shown.slot, |d| d.recv_cache = Some((*from, reported)));
+    reported
 }
 
 /// recvfrom and recvmsg: `receive(addr, len)` makes the real call with the address buffer given.
@@ -182,17 +236,17 @@ unsafe fn receive_from(
         // Nothing to report (bug U4: this must work on every socket).
         return receive(addr, len);
     }
-    match pretending(fd) {
-        Some(data) if data.sotype == libc::SOCK_DGRAM => {
+    match shown(fd) {
+        Some(shown) if shown.sotype == libc::SOCK_DGRAM => {
             let mut from = UnixSockaddr::unnamed();
             let mut from_len = from.bytes.len() as socklen_t;
             let r = receive(from.bytes.as_mut_ptr().cast(), &mut from_len);
             if r >= 0 {
                 let _e = SavedErrno::new();
-                let n = (from_len as usize).min(from.bytes.len());
-                let peer = sender_address(&data, &from.bytes[..n]);
+                from.len = (from_len as usize).min(from.bytes.len());
+                let peer = sender_address(&shown, &from);
                 // SAFETY: the program's (buffer, length) pair.
-                unsafe { write_out(addr, len, |out| addr::encode_ip(peer, data.family, out)) };
+                unsafe { write_out(addr, len, |out| addr::encode_ip(peer, shown.family, out)) };
             }
             r
         }
