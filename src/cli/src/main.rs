@@ -356,6 +356,16 @@ fn explain(
                         port.unwrap_or(u32::from(fill.port))
                     )
                 }
+                Action::SocketboxA(tpl) => format!(
+                    "socketbox \"A\" listener: connections arrive as fds on the datagram socket {}",
+                    expand(tpl)
+                ),
+                Action::SocketboxB { api, slot } => format!(
+                    "socketbox \"B\" client: registers slot {slot} on the router's API socket {api}"
+                ),
+                Action::Netns(server) => format!(
+                    "socket created in another network namespace by the socket server at {server}"
+                ),
                 Action::HybridVsock { path, port: vport } => format!(
                     "hybrid vsock: Unix socket {}, then CONNECT {}",
                     expand(path),

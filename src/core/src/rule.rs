@@ -66,6 +66,15 @@ pub enum Action {
     /// (`out` only) Firecracker-style hybrid vsock: connect to the VMM's Unix socket at `path`,
     /// send `CONNECT <port>\n`, expect a line starting `OK `. `port` None = the program's port.
     HybridVsock { path: Template, port: Option<u32> },
+    /// (`in` only) A socketbox "A" listener: an AF_UNIX datagram socket at this (templated)
+    /// path, to which a router sends accepted connections one fd per datagram.
+    SocketboxA(Template),
+    /// (`in` only) A socketbox "B" client: register `slot` on the router's API socket at `api`
+    /// and take connections from that stream.
+    SocketboxB { api: String, slot: u32 },
+    /// Create the socket in another network namespace: ask the socket server listening at this
+    /// Unix path (`@name` = abstract) for it, then bind/connect there.
+    Netns(String),
 }
 
 /// `VMADDR_CID_ANY`.
@@ -302,6 +311,30 @@ impl Rule {
                     })?;
                     set_action(Action::Vsock { cid, port })?;
                 }
+                "socketbox" => {
+                    let t = Template::parse(&want_value(value)?)
+                        .map_err(|e| format!("{e}: '{token}'"))?;
+                    set_action(Action::SocketboxA(t))?;
+                }
+                "socketbox-b" => {
+                    let v = want_value(value)?;
+                    let (api, slot) = v
+                        .rsplit_once(':')
+                        .and_then(|(a, s)| Some((a, s.parse::<u32>().ok()?)))
+                        .filter(|(a, _)| !a.is_empty())
+                        .ok_or_else(|| format!("bad value in '{token}' (API-SOCKET-PATH:SLOT)"))?;
+                    set_action(Action::SocketboxB {
+                        api: api.to_owned(),
+                        slot,
+                    })?;
+                }
+                "netns" => {
+                    let v = want_value(value)?;
+                    if v.is_empty() || v.len() > 107 {
+                        return Err(format!("bad socket server path in '{token}'"));
+                    }
+                    set_action(Action::Netns(v))?;
+                }
                 "hybrid-vsock" => {
                     let v = want_value(value)?;
                     let (path, port) = parse_hybrid(&v)
@@ -328,7 +361,7 @@ impl Rule {
         }
         let Some((action, _)) = action else {
             return Err(format!(
-                "no action in '{}' (path=, abstract=, reject, blackhole, ignore, systemd, vsock= or hybrid-vsock=)",
+                "no action in '{}' (path=, abstract=, reject, blackhole, ignore, systemd, vsock=, hybrid-vsock=, socketbox=, socketbox-b= or netns=)",
                 text.trim()
             ));
         };
@@ -347,6 +380,11 @@ impl Rule {
         }
         if matches!(action, Action::Systemd(_)) && direction != Some(Direction::In) {
             return Err("'systemd' applies to incoming sockets only: add 'in'".into());
+        }
+        if matches!(action, Action::SocketboxA(_) | Action::SocketboxB { .. })
+            && direction != Some(Direction::In)
+        {
+            return Err("'socketbox'/'socketbox-b' listeners are for incoming sockets only: add 'in'".into());
         }
         if matches!(action, Action::HybridVsock { .. }) && direction != Some(Direction::Out) {
             return Err("'hybrid-vsock' applies to outgoing connections only: add 'out'".into());
@@ -526,6 +564,9 @@ impl fmt::Display for Rule {
                     None => format!("vsock={cid}"),
                 }
             }
+            Action::SocketboxA(t) => format!("socketbox={}", escape(t.as_str())),
+            Action::SocketboxB { api, slot } => format!("socketbox-b={}:{slot}", escape(api)),
+            Action::Netns(p) => format!("netns={}", escape(p)),
             Action::HybridVsock { path, port } => match port {
                 Some(p) => format!("hybrid-vsock={}:{p}", escape(path.as_str())),
                 None => format!("hybrid-vsock={}", escape(path.as_str())),
@@ -645,6 +686,11 @@ mod tests {
             prop::option::of("[a-z,;:]{1,8}").prop_map(Action::Systemd),
             (any::<u32>(), prop::option::of(any::<u32>()))
                 .prop_map(|(cid, port)| Action::Vsock { cid, port }),
+            "[a-z/%,]{1,20}".prop_filter_map("template", |s| {
+                Template::parse(&s.replace('%', "%%")).ok().map(Action::SocketboxA)
+            }),
+            ("[a-z/,:]{1,20}", any::<u32>()).prop_map(|(api, slot)| Action::SocketboxB { api, slot }),
+            "[a-z/,@]{1,20}".prop_map(Action::Netns),
             ("[a-z/_:]{1,20}", prop::option::of(any::<u32>())).prop_filter_map(
                 "template",
                 |(s, port)| {
@@ -668,7 +714,10 @@ mod tests {
         )
             .prop_map(|(direction, ty, nets, ports, action, noremove)| {
                 let direction = match action {
-                    Action::Blackhole | Action::Systemd(_) => Some(Direction::In),
+                    Action::Blackhole
+                    | Action::Systemd(_)
+                    | Action::SocketboxA(_)
+                    | Action::SocketboxB { .. } => Some(Direction::In),
                     Action::HybridVsock { .. } => Some(Direction::Out),
                     _ => direction,
                 };

@@ -33,6 +33,17 @@ pub const IP_BOUND: u8 = 1;
 pub const OWNER_SET: u8 = 2;
 /// Slot flag: the socket came from systemd (`LISTEN_FDS`), already listening: `listen` is a no-op.
 pub const SYSTEMD: u8 = 4;
+/// Slot flag: a socketbox "A" listener (an AF_UNIX datagram socket receiving fds).
+pub const SOCKETBOX_A: u8 = 8;
+/// Slot flag: a socketbox "B" client (a SEQPACKET registration stream receiving fds).
+pub const SOCKETBOX_B: u8 = 16;
+/// Slot flag: the program called `listen` (what SO_ACCEPTCONN answers for A/B listeners).
+pub const LISTENING: u8 = 32;
+/// Slot flag: a real TCP socket shown in the program's family (a router's IPv6 socket handed
+/// to an AF_INET program): names are converted, socket options go to the kernel.
+pub const REAL_TCP: u8 = 64;
+/// Flags of sockets whose `listen` is a no-op and whose `accept` takes a passed fd.
+pub const DISPATCHED: u8 = SOCKETBOX_A | SOCKETBOX_B;
 
 pub const MAX_OPTS: usize = 12;
 pub const MAX_OPT_LEN: usize = 16;

@@ -188,3 +188,57 @@ pub fn getrlimit_nofile() -> u64 {
         Err(_) => 1 << 20,
     }
 }
+
+pub fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> SysResult {
+    sys!(libc::SYS_recvmsg, fd, msg, flags)
+}
+
+pub fn send(fd: c_int, buf: &[u8]) -> SysResult {
+    sys!(
+        libc::SYS_sendto,
+        fd,
+        buf.as_ptr(),
+        buf.len(),
+        libc::MSG_NOSIGNAL,
+        0usize,
+        0usize
+    )
+}
+
+pub fn recv(fd: c_int, buf: &mut [u8]) -> SysResult {
+    sys!(
+        libc::SYS_recvfrom,
+        fd,
+        buf.as_mut_ptr(),
+        buf.len(),
+        0,
+        0usize,
+        0usize
+    )
+}
+
+/// The kernel's name (`SYS_getsockname` or `SYS_getpeername`) of `fd` into `buf`; its length.
+pub fn socket_name(nr: c_long, fd: c_int, buf: &mut [u8]) -> Result<usize, c_int> {
+    let mut len = buf.len() as socklen_t;
+    sys!(nr, fd, buf.as_mut_ptr(), &mut len as *mut socklen_t).map(|_| len as usize)
+}
+
+pub fn sleep_ms(ms: i64) {
+    let ts = libc::timespec {
+        tv_sec: ms / 1000,
+        tv_nsec: (ms % 1000) * 1_000_000,
+    };
+    let _ = sys!(libc::SYS_nanosleep, &ts as *const libc::timespec, 0usize);
+}
+
+/// Sets SO_RCVTIMEO and SO_SNDTIMEO (0 = none).
+pub fn set_timeouts(fd: c_int, ms: i64) {
+    let tv = libc::timeval {
+        tv_sec: ms / 1000,
+        tv_usec: (ms % 1000) * 1000,
+    };
+    let size = core::mem::size_of::<libc::timeval>() as u32;
+    for name in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
+        let _ = setsockopt(fd, libc::SOL_SOCKET, name, (&raw const tv).cast(), size);
+    }
+}

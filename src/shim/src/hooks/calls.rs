@@ -129,7 +129,7 @@ fn endpoint(
     sotype: c_int,
 ) -> Result<UnixSockaddr, c_int> {
     let (tpl, is_abstract): (&Template, bool) = match &rule.action {
-        Action::Path(t) => (t, false),
+        Action::Path(t) | Action::SocketboxA(t) => (t, false),
         Action::Abstract(t) => (t, true),
         _ => return Err(libc::EINVAL),
     };
@@ -249,6 +249,9 @@ unsafe fn apply_rules(
         (Direction::In, Action::Systemd(name)) => {
             bind_systemd(fd, slot, index, name.as_deref(), sotype, target)
         }
+        (Direction::In, Action::SocketboxB { api, slot: number }) => {
+            crate::hooks::socketbox::bind_b(fd, slot, index, api, *number, sotype, target)
+        }
         (Direction::In, _) => bind_converted(fd, slot, index, rule, sotype, target),
         (Direction::Out, _) => out_endpoint(rule, target, sotype)
             .and_then(|sa| connect_converted(fd, slot, index, sotype, target, &sa, true)),
@@ -279,7 +282,10 @@ fn bind_converted(
         }
         _ => return Err(libc::EINVAL),
     };
-    let tmp = Replacement::new(fd, sotype, &mut data)?;
+    // A socketbox "A" listener receives connections as fds on a datagram socket.
+    let socketbox = matches!(rule.action, Action::SocketboxA(_));
+    let unix_type = if socketbox { libc::SOCK_DGRAM } else { sotype };
+    let tmp = Replacement::new(fd, unix_type, &mut data)?;
     let (sa, fake_port) = match (target, &rule.action) {
         (QueryTarget::Ip(ip), Action::Blackhole) => {
             let port = if ip.port() == 0 {
@@ -289,7 +295,7 @@ fn bind_converted(
             };
             (UnixSockaddr::unnamed(), port) // autobind: an abstract name nobody is told
         }
-        (QueryTarget::Ip(ip), _) => bind_template(&tmp, rule, ip, sotype)?,
+        (QueryTarget::Ip(ip), _) => bind_template(&tmp, rule, ip, unix_type)?,
         (QueryTarget::Unix(_), Action::Blackhole) => (UnixSockaddr::unnamed(), 0),
         (QueryTarget::Unix(_), _) => {
             let sa = unix_endpoint(rule, sotype)?;
@@ -324,6 +330,9 @@ fn bind_converted(
         return Err(e);
     }
     data.rule = index.min(u16::MAX as usize) as u16;
+    if socketbox {
+        data.flags |= fdtable::SOCKETBOX_A;
+    }
     data.local = match target {
         QueryTarget::Ip(ip) => Some(SocketAddr::new(ip.ip(), fake_port)),
         QueryTarget::Unix(_) => None,
@@ -478,7 +487,7 @@ fn bind_template(
     sotype: c_int,
 ) -> Result<(UnixSockaddr, u16), c_int> {
     let uses_port = match &rule.action {
-        Action::Path(t) | Action::Abstract(t) => t.uses_port(),
+        Action::Path(t) | Action::Abstract(t) | Action::SocketboxA(t) => t.uses_port(),
         _ => false,
     };
     if ip.port() != 0 || !uses_port {
@@ -720,6 +729,12 @@ unsafe fn accept_common(
     };
     if let Some(slot) = fdtable::get(fd).filter(|s| s.kind() == CONVERTED) {
         let listener = *slot.lock().data();
+        if listener.flags & fdtable::DISPATCHED != 0 {
+            // SAFETY: the program's own pointers.
+            return unsafe {
+                crate::hooks::socketbox::accept(fd, slot, &listener, addr, len, flags)
+            };
+        }
         // (A Unix listener redirected by a from-unix rule has nothing to pretend.)
         if let (Some(rt), true) = (runtime::get(), listener.family != libc::AF_UNIX) {
             // SAFETY: the program's own pointers.

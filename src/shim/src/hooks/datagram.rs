@@ -344,8 +344,16 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> i
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
     if let Some(slot) = fdtable::get(fd).filter(|s| s.kind() != EMPTY && s.kind() != RESERVED) {
         let mut g = slot.lock();
-        if g.kind() != EMPTY && g.kind() != RESERVED && g.data().flags & fdtable::SYSTEMD != 0 {
-            return 0; // systemd passed it listening, with the backlog its unit asked for
+        if g.kind() != EMPTY && g.kind() != RESERVED {
+            let d = g.data();
+            if d.flags & fdtable::DISPATCHED != 0 {
+                // A socketbox listener: the router listens; remember it for SO_ACCEPTCONN.
+                d.flags |= fdtable::LISTENING;
+                return 0;
+            }
+            if d.flags & fdtable::SYSTEMD != 0 {
+                return 0; // systemd passed it listening, with the backlog its unit asked for
+            }
         }
     }
     // SAFETY: the program's own call.

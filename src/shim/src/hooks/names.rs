@@ -132,6 +132,9 @@ pub unsafe extern "C" fn getsockopt(
             } else {
                 libc::IPPROTO_TCP
             }),
+            libc::SO_ACCEPTCONN if data.flags & fdtable::DISPATCHED != 0 => {
+                Some(c_int::from(data.flags & fdtable::LISTENING != 0))
+            }
             _ => None,
         };
         if let Some(o) = data.find_opt(level, name).filter(|o| o.emulated) {
@@ -146,7 +149,7 @@ pub unsafe extern "C" fn getsockopt(
         // SAFETY: the program's own call.
         return unsafe { real(fd, level, name, val, len) };
     }
-    if is_ip_level(level) {
+    if is_ip_level(level) && data.flags & fdtable::REAL_TCP == 0 {
         if let Some(o) = data.find_opt(level, name) {
             // SAFETY: the program's own pointers.
             return unsafe { answer(val, len, o.val.get(..o.len as usize).unwrap_or(&[])) };
@@ -203,7 +206,9 @@ pub unsafe extern "C" fn setsockopt(
     };
     let is_converted_ip = slot.kind() == CONVERTED && {
         let mut g = slot.lock();
-        g.data().family != libc::AF_UNIX
+        let d = g.data();
+        // A real TCP socket only shown in another family takes its options itself.
+        d.family != libc::AF_UNIX && d.flags & fdtable::REAL_TCP == 0
     };
     if is_converted_ip && is_ip_level(level) {
         if val.is_null() && len > 0 {

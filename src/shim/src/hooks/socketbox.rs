@@ -1,0 +1,327 @@
+//! socketbox listeners, for servers that never had an "inetd mode": a router accepts the TCP
+//! connections and hands each accepted socket over; the program's listening fd is
+//! - "A": an AF_UNIX datagram socket bound at a path, one fd per datagram (pollable, shared by
+//!   preforked workers like a real listen queue);
+//! - "B": a SEQPACKET stream registered with the router's API socket for a slot, one fd per
+//!   `03 00 00 00` record; when the router restarts, the shim registers again.
+//!
+//! `accept` takes the next fd, applies accept4's flags and shows its addresses in the family of
+//! the program's listener (the router's IPv6 sockets to an AF_INET program: bug S2).
+
+use core::net::SocketAddr;
+
+use libc::{c_int, sockaddr, socklen_t};
+use sockswap_core::addr::{self, Decoded, UnixSockaddr};
+use sockswap_core::rule::{Action, QueryTarget};
+use sockswap_core::socketbox::wire;
+
+use crate::fdtable::{self, Slot, SlotData, CONVERTED, TRACKED};
+use crate::hooks::{fail, write_out, SavedErrno};
+use crate::log::{log, Bytes};
+use crate::swap::{self, Replacement};
+use crate::{runtime, sys};
+
+/// How long `bind` waits for the router to acknowledge a "B" registration.
+pub const B_REGISTER_TIMEOUT_MS: i64 = 5000;
+/// Pause between attempts to register again while the router is away (blocking accept).
+const B_RETRY_MS: i64 = 200;
+/// fds one message may carry before the kernel truncates (extras are closed).
+const FDS_PER_MESSAGE: usize = 8;
+
+enum Received {
+    Fd(c_int),
+    /// A datagram or record without a usable fd (skipped).
+    Nothing,
+    /// The "B" stream ended: the router went away.
+    Closed,
+}
+
+/// Takes the next passed fd from `fd`.
+fn receive(fd: c_int, stream_b: bool) -> Result<Received, c_int> {
+    let mut data = [0u8; 16];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    // u64 for cmsghdr alignment; room for FDS_PER_MESSAGE ints plus the header.
+    let mut control = [0u64; 2 + FDS_PER_MESSAGE / 2 + 1];
+    // SAFETY: an all-zero msghdr is valid; the pointers are set just below.
+    let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = core::mem::size_of_val(&control);
+    let n = sys::recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC)? as usize;
+    let mut first = None;
+    // SAFETY: msg was filled by the kernel; the CMSG_* helpers walk its control buffer.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let bytes = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let p = libc::CMSG_DATA(c).cast::<c_int>();
+                for i in 0..bytes / core::mem::size_of::<c_int>() {
+                    let passed = p.add(i).read_unaligned();
+                    if first.is_none() {
+                        first = Some(passed);
+                    } else {
+                        sys::close(passed); // one connection per message
+                    }
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    if stream_b && n == 0 && first.is_none() {
+        return Ok(Received::Closed);
+    }
+    if stream_b && data.get(..n) != Some(&wire::B_DELIVERY[..]) {
+        log!(
+            Warn,
+            "fd {fd}: unexpected record from the router ({n} bytes); skipped"
+        );
+        if let Some(p) = first {
+            sys::close(p);
+        }
+        return Ok(Received::Nothing);
+    }
+    let Some(passed) = first else {
+        log!(Warn, "fd {fd}: a message without a connection; skipped");
+        return Ok(Received::Nothing);
+    };
+    let ty = sys::getsockopt_int(passed, libc::SOL_SOCKET, libc::SO_TYPE);
+    let domain = sys::getsockopt_int(passed, libc::SOL_SOCKET, libc::SO_DOMAIN);
+    let usable = ty == Ok(libc::SOCK_STREAM)
+        && matches!(domain, Ok(libc::AF_UNIX | libc::AF_INET | libc::AF_INET6));
+    if !usable {
+        log!(
+            Warn,
+            "fd {fd}: passed fd is not a stream socket (type {ty:?}, domain {domain:?}); closed"
+        );
+        sys::close(passed);
+        return Ok(Received::Nothing);
+    }
+    Ok(Received::Fd(passed))
+}
+
+/// The IP name (`SYS_getsockname`/`SYS_getpeername`) of a passed socket, if it has one.
+fn ip_name(nr: libc::c_long, fd: c_int) -> Option<SocketAddr> {
+    let mut buf = [0u8; 128];
+    let n = sys::socket_name(nr, fd, &mut buf).ok()?;
+    match addr::decode(buf.get(..n)?) {
+        Decoded::Ip(sa) => Some(sa),
+        _ => None,
+    }
+}
+
+/// accept/accept4 on an A or B listener.
+///
+/// # Safety
+/// `addr`/`len` are the program's accept arguments.
+pub(crate) unsafe fn accept(
+    fd: c_int,
+    slot: &'static Slot,
+    listener: &SlotData,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: Option<c_int>,
+) -> c_int {
+    let stream_b = listener.flags & fdtable::SOCKETBOX_B != 0;
+    loop {
+        let saved = SavedErrno::new();
+        match receive(fd, stream_b) {
+            Ok(Received::Fd(passed)) => {
+                // SAFETY: the program's pointers.
+                return unsafe { hand_over(passed, listener, addr, len, flags.unwrap_or(0)) };
+            }
+            Ok(Received::Nothing) => continue,
+            Ok(Received::Closed) => {
+                let nonblocking = sys::fcntl(fd, libc::F_GETFL, 0)
+                    .is_ok_and(|f| f as c_int & libc::O_NONBLOCK != 0);
+                match register_again(fd, slot, listener) {
+                    Ok(()) => continue,
+                    Err(_) if nonblocking => {
+                        drop(saved);
+                        return fail(libc::EAGAIN);
+                    }
+                    Err(_) => sys::sleep_ms(B_RETRY_MS),
+                }
+            }
+            Err(e) => {
+                drop(saved);
+                return fail(e);
+            }
+        }
+    }
+}
+
+/// Gives the program the passed socket as accept/accept4 would give a new connection.
+///
+/// # Safety
+/// `addr`/`len` are the program's accept arguments.
+unsafe fn hand_over(
+    passed: c_int,
+    listener: &SlotData,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: c_int,
+) -> c_int {
+    // The router's socket may have been non-blocking: the program gets exactly what it asked.
+    if let Ok(fl) = sys::fcntl(passed, libc::F_GETFL, 0) {
+        let fl = fl as c_int & !libc::O_NONBLOCK
+            | if flags & libc::SOCK_NONBLOCK != 0 {
+                libc::O_NONBLOCK
+            } else {
+                0
+            };
+        let _ = sys::fcntl(passed, libc::F_SETFL, fl as libc::c_long);
+    }
+    if flags & libc::SOCK_CLOEXEC == 0 {
+        let _ = sys::fcntl(passed, libc::F_SETFD, 0);
+    }
+    crate::hooks::lifecycle::reset_stale(passed);
+    let family = listener.family;
+    let domain = sys::getsockopt_int(passed, libc::SOL_SOCKET, libc::SO_DOMAIN).unwrap_or(0);
+    let real_peer = ip_name(libc::SYS_getpeername, passed);
+    let peer = if domain == family {
+        real_peer
+    } else {
+        let mut data = SlotData::new(family, libc::SOCK_STREAM, libc::IPPROTO_TCP);
+        data.rule = listener.rule;
+        let shown_peer = match real_peer {
+            Some(p) => {
+                data.flags |= fdtable::REAL_TCP;
+                data.local = ip_name(libc::SYS_getsockname, passed);
+                p
+            }
+            None => {
+                // A Unix stream connection: loopback peers, as for any converted listener.
+                let mapped = listener.local.is_some_and(|l| addr::is_mapped(l.ip()));
+                data.local = listener
+                    .local
+                    .map(|l| addr::wildcard_to_loopback(l, family));
+                SocketAddr::new(addr::loopback(family, mapped), swap::next_ephemeral_port())
+            }
+        };
+        data.peer = Some(shown_peer);
+        if let Some(s) = fdtable::get_or_map(passed) {
+            s.lock().set(CONVERTED, data);
+        }
+        Some(shown_peer)
+    };
+    if let Some(peer) = peer {
+        // SAFETY: the program's pointers; NULL allowed.
+        unsafe { write_out(addr, len, |out| addr::encode_ip(peer, family, out)) };
+    } else if !len.is_null() {
+        // SAFETY: a non-NULL len is valid.
+        unsafe { *len = 0 };
+    }
+    passed
+}
+
+/// Connects to a router's "B" API socket and registers `slot`; the registered stream.
+fn register(api: &str, slot: u32) -> Result<c_int, c_int> {
+    let sa = match api.strip_prefix('@') {
+        Some(name) => UnixSockaddr::abstract_name(name.as_bytes()),
+        None => UnixSockaddr::path(api.as_bytes()),
+    }
+    .map_err(|_| libc::ENAMETOOLONG)?;
+    let s = sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0)?;
+    let close_on_err = |e: c_int| {
+        sys::close(s);
+        e
+    };
+    sys::set_timeouts(s, B_REGISTER_TIMEOUT_MS);
+    sys::connect(s, sa.bytes.as_ptr().cast(), sa.len as u32).map_err(close_on_err)?;
+    sys::send(s, &wire::b_register(slot)).map_err(close_on_err)?;
+    let mut ack = [0u8; 8];
+    let n = sys::recv(s, &mut ack).map_err(close_on_err)? as usize;
+    if ack.get(..n) != Some(&wire::B_ACK[..]) {
+        // The router closes without a reply when it refuses (wrong uid, slot taken, ...).
+        return Err(close_on_err(libc::ECONNREFUSED));
+    }
+    sys::set_timeouts(s, 0);
+    Ok(s)
+}
+
+/// bind under a `socketbox-b` rule.
+pub(crate) fn bind_b(
+    fd: c_int,
+    slot: &'static Slot,
+    index: usize,
+    api: &str,
+    number: u32,
+    sotype: c_int,
+    target: QueryTarget<'_>,
+) -> Result<(), c_int> {
+    let QueryTarget::Ip(ip) = target else {
+        return Err(libc::EINVAL);
+    };
+    if sotype != libc::SOCK_STREAM {
+        return Err(libc::EPROTOTYPE);
+    }
+    let stream = register(api, number).map_err(|e| {
+        log!(
+            Error,
+            "bind {ip}: cannot register slot {number} on the router's API socket {}: errno {e}",
+            Bytes(api.as_bytes())
+        );
+        libc::EADDRNOTAVAIL
+    })?;
+    let mut g = slot.lock();
+    let mut data = match g.kind() {
+        TRACKED => *g.data(),
+        _ => {
+            let family = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
+            SlotData::new(family, sotype, libc::IPPROTO_TCP)
+        }
+    };
+    let tmp = Replacement::adopt(stream, fd, &mut data)?;
+    tmp.apply_flags();
+    tmp.install(fd, &data)?;
+    data.rule = index.min(u16::MAX as usize) as u16;
+    data.flags |= fdtable::SOCKETBOX_B;
+    let port = match ip.port() {
+        0 => swap::next_ephemeral_port(),
+        p => p,
+    };
+    data.local = Some(SocketAddr::new(ip.ip(), port));
+    g.set(CONVERTED, data);
+    log!(
+        Debug,
+        "fd {fd}: bind {ip} -> registered slot {number} at {}",
+        Bytes(api.as_bytes())
+    );
+    Ok(())
+}
+
+/// The router closed our "B" stream (it restarted): register again and put the new stream at
+/// the same fd number, with the program's flags and epoll registrations.
+fn register_again(fd: c_int, slot: &'static Slot, listener: &SlotData) -> Result<(), c_int> {
+    let rt = runtime::get().ok_or(libc::EINVAL)?;
+    let Some(Action::SocketboxB { api, slot: number }) = rt
+        .config
+        .rules
+        .get(listener.rule as usize)
+        .map(|r| &r.action)
+    else {
+        return Err(libc::EINVAL);
+    };
+    let stream = register(api, *number)?;
+    let mut g = slot.lock();
+    if g.kind() != CONVERTED {
+        sys::close(stream);
+        return Err(libc::EBADF); // closed meanwhile
+    }
+    let mut data = *g.data();
+    let tmp = Replacement::adopt(stream, fd, &mut data)?;
+    tmp.apply_flags();
+    tmp.install(fd, &data)?;
+    g.set(CONVERTED, data);
+    log!(
+        Info,
+        "fd {fd}: registered slot {number} again at {}",
+        Bytes(api.as_bytes())
+    );
+    Ok(())
+}
