@@ -7,6 +7,7 @@
 # SOCKSWAP_LIB overrides the library under test
 # (default: <repo>/target/release/libsockswap.so).
 # Each test is built with gcc -O2 -Wall -pthread into <repo>/target/c-tests/
+# (plus the flags of a line "// EXTRA_CFLAGS: ..." in the test's source, if any)
 # and run under `timeout 60`.  Output: PASS name / FAIL name (plus the test's
 # output), then the line "N passed, N failed".  Exit status 1 if any failed.
 set -u
@@ -45,7 +46,9 @@ for name in "${names[@]}"; do
     fi
     # build under a temporary name and rename, so concurrent runs never hit
     # "Text file busy" on a binary another run is executing
-    if ! gcc -O2 -Wall -pthread -o "$out/.$name.$$" "$src" >"$log" 2>&1 ||
+    # shellcheck disable=SC2207 # the flags are words on purpose
+    extra=($(sed -n 's|^// EXTRA_CFLAGS:||p' "$src" | head -n 1))
+    if ! gcc -O2 -Wall -pthread ${extra[@]+"${extra[@]}"} -o "$out/.$name.$$" "$src" >"$log" 2>&1 ||
         ! mv -f "$out/.$name.$$" "$out/$name"; then
         rm -f "$out/.$name.$$"
         echo "FAIL $name"

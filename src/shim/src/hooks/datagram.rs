@@ -157,7 +157,10 @@ pub unsafe extern "C" fn sendto(
             drop(saved);
             pass(sa.bytes.as_ptr().cast(), sa.len as socklen_t)
         }
-        Send::Fail(e) => fail(e) as isize,
+        Send::Fail(e) => {
+            drop(saved);
+            fail(e) as isize
+        }
     }
 }
 
@@ -196,7 +199,10 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
             // SAFETY: the program's message with our Unix destination, valid for the call.
             unsafe { real(fd, &local, flags) }
         }
-        Send::Fail(e) => fail(e) as isize,
+        Send::Fail(e) => {
+            drop(saved);
+            fail(e) as isize
+        }
     }
 }
 
