@@ -242,3 +242,43 @@ pub fn set_timeouts(fd: c_int, ms: i64) {
         let _ = setsockopt(fd, libc::SOL_SOCKET, name, (&raw const tv).cast(), size);
     }
 }
+
+/// Receives one message into `buf` with `MSG_CMSG_CLOEXEC`: its length and the first fd it
+/// carried (any further fds are closed: one socket per message).
+pub fn recv_with_fd(fd: c_int, buf: &mut [u8]) -> Result<(usize, Option<c_int>), c_int> {
+    const MAX_FDS: usize = 8;
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // u64 for cmsghdr alignment: header plus MAX_FDS ints.
+    let mut control = [0u64; 2 + MAX_FDS / 2 + 1];
+    // SAFETY: an all-zero msghdr is valid; the pointers are set just below.
+    let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = core::mem::size_of_val(&control);
+    let n = recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC)? as usize;
+    let mut first = None;
+    // SAFETY: msg was filled by the kernel; the CMSG_* helpers walk its control buffer.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let bytes = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let p = libc::CMSG_DATA(c).cast::<c_int>();
+                for i in 0..bytes / core::mem::size_of::<c_int>() {
+                    let passed = p.add(i).read_unaligned();
+                    if first.is_none() {
+                        first = Some(passed);
+                    } else {
+                        close(passed);
+                    }
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n, first))
+}

@@ -245,6 +245,25 @@ unsafe fn apply_rules(
         } => (index, rule, sotype, slot),
     };
     let saved = SavedErrno::new();
+    if let Action::Netns(server) = &rule.action {
+        let op = match direction {
+            Direction::In => sockswap_core::netns::Op::Bind,
+            Direction::Out => sockswap_core::netns::Op::Connect,
+        };
+        return match crate::hooks::netns::socket_from_server(fd, slot, server, op, sotype, bytes) {
+            // The server bound it; a connect completes here, with TCP's own semantics
+            // (EINPROGRESS for a non-blocking socket).
+            Ok(()) if direction == Direction::In => 0,
+            Ok(()) => {
+                drop(saved);
+                pass()
+            }
+            Err(e) => {
+                drop(saved);
+                fail(e)
+            }
+        };
+    }
     let result = match (direction, &rule.action) {
         (Direction::In, Action::Systemd(name)) => {
             bind_systemd(fd, slot, index, name.as_deref(), sotype, target)

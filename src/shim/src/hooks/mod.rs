@@ -6,6 +6,7 @@ mod calls;
 mod datagram;
 pub(crate) mod lifecycle;
 mod names;
+mod netns;
 mod socketbox;
 
 use libc::{c_int, sockaddr, socklen_t};

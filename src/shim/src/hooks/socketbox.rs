@@ -25,8 +25,6 @@ use crate::{runtime, sys};
 pub const B_REGISTER_TIMEOUT_MS: i64 = 5000;
 /// Pause between attempts to register again while the router is away (blocking accept).
 const B_RETRY_MS: i64 = 200;
-/// fds one message may carry before the kernel truncates (extras are closed).
-const FDS_PER_MESSAGE: usize = 8;
 
 enum Received {
     Fd(c_int),
@@ -39,39 +37,7 @@ enum Received {
 /// Takes the next passed fd from `fd`.
 fn receive(fd: c_int, stream_b: bool) -> Result<Received, c_int> {
     let mut data = [0u8; 16];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    // u64 for cmsghdr alignment; room for FDS_PER_MESSAGE ints plus the header.
-    let mut control = [0u64; 2 + FDS_PER_MESSAGE / 2 + 1];
-    // SAFETY: an all-zero msghdr is valid; the pointers are set just below.
-    let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = core::mem::size_of_val(&control);
-    let n = sys::recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC)? as usize;
-    let mut first = None;
-    // SAFETY: msg was filled by the kernel; the CMSG_* helpers walk its control buffer.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let bytes = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
-                let p = libc::CMSG_DATA(c).cast::<c_int>();
-                for i in 0..bytes / core::mem::size_of::<c_int>() {
-                    let passed = p.add(i).read_unaligned();
-                    if first.is_none() {
-                        first = Some(passed);
-                    } else {
-                        sys::close(passed); // one connection per message
-                    }
-                }
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-    }
+    let (n, first) = sys::recv_with_fd(fd, &mut data)?;
     if stream_b && n == 0 && first.is_none() {
         return Ok(Received::Closed);
     }

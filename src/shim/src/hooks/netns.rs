@@ -1,0 +1,110 @@
+//! Sockets created in another network namespace: under a `netns=SERVER` rule, `bind` or
+//! `connect` asks the socket server at SERVER (running in the target namespace) for a fresh
+//! socket of the program's family and type, puts it at the program's fd with its flags and the
+//! options it set, and the call completes there. Protocol: `sockswap_core::netns`.
+
+use libc::c_int;
+use sockswap_core::addr::UnixSockaddr;
+use sockswap_core::netns::{self, Op, Request};
+
+use crate::fdtable::{self, Slot, SlotData, TRACKED};
+use crate::log::{log, Bytes};
+use crate::swap::Replacement;
+use crate::sys;
+
+/// How long a bind/connect waits for the socket server.
+pub const SERVER_TIMEOUT_MS: i64 = 5000;
+
+/// Asks the server for a socket (bound, for `Op::Bind`) and installs it at `fd`.
+pub(crate) fn socket_from_server(
+    fd: c_int,
+    slot: &'static Slot,
+    server: &str,
+    op: Op,
+    sotype: c_int,
+    sockaddr: &[u8],
+) -> Result<(), c_int> {
+    let (family, protocol) = {
+        let mut g = slot.lock();
+        match g.kind() {
+            TRACKED => (g.data().family, g.data().protocol),
+            _ => (
+                sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?,
+                sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL).unwrap_or(0),
+            ),
+        }
+    };
+    let fresh = ask(
+        server,
+        &Request {
+            op,
+            domain: family,
+            ty: sotype,
+            protocol,
+            sockaddr,
+        },
+    )
+    .map_err(|e| {
+        log!(
+            Warn,
+            "fd {fd}: socket server {}: errno {e}",
+            Bytes(server.as_bytes())
+        );
+        e
+    })?;
+    let mut g = slot.lock();
+    let mut data = match g.kind() {
+        TRACKED => *g.data(),
+        _ => SlotData::new(family, sotype, protocol),
+    };
+    // Options of every level go to the new socket: it is a real IP socket too. Replayed
+    // from what the program set (a getsockopt value would double SO_RCVBUF).
+    for o in data.opts().iter().filter(|o| o.level != libc::SOL_SOCKET) {
+        let _ = sys::setsockopt(fresh, o.level, o.name, o.val.as_ptr().cast(), o.len as u32);
+    }
+    let tmp = Replacement::adopt(fresh, fd, &mut data)?;
+    tmp.apply_flags();
+    tmp.install(fd, &data)?;
+    if op == Op::Bind {
+        data.flags |= fdtable::IP_BOUND;
+    }
+    g.set(TRACKED, data);
+    log!(Debug, "fd {fd}: socket from {}", Bytes(server.as_bytes()));
+    Ok(())
+}
+
+/// One request, one reply with the socket.
+fn ask(server: &str, req: &Request) -> Result<c_int, c_int> {
+    let sa = match server.strip_prefix('@') {
+        Some(name) => UnixSockaddr::abstract_name(name.as_bytes()),
+        None => UnixSockaddr::path(server.as_bytes()),
+    }
+    .map_err(|_| libc::ENAMETOOLONG)?;
+    let mut rec = [0u8; netns::MAX_REQUEST];
+    let n = netns::encode_request(req, &mut rec).ok_or(libc::EINVAL)?;
+    let s = sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0)?;
+    let result = (|| {
+        sys::set_timeouts(s, SERVER_TIMEOUT_MS);
+        sys::connect(s, sa.bytes.as_ptr().cast(), sa.len as u32).map_err(|_| libc::ECONNREFUSED)?;
+        sys::send(s, &rec[..n])?;
+        let mut reply = [0u8; netns::REPLY_LEN + 1];
+        let (len, fd) = sys::recv_with_fd(s, &mut reply)?;
+        match (netns::decode_reply(&reply[..len]), fd) {
+            (Some(0), Some(fd)) => Ok(fd),
+            (Some(e), other) if e > 0 => {
+                if let Some(f) = other {
+                    sys::close(f);
+                }
+                Err(e)
+            }
+            (_, other) => {
+                if let Some(f) = other {
+                    sys::close(f);
+                }
+                Err(libc::EPROTO)
+            }
+        }
+    })();
+    sys::close(s);
+    result
+}
