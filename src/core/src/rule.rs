@@ -384,7 +384,10 @@ impl Rule {
         if matches!(action, Action::SocketboxA(_) | Action::SocketboxB { .. })
             && direction != Some(Direction::In)
         {
-            return Err("'socketbox'/'socketbox-b' listeners are for incoming sockets only: add 'in'".into());
+            return Err(
+                "'socketbox'/'socketbox-b' listeners are for incoming sockets only: add 'in'"
+                    .into(),
+            );
         }
         if matches!(action, Action::HybridVsock { .. }) && direction != Some(Direction::Out) {
             return Err("'hybrid-vsock' applies to outgoing connections only: add 'out'".into());
@@ -687,9 +690,12 @@ mod tests {
             (any::<u32>(), prop::option::of(any::<u32>()))
                 .prop_map(|(cid, port)| Action::Vsock { cid, port }),
             "[a-z/%,]{1,20}".prop_filter_map("template", |s| {
-                Template::parse(&s.replace('%', "%%")).ok().map(Action::SocketboxA)
+                Template::parse(&s.replace('%', "%%"))
+                    .ok()
+                    .map(Action::SocketboxA)
             }),
-            ("[a-z/,:]{1,20}", any::<u32>()).prop_map(|(api, slot)| Action::SocketboxB { api, slot }),
+            ("[a-z/,:]{1,20}", any::<u32>())
+                .prop_map(|(api, slot)| Action::SocketboxB { api, slot }),
             "[a-z/,@]{1,20}".prop_map(Action::Netns),
             ("[a-z/_:]{1,20}", prop::option::of(any::<u32>())).prop_filter_map(
                 "template",

@@ -26,7 +26,9 @@ pub fn b_parse_register(record: &[u8]) -> Option<u32> {
     if record[..4] != [0x01, 0, 0, 0] {
         return None;
     }
-    Some(u32::from_be_bytes([record[4], record[5], record[6], record[7]]))
+    Some(u32::from_be_bytes([
+        record[4], record[5], record[6], record[7],
+    ]))
 }
 
 /// PROXY protocol version.
@@ -83,14 +85,28 @@ pub fn proxy_header(v: ProxyVersion, src: SocketAddr, dst: SocketAddr, out: &mut
             use std::fmt::Write;
             let family = if src.is_ipv4() { "TCP4" } else { "TCP6" };
             let mut w = SliceWriter { out, len: 0 };
-            write!(w, "PROXY {family} {} {} {} {}\r\n", src.ip(), dst.ip(), src.port(), dst.port())
-                .expect("proxy_header: output buffer too small for a PROXY v1 line");
+            write!(
+                w,
+                "PROXY {family} {} {} {} {}\r\n",
+                src.ip(),
+                dst.ip(),
+                src.port(),
+                dst.port()
+            )
+            .expect("proxy_header: output buffer too small for a PROXY v1 line");
             w.len
         }
         ProxyVersion::V2 => {
-            let (family, addr_len): (u8, usize) = if src.is_ipv4() { (0x11, 12) } else { (0x21, 36) };
+            let (family, addr_len): (u8, usize) = if src.is_ipv4() {
+                (0x11, 12)
+            } else {
+                (0x21, 36)
+            };
             let total = 16 + addr_len;
-            assert!(out.len() >= total, "proxy_header: output buffer too small for a PROXY v2 header");
+            assert!(
+                out.len() >= total,
+                "proxy_header: output buffer too small for a PROXY v2 header"
+            );
             out[..12].copy_from_slice(&PROXY_V2_SIGNATURE);
             out[12] = 0x21; // version 2, command PROXY
             out[13] = family; // AF_INET or AF_INET6, STREAM
@@ -160,7 +176,11 @@ fn parse_proxy_v2(buf: &[u8]) -> Result<ProxyParse, String> {
         0x11 | 0x12 => 4,
         0x21 | 0x22 => 16,
         0x00 | 0x31 | 0x32 => 0,
-        other => return Err(format!("PROXY v2: unknown family/transport byte {other:#04x}")),
+        other => {
+            return Err(format!(
+                "PROXY v2: unknown family/transport byte {other:#04x}"
+            ))
+        }
     };
     match command {
         0x0 => return Ok(Some((None, total))),
@@ -169,13 +189,17 @@ fn parse_proxy_v2(buf: &[u8]) -> Result<ProxyParse, String> {
     }
     if ip_len == 0 {
         if buf[13] != 0x00 && addr_len < 216 {
-            return Err(format!("PROXY v2: UNIX address block of {addr_len} bytes (needs 216)"));
+            return Err(format!(
+                "PROXY v2: UNIX address block of {addr_len} bytes (needs 216)"
+            ));
         }
         return Ok(Some((None, total)));
     }
     let need = 2 * ip_len + 4;
     if block.len() < need {
-        return Err(format!("PROXY v2: address block of {addr_len} bytes (needs {need})"));
+        return Err(format!(
+            "PROXY v2: address block of {addr_len} bytes (needs {need})"
+        ));
     }
     let ip = |b: &[u8]| -> IpAddr {
         if ip_len == 4 {
@@ -187,8 +211,14 @@ fn parse_proxy_v2(buf: &[u8]) -> Result<ProxyParse, String> {
         }
     };
     let ports = &block[2 * ip_len..need];
-    let src = SocketAddr::new(ip(&block[..ip_len]), u16::from_be_bytes([ports[0], ports[1]]));
-    let dst = SocketAddr::new(ip(&block[ip_len..2 * ip_len]), u16::from_be_bytes([ports[2], ports[3]]));
+    let src = SocketAddr::new(
+        ip(&block[..ip_len]),
+        u16::from_be_bytes([ports[0], ports[1]]),
+    );
+    let dst = SocketAddr::new(
+        ip(&block[ip_len..2 * ip_len]),
+        u16::from_be_bytes([ports[2], ports[3]]),
+    );
     Ok(Some((Some((src, dst)), total)))
 }
 
@@ -216,7 +246,10 @@ fn parse_proxy_v1(buf: &[u8]) -> Result<ProxyParse, String> {
     }
     let fields: Vec<&str> = rest.split(' ').collect();
     let [family, src, dst, sport, dport] = fields[..] else {
-        return Err(format!("PROXY v1: expected 5 fields after 'PROXY', got {}", fields.len()));
+        return Err(format!(
+            "PROXY v1: expected 5 fields after 'PROXY', got {}",
+            fields.len()
+        ));
     };
     let want_v4 = match family {
         "TCP4" => true,
@@ -224,7 +257,9 @@ fn parse_proxy_v1(buf: &[u8]) -> Result<ProxyParse, String> {
         other => return Err(format!("PROXY v1: unknown protocol '{other}'")),
     };
     let addr = |text: &str| -> Result<IpAddr, String> {
-        let ip: IpAddr = text.parse().map_err(|_| format!("PROXY v1: bad address '{text}'"))?;
+        let ip: IpAddr = text
+            .parse()
+            .map_err(|_| format!("PROXY v1: bad address '{text}'"))?;
         if ip.is_ipv4() != want_v4 {
             return Err(format!("PROXY v1: address '{text}' is not {family}"));
         }
@@ -237,7 +272,8 @@ fn parse_proxy_v1(buf: &[u8]) -> Result<ProxyParse, String> {
         if !ok {
             return Err(format!("PROXY v1: bad port '{text}'"));
         }
-        text.parse().map_err(|_| format!("PROXY v1: port '{text}' out of range"))
+        text.parse()
+            .map_err(|_| format!("PROXY v1: port '{text}' out of range"))
     };
     let src = SocketAddr::new(addr(src)?, port(sport)?);
     let dst = SocketAddr::new(addr(dst)?, port(dport)?);
@@ -309,9 +345,19 @@ mod tests {
     #[test]
     fn proxy_v1_lines() {
         let mut out = [0u8; 536];
-        let n = proxy_header(ProxyVersion::V1, sa("192.0.2.1:5000"), sa("198.51.100.2:443"), &mut out);
+        let n = proxy_header(
+            ProxyVersion::V1,
+            sa("192.0.2.1:5000"),
+            sa("198.51.100.2:443"),
+            &mut out,
+        );
         assert_eq!(&out[..n], b"PROXY TCP4 192.0.2.1 198.51.100.2 5000 443\r\n");
-        let n = proxy_header(ProxyVersion::V1, sa("[2001:db8::1]:1"), sa("[::1]:2"), &mut out);
+        let n = proxy_header(
+            ProxyVersion::V1,
+            sa("[2001:db8::1]:1"),
+            sa("[::1]:2"),
+            &mut out,
+        );
         assert_eq!(&out[..n], b"PROXY TCP6 2001:db8::1 ::1 1 2\r\n");
         let n = proxy_header(ProxyVersion::V1, sa("192.0.2.1:1"), sa("[::1]:2"), &mut out);
         assert_eq!(&out[..n], b"PROXY TCP6 ::ffff:192.0.2.1 ::1 1 2\r\n");
@@ -324,14 +370,31 @@ mod tests {
     #[test]
     fn proxy_v2_bytes() {
         let mut out = [0u8; 536];
-        let n = proxy_header(ProxyVersion::V2, sa("192.0.2.1:5000"), sa("198.51.100.2:443"), &mut out);
-        let mut want = vec![0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
-        want.extend_from_slice(&[0x21, 0x11, 0x00, 0x0c, 192, 0, 2, 1, 198, 51, 100, 2, 0x13, 0x88, 0x01, 0xbb]);
+        let n = proxy_header(
+            ProxyVersion::V2,
+            sa("192.0.2.1:5000"),
+            sa("198.51.100.2:443"),
+            &mut out,
+        );
+        let mut want = vec![
+            0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a,
+        ];
+        want.extend_from_slice(&[
+            0x21, 0x11, 0x00, 0x0c, 192, 0, 2, 1, 198, 51, 100, 2, 0x13, 0x88, 0x01, 0xbb,
+        ]);
         assert_eq!(&out[..n], &want[..]);
-        let n = proxy_header(ProxyVersion::V2, sa("[2001:db8::1]:1"), sa("192.0.2.9:2"), &mut out);
+        let n = proxy_header(
+            ProxyVersion::V2,
+            sa("[2001:db8::1]:1"),
+            sa("192.0.2.9:2"),
+            &mut out,
+        );
         assert_eq!(n, 52);
         assert_eq!(&out[12..16], &[0x21, 0x21, 0x00, 0x24]);
-        assert_eq!(&out[32..48], &"::ffff:192.0.2.9".parse::<Ipv6Addr>().unwrap().octets());
+        assert_eq!(
+            &out[32..48],
+            &"::ffff:192.0.2.9".parse::<Ipv6Addr>().unwrap().octets()
+        );
         assert_eq!(&out[48..52], &[0, 1, 0, 2]);
     }
 
@@ -340,13 +403,22 @@ mod tests {
         assert_eq!(parse_proxy_header(b""), Ok(None));
         assert_eq!(parse_proxy_header(b"PROX"), Ok(None));
         assert_eq!(parse_proxy_header(b"PROXY TCP4 1.2.3.4"), Ok(None));
-        assert_eq!(parse_proxy_header(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r"), Ok(None));
+        assert_eq!(
+            parse_proxy_header(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r"),
+            Ok(None)
+        );
         assert_eq!(
             parse_proxy_header(b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\nGET /"),
             Ok(Some((Some((sa("1.2.3.4:1"), sa("5.6.7.8:2"))), 32)))
         );
-        assert_eq!(parse_proxy_header(b"PROXY UNKNOWN\r\n"), Ok(Some((None, 15))));
-        assert_eq!(parse_proxy_header(b"PROXY UNKNOWN ffff::1 ::1 1 2\r\n"), Ok(Some((None, 31))));
+        assert_eq!(
+            parse_proxy_header(b"PROXY UNKNOWN\r\n"),
+            Ok(Some((None, 15)))
+        );
+        assert_eq!(
+            parse_proxy_header(b"PROXY UNKNOWN ffff::1 ::1 1 2\r\n"),
+            Ok(Some((None, 31)))
+        );
         for bad in [
             &b"GET / HTTP/1.1\r\n"[..],
             b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n",
@@ -360,7 +432,11 @@ mod tests {
             b"PROXY UDP4 1.2.3.4 5.6.7.8 1 2\r\n",
             b"PROXY UNKNOWNX\r\n",
         ] {
-            assert!(parse_proxy_header(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                parse_proxy_header(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         let long = [b"PROXY ".as_slice(), &[b'x'; 120]].concat();
         assert!(parse_proxy_header(&long).is_err());
@@ -369,7 +445,11 @@ mod tests {
         let mut v2 = PROXY_V2_SIGNATURE.to_vec();
         assert_eq!(parse_proxy_header(&v2[..5]), Ok(None));
         v2.extend_from_slice(&[0x20, 0x00, 0x00, 0x03, 9, 9]);
-        assert_eq!(parse_proxy_header(&v2), Ok(None), "LOCAL with 3 bytes of TLV, 2 present");
+        assert_eq!(
+            parse_proxy_header(&v2),
+            Ok(None),
+            "LOCAL with 3 bytes of TLV, 2 present"
+        );
         v2.push(9);
         assert_eq!(parse_proxy_header(&v2), Ok(Some((None, 19))));
         let mut bad = v2.clone();
@@ -402,7 +482,8 @@ mod tests {
     fn path_templates() {
         let ip: Ipv6Addr = "fd01:db8:1:40::1:10".parse().unwrap();
         let mut out = [0u8; 108];
-        let n = expand_path_template(b"/run/sb/#//3_/#//6_#//7_-#//P_.sock", ip, 443, &mut out).unwrap();
+        let n = expand_path_template(b"/run/sb/#//3_/#//6_#//7_-#//P_.sock", ip, 443, &mut out)
+            .unwrap();
         assert_eq!(&out[..n], b"/run/sb/00064/0000100016-00443.sock");
         let n = expand_path_template(b"#//8_#//p_#//0#", ip, 1, &mut out).unwrap();
         assert_eq!(&out[..n], b"#//8_#//p_#//0#");
@@ -415,8 +496,10 @@ mod tests {
 
     fn arb_addr() -> impl Strategy<Value = SocketAddr> {
         prop_oneof![
-            (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, p)| SocketAddr::new(IpAddr::from(ip), p)),
-            (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, p)| SocketAddr::new(IpAddr::from(ip), p)),
+            (any::<[u8; 4]>(), any::<u16>())
+                .prop_map(|(ip, p)| SocketAddr::new(IpAddr::from(ip), p)),
+            (any::<[u8; 16]>(), any::<u16>())
+                .prop_map(|(ip, p)| SocketAddr::new(IpAddr::from(ip), p)),
         ]
     }
 
