@@ -244,6 +244,38 @@ fn reply(conn: RawFd, errno: i32, fd: Option<&OwnedFd>) {
     unsafe { libc::sendmsg(conn, &msg, libc::MSG_NOSIGNAL) };
 }
 
+fn handle(o: &Options, c: &OwnedFd) {
+    let tv = libc::timeval {
+        tv_sec: 5,
+        tv_usec: 0,
+    };
+    // SAFETY: tv is a valid timeval.
+    unsafe {
+        libc::setsockopt(
+            c.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&raw const tv).cast(),
+            16,
+        )
+    };
+    let mut rec = [0u8; netns::MAX_REQUEST + 1];
+    // SAFETY: rec is valid for its length.
+    let n = unsafe { libc::recv(c.as_raw_fd(), rec.as_mut_ptr().cast(), rec.len(), 0) };
+    if n <= 0 {
+        return;
+    }
+    let uid = peer_uid(c.as_raw_fd());
+    match serve(o, &rec[..n as usize], uid) {
+        Ok(s) => reply(c.as_raw_fd(), 0, Some(&s)),
+        Err((e, why)) => {
+            let who = uid.map_or("?".into(), |u| u.to_string());
+            eprintln!("socketbox socket-server: refused a request from uid {who}: {why}");
+            reply(c.as_raw_fd(), e, None);
+        }
+    }
+}
+
 pub fn main(args: &[String]) -> i32 {
     let o = match parse(args) {
         Ok(o) => o,
@@ -260,6 +292,7 @@ pub fn main(args: &[String]) -> i32 {
         }
     };
     eprintln!("socketbox socket-server: listening on {}", o.listen);
+    let o = std::sync::Arc::new(o);
     loop {
         // SAFETY: l is a listening socket; no address wanted.
         let c = unsafe {
@@ -271,40 +304,20 @@ pub fn main(args: &[String]) -> i32 {
             )
         };
         if c < 0 {
+            // Out of fds or memory: back off rather than spin.
+            std::thread::sleep(std::time::Duration::from_millis(10));
             continue;
         }
         // SAFETY: c is a new descriptor nobody else owns.
         let c = unsafe { OwnedFd::from_raw_fd(c) };
-        let tv = libc::timeval {
-            tv_sec: 5,
-            tv_usec: 0,
-        };
-        // SAFETY: tv is a valid timeval.
-        unsafe {
-            libc::setsockopt(
-                c.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&raw const tv).cast(),
-                16,
-            )
-        };
-        let mut rec = [0u8; netns::MAX_REQUEST + 1];
-        // SAFETY: rec is valid for its length.
-        let n = unsafe { libc::recv(c.as_raw_fd(), rec.as_mut_ptr().cast(), rec.len(), 0) };
-        if n <= 0 {
-            continue;
-        }
-        let uid = peer_uid(c.as_raw_fd());
-        match serve(&o, &rec[..n as usize], uid) {
-            Ok(s) => reply(c.as_raw_fd(), 0, Some(&s)),
-            Err((e, why)) => {
-                eprintln!(
-                    "socketbox socket-server: refused a request from uid {}: {why}",
-                    uid.map_or("?".into(), |u| u.to_string())
-                );
-                reply(c.as_raw_fd(), e, None);
-            }
+        // One thread per client: a client that connects and says nothing only costs its own
+        // thread until the 5 s receive timeout.
+        let o = std::sync::Arc::clone(&o);
+        let spawned = std::thread::Builder::new()
+            .name("sockserver".into())
+            .spawn(move || handle(&o, &c));
+        if let Err(e) = spawned {
+            eprintln!("socketbox socket-server: cannot start a thread: {e}");
         }
     }
 }
