@@ -7,7 +7,7 @@ use sockswap_core::addr::{self, Decoded, UnixName, UnixSockaddr};
 use sockswap_core::rule::{first_match, Action, Direction, Query, QueryTarget, Rule, SockType};
 use sockswap_core::template::{Fill, Template};
 
-use crate::fdtable::{self, Slot, SlotData, CONVERTED, EMPTY, TRACKED};
+use crate::fdtable::{self, Guard, Slot, SlotData, CONVERTED, EMPTY, TRACKED};
 use crate::hooks::{fail, sockaddr_bytes, write_out, SavedErrno};
 use crate::log::{log, Bytes};
 use crate::peers;
@@ -293,14 +293,7 @@ fn bind_converted(
     target: QueryTarget<'_>,
 ) -> Result<(), c_int> {
     let mut g = slot.lock();
-    let mut data = match g.kind() {
-        TRACKED => *g.data(),
-        EMPTY => {
-            let (family, _, protocol) = socket_kind_unlocked(fd).ok_or(libc::EBADF)?;
-            SlotData::new(family, sotype, protocol)
-        }
-        _ => return Err(libc::EINVAL),
-    };
+    let mut data = record_to_swap(&mut g, fd, sotype)?;
     // A socketbox "A" listener receives connections as fds on a datagram socket.
     let socketbox = matches!(rule.action, Action::SocketboxA(_));
     let unix_type = if socketbox { libc::SOCK_DGRAM } else { sotype };
@@ -420,11 +413,11 @@ fn bind_systemd(
     // The passed socket's own status flags give way to the program's (set by apply_flags).
     let _ = sys::fcntl(passed, libc::F_SETFL, 0);
     let mut g = slot.lock();
-    let mut data = match g.kind() {
-        TRACKED => *g.data(),
-        _ => {
-            let (family, _, protocol) = socket_kind_unlocked(fd).ok_or(libc::EBADF)?;
-            SlotData::new(family, sotype, protocol)
+    let mut data = match record_to_swap(&mut g, fd, sotype) {
+        Ok(d) => d,
+        Err(e) => {
+            rt.activation.put_back(passed);
+            return Err(e);
         }
     };
     let tmp = match Replacement::adopt(passed, fd, &mut data) {
@@ -459,14 +452,10 @@ fn bind_systemd(
 /// implicit UDP bind, or the real address it was bound to).
 pub(crate) fn convert_for_send(fd: c_int, slot: &'static Slot, index: usize) -> Result<(), c_int> {
     let mut g = slot.lock();
-    let mut data = match g.kind() {
-        CONVERTED => return Ok(()),
-        TRACKED => *g.data(),
-        _ => {
-            let (family, sotype, protocol) = socket_kind_unlocked(fd).ok_or(libc::EBADF)?;
-            SlotData::new(family, sotype & 0xf, protocol)
-        }
-    };
+    if g.kind() == CONVERTED {
+        return Ok(());
+    }
+    let mut data = record_to_swap(&mut g, fd, libc::SOCK_DGRAM)?;
     drop(g);
     let bound = if data.flags & fdtable::IP_BOUND != 0 {
         real_local_address(fd)
@@ -488,6 +477,19 @@ pub(crate) fn convert_for_send(fd: c_int, slot: &'static Slot, index: usize) -> 
     g.set(CONVERTED, data);
     log!(Debug, "fd {fd}: datagram socket converted for sending");
     Ok(())
+}
+
+/// The record a swap starts from: what `socket()` recorded (options, epoll registrations), or a
+/// fresh one for a socket that did not pass our hook. The caller holds the slot.
+pub(crate) fn record_to_swap(g: &mut Guard, fd: c_int, sotype: c_int) -> Result<SlotData, c_int> {
+    match g.kind() {
+        TRACKED => Ok(*g.data()),
+        EMPTY => {
+            let (family, _, protocol) = socket_kind_unlocked(fd).ok_or(libc::EBADF)?;
+            Ok(SlotData::new(family, sotype, protocol))
+        }
+        _ => Err(libc::EINVAL),
+    }
 }
 
 fn socket_kind_unlocked(fd: c_int) -> Option<(c_int, c_int, c_int)> {

@@ -15,7 +15,7 @@ use sockswap_core::addr::{self, Decoded, UnixSockaddr};
 use sockswap_core::rule::{Action, QueryTarget};
 use sockswap_core::socketbox::wire;
 
-use crate::fdtable::{self, Slot, SlotData, CONVERTED, TRACKED};
+use crate::fdtable::{self, Slot, SlotData, CONVERTED};
 use crate::hooks::{fail, write_out, SavedErrno};
 use crate::log::{log, Bytes};
 use crate::swap::{self, Replacement};
@@ -235,11 +235,11 @@ pub(crate) fn bind_b(
         libc::EADDRNOTAVAIL
     })?;
     let mut g = slot.lock();
-    let mut data = match g.kind() {
-        TRACKED => *g.data(),
-        _ => {
-            let family = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
-            SlotData::new(family, sotype, libc::IPPROTO_TCP)
+    let mut data = match crate::hooks::calls::record_to_swap(&mut g, fd, sotype) {
+        Ok(d) => d,
+        Err(e) => {
+            sys::close(stream);
+            return Err(e);
         }
     };
     let tmp = Replacement::adopt(stream, fd, &mut data)?;
