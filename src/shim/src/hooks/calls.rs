@@ -206,6 +206,19 @@ unsafe fn apply_rules(
     let target = match addr::decode(bytes) {
         Decoded::Ip(sa) => QueryTarget::Ip(sa),
         Decoded::Unix(name) if rt.watch_unix => QueryTarget::Unix(name),
+        Decoded::Other(libc::AF_UNSPEC) if direction == Direction::Out => {
+            // A datagram socket dissolving its association: it has no peer any more.
+            let r = pass();
+            if r == 0 {
+                if let Some(slot) = fdtable::get(fd).filter(|s| s.kind() == CONVERTED) {
+                    let mut g = slot.lock();
+                    if g.kind() == CONVERTED {
+                        g.data().peer = None;
+                    }
+                }
+            }
+            return r;
+        }
         _ => return pass(),
     };
     let (index, rule, sotype, slot) = match judge(rt, direction, fd, target) {
