@@ -246,6 +246,16 @@ pub fn set_timeouts(fd: c_int, ms: i64) {
 /// Receives one message into `buf` with `MSG_CMSG_CLOEXEC`: its length and the first fd it
 /// carried (any further fds are closed: one socket per message).
 pub fn recv_with_fd(fd: c_int, buf: &mut [u8]) -> Result<(usize, Option<c_int>), c_int> {
+    recv_with_fd_by(fd, buf, recvmsg)
+}
+
+/// `recv_with_fd` making the call with `call` (libc's recvmsg where a program's thread must
+/// stay cancellable, as in a real accept).
+pub fn recv_with_fd_by(
+    fd: c_int,
+    buf: &mut [u8],
+    call: impl FnOnce(c_int, *mut libc::msghdr, c_int) -> SysResult,
+) -> Result<(usize, Option<c_int>), c_int> {
     const MAX_FDS: usize = 8;
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -259,7 +269,7 @@ pub fn recv_with_fd(fd: c_int, buf: &mut [u8]) -> Result<(usize, Option<c_int>),
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();
     msg.msg_controllen = core::mem::size_of_val(&control);
-    let n = recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC)? as usize;
+    let n = call(fd, &mut msg, libc::MSG_CMSG_CLOEXEC)? as usize;
     let mut first = None;
     // SAFETY: msg was filled by the kernel; the CMSG_* helpers walk its control buffer.
     unsafe {

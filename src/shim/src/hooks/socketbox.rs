@@ -37,7 +37,17 @@ enum Received {
 /// Takes the next passed fd from `fd`.
 fn receive(fd: c_int, stream_b: bool) -> Result<Received, c_int> {
     let mut data = [0u8; 16];
-    let (n, first) = sys::recv_with_fd(fd, &mut data)?;
+    // libc's recvmsg, not the raw call: a thread blocked in accept stays cancellable (a
+    // cancellation acts only before the kernel hands over an fd, so none leaks).
+    let (n, first) = sys::recv_with_fd_by(fd, &mut data, |fd, msg, flags| {
+        // SAFETY: msg is valid for the call.
+        let r = unsafe { crate::real::recvmsg::get()(fd, msg, flags) };
+        if r < 0 {
+            Err(sys::errno())
+        } else {
+            Ok(r as libc::c_long)
+        }
+    })?;
     if stream_b && n == 0 && first.is_none() {
         return Ok(Received::Closed);
     }
