@@ -42,6 +42,9 @@ pub const LISTENING: u8 = 32;
 /// Slot flag: a real TCP socket shown in the program's family (a router's IPv6 socket handed
 /// to an AF_INET program): names are converted, socket options go to the kernel.
 pub const REAL_TCP: u8 = 64;
+/// Slot flag: a datagram socket the program connected while its receiver was absent: the kernel
+/// connect happens at the next send.
+pub const LAZY_PEER: u8 = 128;
 /// Flags of sockets whose `listen` is a no-op and whose `accept` takes a passed fd.
 pub const DISPATCHED: u8 = SOCKETBOX_A | SOCKETBOX_B;
 

@@ -63,6 +63,9 @@ real_functions! {
     epoll_ctl: fn(c_int, c_int, c_int, *mut libc::epoll_event) -> c_int;
     fclose: fn(*mut libc::FILE) -> c_int;
     listen: fn(c_int, c_int) -> c_int;
+    send: fn(c_int, *const c_void, usize, c_int) -> isize;
+    sendmmsg: fn(c_int, *mut libc::mmsghdr, libc::c_uint, c_int) -> c_int;
+    recvmmsg: fn(c_int, *mut libc::mmsghdr, libc::c_uint, c_int, *mut libc::timespec) -> c_int;
     sendto: fn(c_int, *const c_void, usize, c_int, *const sockaddr, socklen_t) -> isize;
     sendmsg: fn(c_int, *const libc::msghdr, c_int) -> isize;
     recvfrom: fn(c_int, *mut c_void, usize, c_int, *mut sockaddr, *mut socklen_t) -> isize;

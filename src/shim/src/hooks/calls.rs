@@ -612,6 +612,21 @@ pub(crate) fn out_endpoint(
     }
 }
 
+/// The errors of a Unix datagram send or connect whose receiver is not there (no file, nobody
+/// bound, gone): UDP knows no such thing.
+pub(crate) fn receiver_absent(e: c_int) -> bool {
+    matches!(e, libc::ENOENT | libc::ECONNREFUSED)
+}
+
+/// Marks a datagram socket connected by the program but not (yet) by the kernel.
+fn set_lazy(d: &mut SlotData, lazy: bool) {
+    if lazy {
+        d.flags |= fdtable::LAZY_PEER;
+    } else {
+        d.flags &= !fdtable::LAZY_PEER;
+    }
+}
+
 /// Connects `fd` to `sa`, swapping it for a Unix socket first unless it already is one.
 /// `by_rule`: `sa` came from a rule (so datagrams from it are reported as from `target`).
 fn connect_converted(
@@ -640,13 +655,16 @@ fn connect_converted(
         let real = crate::real::connect::get();
         // SAFETY: sa is a valid sockaddr_un of sa.len bytes.
         let r = unsafe { real(fd, sa.bytes.as_ptr().cast(), sa.len as u32) };
-        if r < 0 {
+        let lazy = r < 0 && dgram && receiver_absent(sys::errno());
+        if r < 0 && !lazy {
             return Err(tcp_connect_errno(sys::errno()));
         }
         if let QueryTarget::Ip(ip) = target {
             let mut g = slot.lock();
             if g.kind() == CONVERTED {
-                g.data().peer = Some(ip);
+                let d = g.data();
+                d.peer = Some(ip);
+                set_lazy(d, lazy);
             }
         }
         return Ok(());
@@ -673,10 +691,16 @@ fn connect_converted(
     } else {
         0
     };
+    let mut lazy = false;
     loop {
         match swap::connect_unix(tmp.fd, sa, wait) {
             Ok(()) => break,
             Err(libc::EINTR) if wait > 0 => continue,
+            Err(e) if dgram && receiver_absent(e) => {
+                // UDP needs no receiver to connect: connect when one is there.
+                lazy = true;
+                break;
+            }
             Err(e) => {
                 log!(
                     Debug,
@@ -703,6 +727,7 @@ fn connect_converted(
         }
         QueryTarget::Unix(_) => {}
     }
+    set_lazy(&mut data, lazy);
     g.set(CONVERTED, data);
     log!(
         Debug,

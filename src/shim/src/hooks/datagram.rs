@@ -8,10 +8,12 @@ use sockswap_core::addr::{self, Decoded, UnixSockaddr};
 use sockswap_core::rule::{Direction, QueryTarget};
 
 use crate::fdtable::{self, Slot, SlotData, CONVERTED, EMPTY, RESERVED};
-use crate::hooks::calls::{convert_for_send, judge, out_endpoint, report_foreign, Verdict};
+use crate::hooks::calls::{
+    convert_for_send, judge, out_endpoint, receiver_absent, report_foreign, Verdict,
+};
 use crate::hooks::{fail, sockaddr_bytes, write_out, SavedErrno};
 use crate::log::log;
-use crate::{peers, real, runtime};
+use crate::{peers, real, runtime, sys};
 
 /// Where a datagram with this destination goes.
 enum Send {
@@ -127,6 +129,94 @@ fn route_send(fd: c_int, dest: &[u8]) -> Send {
     }
 }
 
+/// A datagram sent to a converted destination whose receiver is absent is dropped, as UDP
+/// would drop it: the program sees success.
+fn dropped_if_absent(r: isize, len: usize) -> isize {
+    if r < 0 && receiver_absent(sys::errno()) {
+        len as isize
+    } else {
+        r
+    }
+}
+
+/// Total bytes of a message's iovecs.
+///
+/// # Safety
+/// `m` is a valid msghdr of the program.
+unsafe fn msg_len(m: &msghdr) -> usize {
+    if m.msg_iov.is_null() {
+        return 0;
+    }
+    // SAFETY: the program's iovec array of msg_iovlen entries.
+    let iov = unsafe { core::slice::from_raw_parts(m.msg_iov, m.msg_iovlen) };
+    iov.iter().map(|v| v.iov_len).sum()
+}
+
+/// The Unix endpoint of a converted datagram socket's connected peer (IP `peer`).
+fn peer_endpoint(fd: c_int, peer: SocketAddr) -> Option<UnixSockaddr> {
+    let rt = runtime::get()?;
+    match judge(rt, Direction::Out, fd, QueryTarget::Ip(peer)) {
+        Verdict::ToPeer { sa, .. } => Some(sa),
+        Verdict::Convert { rule, .. } => {
+            out_endpoint(rule, QueryTarget::Ip(peer), libc::SOCK_DGRAM).ok()
+        }
+        _ => None,
+    }
+}
+
+/// A send without a destination on a socket the program connected (`send`, or `sendto`/
+/// `sendmsg` without an address). On a converted datagram socket, UDP's semantics: a receiver
+/// that is absent (not started yet, or restarted: the kernel dissolved the Unix association)
+/// drops the datagram rather than failing, and the socket reaches it once it is back.
+fn send_connected(fd: c_int, len: usize, call: impl Fn() -> isize) -> isize {
+    let Some(shown) = shown(fd) else {
+        return call();
+    };
+    if shown.sotype != libc::SOCK_DGRAM {
+        return call();
+    }
+    let Some(Some((peer, lazy))) = with_converted(shown.slot, |d| {
+        d.peer.map(|p| (p, d.flags & fdtable::LAZY_PEER != 0))
+    }) else {
+        return call(); // never connected: the kernel's EDESTADDRREQ is right
+    };
+    let reconnect = || -> bool {
+        let _e = SavedErrno::new();
+        let Some(sa) = peer_endpoint(fd, peer) else {
+            return false;
+        };
+        let ok = sys::connect(fd, sa.bytes.as_ptr().cast(), sa.len as u32).is_ok();
+        if ok {
+            with_converted(shown.slot, |d| d.flags &= !fdtable::LAZY_PEER);
+        }
+        ok
+    };
+    if lazy && !reconnect() {
+        return len as isize; // still nobody there: dropped
+    }
+    let r = call();
+    if r < 0
+        && matches!(
+            sys::errno(),
+            libc::ECONNREFUSED | libc::ENOTCONN | libc::EDESTADDRREQ
+        )
+    {
+        if !reconnect() {
+            with_converted(shown.slot, |d| d.flags |= fdtable::LAZY_PEER);
+            return len as isize;
+        }
+        return call();
+    }
+    r
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: usize, flags: c_int) -> isize {
+    let real = real::send::get();
+    // SAFETY: the program's own call.
+    send_connected(fd, n, || unsafe { real(fd, buf, n, flags) })
+}
+
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendto(
     fd: c_int,
@@ -141,7 +231,7 @@ pub unsafe extern "C" fn sendto(
     let pass = |a: *const sockaddr, l: socklen_t| unsafe { real(fd, buf, n, flags, a, l) };
     // SAFETY: the program promised dest holds dest_len bytes.
     let Some(bytes) = (unsafe { sockaddr_bytes(dest, dest_len) }) else {
-        return pass(dest, dest_len);
+        return send_connected(fd, n, || pass(dest, dest_len));
     };
     let saved = SavedErrno::new();
     match route_send(fd, bytes) {
@@ -155,7 +245,7 @@ pub unsafe extern "C" fn sendto(
         }
         Send::To(sa) => {
             drop(saved);
-            pass(sa.bytes.as_ptr().cast(), sa.len as socklen_t)
+            dropped_if_absent(pass(sa.bytes.as_ptr().cast(), sa.len as socklen_t), n)
         }
         Send::Fail(e) => {
             drop(saved);
@@ -174,8 +264,10 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
     };
     // SAFETY: the program promised msg_name holds msg_namelen bytes.
     let Some(bytes) = (unsafe { sockaddr_bytes(m.msg_name.cast(), m.msg_namelen) }) else {
-        // SAFETY: the program's own call.
-        return unsafe { real(fd, msg, flags) };
+        // SAFETY: the program's message; its own call.
+        return send_connected(fd, unsafe { msg_len(m) }, || unsafe {
+            real(fd, msg, flags)
+        });
     };
     let saved = SavedErrno::new();
     let mut local = *m;
@@ -183,7 +275,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
         Send::Pass => {
             drop(saved);
             // SAFETY: the program's own call.
-            return unsafe { real(fd, msg, flags) };
+            unsafe { real(fd, msg, flags) }
         }
         Send::StripAddr => {
             local.msg_name = core::ptr::null_mut();
@@ -197,13 +289,133 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
             local.msg_namelen = sa.len as socklen_t;
             drop(saved);
             // SAFETY: the program's message with our Unix destination, valid for the call.
-            unsafe { real(fd, &local, flags) }
+            dropped_if_absent(unsafe { real(fd, &local, flags) }, unsafe { msg_len(m) })
         }
         Send::Fail(e) => {
             drop(saved);
             fail(e) as isize
         }
     }
+}
+
+/// Messages one `sendmmsg`/`recvmmsg` handles on a converted socket (the calls may do fewer
+/// than asked; the program calls again for the rest).
+const MMSG_BATCH: usize = 32;
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn sendmmsg(
+    fd: c_int,
+    msgs: *mut libc::mmsghdr,
+    vlen: libc::c_uint,
+    flags: c_int,
+) -> c_int {
+    let real = real::sendmmsg::get();
+    if msgs.is_null() || vlen == 0 || runtime::get().is_none() {
+        // SAFETY: the program's own call.
+        return unsafe { real(fd, msgs, vlen, flags) };
+    }
+    let n = (vlen as usize).min(MMSG_BATCH);
+    // SAFETY: the program's array of vlen (≥ n) messages.
+    let prog = unsafe { core::slice::from_raw_parts_mut(msgs, n) };
+    let mut local: [libc::mmsghdr; MMSG_BATCH] = [
+        // SAFETY: an all-zero mmsghdr is valid.
+        unsafe { core::mem::zeroed() }; MMSG_BATCH
+    ];
+    let mut names = [UnixSockaddr::unnamed(); MMSG_BATCH];
+    let mut count = n;
+    let mut changed = false;
+    let saved = SavedErrno::new();
+    for i in 0..n {
+        local[i] = prog[i];
+        let h = &mut local[i].msg_hdr;
+        // SAFETY: the program promised msg_name holds msg_namelen bytes.
+        let Some(bytes) = (unsafe { sockaddr_bytes(h.msg_name.cast(), h.msg_namelen) }) else {
+            continue;
+        };
+        match route_send(fd, bytes) {
+            Send::Pass => {}
+            Send::StripAddr => {
+                h.msg_name = core::ptr::null_mut();
+                h.msg_namelen = 0;
+                changed = true;
+            }
+            Send::To(sa) => {
+                names[i] = sa;
+                h.msg_name = names[i].bytes.as_mut_ptr().cast();
+                h.msg_namelen = sa.len as socklen_t;
+                changed = true;
+            }
+            Send::Fail(e) if i == 0 => {
+                drop(saved);
+                return fail(e);
+            }
+            Send::Fail(_) => {
+                count = i; // send those before it; the next call reports the failure
+                break;
+            }
+        }
+    }
+    drop(saved);
+    if !changed {
+        // SAFETY: the program's own messages.
+        return unsafe { real(fd, msgs, count as libc::c_uint, flags) };
+    }
+    // SAFETY: our copies, with our Unix destinations, valid for the call.
+    let r = unsafe { real(fd, local.as_mut_ptr(), count as libc::c_uint, flags) };
+    for i in 0..usize::try_from(r).unwrap_or(0).min(count) {
+        prog[i].msg_len = local[i].msg_len;
+    }
+    r
+}
+
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn recvmmsg(
+    fd: c_int,
+    msgs: *mut libc::mmsghdr,
+    vlen: libc::c_uint,
+    flags: c_int,
+    timeout: *mut libc::timespec,
+) -> c_int {
+    let real = real::recvmmsg::get();
+    let shown = shown(fd).filter(|s| s.sotype == libc::SOCK_DGRAM);
+    let (Some(shown), false) = (shown, msgs.is_null()) else {
+        // SAFETY: the program's own call.
+        return unsafe { real(fd, msgs, vlen, flags, timeout) };
+    };
+    let n = (vlen as usize).min(MMSG_BATCH);
+    // SAFETY: the program's array of vlen (≥ n) messages.
+    let prog = unsafe { core::slice::from_raw_parts_mut(msgs, n) };
+    // SAFETY: an all-zero mmsghdr is valid.
+    let mut local: [libc::mmsghdr; MMSG_BATCH] = [unsafe { core::mem::zeroed() }; MMSG_BATCH];
+    let mut names = [UnixSockaddr::unnamed(); MMSG_BATCH];
+    for i in 0..n {
+        local[i] = prog[i];
+        if !prog[i].msg_hdr.msg_name.is_null() {
+            local[i].msg_hdr.msg_name = names[i].bytes.as_mut_ptr().cast();
+            local[i].msg_hdr.msg_namelen = names[i].bytes.len() as socklen_t;
+        }
+    }
+    // SAFETY: our copies of the program's messages, with our address buffers.
+    let r = unsafe { real(fd, local.as_mut_ptr(), n as libc::c_uint, flags, timeout) };
+    let _e = SavedErrno::new();
+    for i in 0..usize::try_from(r).unwrap_or(0).min(n) {
+        let (p, l) = (&mut prog[i], &local[i]);
+        p.msg_len = l.msg_len;
+        p.msg_hdr.msg_controllen = l.msg_hdr.msg_controllen;
+        p.msg_hdr.msg_flags = l.msg_hdr.msg_flags;
+        if !p.msg_hdr.msg_name.is_null() {
+            names[i].len = (l.msg_hdr.msg_namelen as usize).min(names[i].bytes.len());
+            let peer = sender_address(&shown, &names[i]);
+            let family = shown.family;
+            // SAFETY: the program's (buffer, length) pair.
+            unsafe {
+                write_out(p.msg_hdr.msg_name, &mut p.msg_hdr.msg_namelen, |out| {
+                    addr::encode_ip(peer, family, out)
+                })
+            };
+        }
+    }
+    r
 }
 
 /// The IP address a converted datagram socket reports for a datagram from Unix name `from`.
