@@ -3,7 +3,8 @@
 
 Input lines (TAB separated):
   KEY    VARIANT  VALUE      one measurement (VARIANT: base, shim, native, tcp)
-  RAN    SECTION  1          the harness ran this section (passthru, redis, churn, footprint)
+  RAN    SECTION  1          the harness ran this section (passthru, redis, churn, dgram, footprint,
+                              router-shim)
   ERROR  SECTION  MESSAGE    a measurement that could not be made
   NOTE   SECTION  MESSAGE    something worth reading next to the table
 Every ratio compares against a baseline measured in the same run; nothing here is a
@@ -141,6 +142,12 @@ def main():
               "native", "shim", 0, ">= 0.95x", lambda r: r >= 0.95)
     ratio_row("  same, CPU us/round trip (server+client)", "dgram", "dgram_cpu_us",
               "native", "shim", 2, "<= 1.053x", lambda r: r <= 1 / 0.95)
+
+    # socketbox router + shim "A" listener vs nginx on TCP directly
+    ratio_row("nginx req/s, conn per request (wrk): TCP -> router+shim A", "router-shim",
+              "router_shim_rps", "base", "shim", 0, ">= 0.9x", lambda r: r >= 0.9)
+    ratio_row("  same, server CPU us/request (nginx [+ router])", "router-shim",
+              "router_shim_cpu_us", "base", "shim", 2, "(info)", None)
 
     # 4. footprint
     sz = vals.get(("lib_size_bytes", "shim"), [])
