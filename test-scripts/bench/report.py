@@ -148,6 +148,11 @@ def main():
               "router_shim_rps", "base", "shim", 0, ">= 0.9x", lambda r: r >= 0.9)
     ratio_row("  same, server CPU us/request (nginx [+ router])", "router-shim",
               "router_shim_cpu_us", "base", "shim", 2, "(info)", None)
+    ratio_row("  same, nginx's own CPU us/request", "router-shim",
+              "router_shim_nginx_cpu_us", "base", "shim", 2, "(info)", None)
+    rcpu = vals.get(("router_shim_router_cpu_us", "shim"), [])
+    if rcpu:
+        rows.append(("  the router's CPU us/request", "-", cell(rcpu, 2), "-", "(info)", "-"))
 
     # 4. footprint
     sz = vals.get(("lib_size_bytes", "shim"), [])
