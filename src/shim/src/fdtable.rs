@@ -28,25 +28,28 @@ const KIND: u32 = 3;
 const BUSY: u32 = 4;
 
 /// Slot flag: the program bound this (still IP) socket to a real address.
-pub const IP_BOUND: u8 = 1;
+pub const IP_BOUND: u16 = 1;
 /// Slot flag: the program set an owner or signal with fcntl before the swap.
-pub const OWNER_SET: u8 = 2;
+pub const OWNER_SET: u16 = 2;
 /// Slot flag: the socket came from systemd (`LISTEN_FDS`), already listening: `listen` is a no-op.
-pub const SYSTEMD: u8 = 4;
+pub const SYSTEMD: u16 = 4;
 /// Slot flag: a socketbox "A" listener (an AF_UNIX datagram socket receiving fds).
-pub const SOCKETBOX_A: u8 = 8;
+pub const SOCKETBOX_A: u16 = 8;
 /// Slot flag: a socketbox "B" client (a SEQPACKET registration stream receiving fds).
-pub const SOCKETBOX_B: u8 = 16;
+pub const SOCKETBOX_B: u16 = 16;
 /// Slot flag: the program called `listen` (what SO_ACCEPTCONN answers for A/B listeners).
-pub const LISTENING: u8 = 32;
+pub const LISTENING: u16 = 32;
 /// Slot flag: a real TCP socket shown in the program's family (a router's IPv6 socket handed
 /// to an AF_INET program): names are converted, socket options go to the kernel.
-pub const REAL_TCP: u8 = 64;
+pub const REAL_TCP: u16 = 64;
 /// Slot flag: a datagram socket the program connected while its receiver was absent: the kernel
 /// connect happens at the next send.
-pub const LAZY_PEER: u8 = 128;
+pub const LAZY_PEER: u16 = 128;
+/// Slot flag: a "B" listener waiting for its router to come back: the fd is a timer that wakes
+/// the program's event loop once a second to try registering again.
+pub const B_WAITING: u16 = 256;
 /// Flags of sockets whose `listen` is a no-op and whose `accept` takes a passed fd.
-pub const DISPATCHED: u8 = SOCKETBOX_A | SOCKETBOX_B;
+pub const DISPATCHED: u16 = SOCKETBOX_A | SOCKETBOX_B;
 
 pub const MAX_OPTS: usize = 12;
 pub const MAX_OPT_LEN: usize = 16;
@@ -86,7 +89,7 @@ pub struct SlotData {
     /// The address the program believes it is connected to.
     pub peer: Option<SocketAddr>,
     /// `IP_BOUND`, `OWNER_SET`.
-    pub flags: u8,
+    pub flags: u16,
     /// 1 + index in the owner table of the socket file this fd keeps alive, or 0.
     pub owner: u32,
     pub nopts: u8,
@@ -363,7 +366,7 @@ pub(crate) fn map_once<T>(ptr: &AtomicPtr<T>, count: usize) -> Option<*mut T> {
 }
 
 /// Sets `flag` on `fd`'s record if it is of `kind`.
-pub fn set_flag(fd: c_int, kind: u32, flag: u8) {
+pub fn set_flag(fd: c_int, kind: u32, flag: u16) {
     if let Some(slot) = get(fd).filter(|s| s.kind() == kind) {
         let mut g = slot.lock();
         if g.kind() == kind {

@@ -105,6 +105,11 @@ impl Replacement {
         } else {
             0
         };
+        // Registrations of the old file under this fd number: the kernel removes them only
+        // when the old file's last descriptor closes, which another process (a fork) may hold.
+        for reg in data.epolls() {
+            let _ = sys::epoll_ctl(reg.epfd, libc::EPOLL_CTL_DEL, target, core::ptr::null_mut());
+        }
         sys::dup3(self.fd, target, cloexec)?;
         sys::close(self.fd);
         self.fd = -1;

@@ -292,3 +292,39 @@ pub fn recv_with_fd_by(
     }
     Ok((n, first))
 }
+
+/// A non-blocking, close-on-exec CLOCK_MONOTONIC timerfd.
+pub fn timer_new() -> Result<c_int, c_int> {
+    sys!(
+        libc::SYS_timerfd_create,
+        libc::CLOCK_MONOTONIC,
+        libc::TFD_NONBLOCK | libc::TFD_CLOEXEC
+    )
+    .map(|fd| fd as c_int)
+}
+
+/// Arms a timerfd to expire once, `ms` from now.
+pub fn timer_arm(fd: c_int, ms: i64) -> SysResult {
+    let spec = libc::itimerspec {
+        it_interval: libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: libc::timespec {
+            tv_sec: ms / 1000,
+            tv_nsec: (ms % 1000) * 1_000_000,
+        },
+    };
+    sys!(
+        libc::SYS_timerfd_settime,
+        fd,
+        0,
+        &spec as *const libc::itimerspec,
+        0usize
+    )
+}
+
+/// `read(2)` (a timerfd's expiration count).
+pub fn read(fd: c_int, buf: &mut [u8]) -> SysResult {
+    sys!(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len())
+}

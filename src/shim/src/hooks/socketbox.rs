@@ -25,6 +25,8 @@ use crate::{runtime, sys};
 pub const B_REGISTER_TIMEOUT_MS: i64 = 5000;
 /// Pause between attempts to register again while the router is away (blocking accept).
 const B_RETRY_MS: i64 = 200;
+/// How often a non-blocking "B" listener whose router is away wakes its program to retry.
+const B_WAIT_MS: i64 = 1000;
 
 enum Received {
     Fd(c_int),
@@ -34,12 +36,13 @@ enum Received {
     Closed,
 }
 
-/// Takes the next passed fd from `fd`.
-fn receive(fd: c_int, stream_b: bool) -> Result<Received, c_int> {
+/// Takes the next passed fd from `fd`, close-on-exec if `cloexec`.
+fn receive(fd: c_int, stream_b: bool, cloexec: bool) -> Result<Received, c_int> {
     let mut data = [0u8; 16];
     // libc's recvmsg, not the raw call: a thread blocked in accept stays cancellable (a
     // cancellation acts only before the kernel hands over an fd, so none leaks).
-    let (n, first) = sys::recv_with_fd_by(fd, &mut data, |fd, msg, flags| {
+    let (n, first) = sys::recv_with_fd_by(fd, &mut data, |fd, msg, _| {
+        let flags = if cloexec { libc::MSG_CMSG_CLOEXEC } else { 0 };
         // SAFETY: msg is valid for the call.
         let r = unsafe { crate::real::recvmsg::get()(fd, msg, flags) };
         if r < 0 {
@@ -65,15 +68,19 @@ fn receive(fd: c_int, stream_b: bool) -> Result<Received, c_int> {
         log!(Warn, "fd {fd}: a message without a connection; skipped");
         return Ok(Received::Nothing);
     };
-    let ty = sys::getsockopt_int(passed, libc::SOL_SOCKET, libc::SO_TYPE);
-    let domain = sys::getsockopt_int(passed, libc::SOL_SOCKET, libc::SO_DOMAIN);
-    let usable = ty == Ok(libc::SOCK_STREAM)
-        && matches!(domain, Ok(libc::AF_UNIX | libc::AF_INET | libc::AF_INET6));
+    // One question for the common case: a TCP socket (IPPROTO_TCP means a stream of
+    // AF_INET/AF_INET6); otherwise it must be a Unix stream socket.
+    let usable = match sys::getsockopt_int(passed, libc::SOL_SOCKET, libc::SO_PROTOCOL) {
+        Ok(libc::IPPROTO_TCP) => true,
+        Ok(0) => {
+            sys::getsockopt_int(passed, libc::SOL_SOCKET, libc::SO_TYPE) == Ok(libc::SOCK_STREAM)
+                && sys::getsockopt_int(passed, libc::SOL_SOCKET, libc::SO_DOMAIN)
+                    == Ok(libc::AF_UNIX)
+        }
+        _ => false,
+    };
     if !usable {
-        log!(
-            Warn,
-            "fd {fd}: passed fd is not a stream socket (type {ty:?}, domain {domain:?}); closed"
-        );
+        log!(Warn, "fd {fd}: passed fd is not a stream socket; closed");
         sys::close(passed);
         return Ok(Received::Nothing);
     }
@@ -103,31 +110,73 @@ pub(crate) unsafe fn accept(
     flags: Option<c_int>,
 ) -> c_int {
     let stream_b = listener.flags & fdtable::SOCKETBOX_B != 0;
+    let flags = flags.unwrap_or(0);
+    if listener.flags & fdtable::B_WAITING != 0 {
+        let _e = SavedErrno::new();
+        if register_again(fd, slot, listener).is_err() {
+            drop(_e);
+            rearm_wait(fd, slot, listener);
+            return fail(libc::EAGAIN);
+        }
+    }
     loop {
         let saved = SavedErrno::new();
-        match receive(fd, stream_b) {
+        match receive(fd, stream_b, flags & libc::SOCK_CLOEXEC != 0) {
             Ok(Received::Fd(passed)) => {
                 // SAFETY: the program's pointers.
-                return unsafe { hand_over(passed, listener, addr, len, flags.unwrap_or(0)) };
+                return unsafe { hand_over(passed, listener, addr, len, flags) };
             }
             Ok(Received::Nothing) => continue,
             Ok(Received::Closed) => {
+                if register_again(fd, slot, listener).is_ok() {
+                    continue;
+                }
                 let nonblocking = sys::fcntl(fd, libc::F_GETFL, 0)
                     .is_ok_and(|f| f as c_int & libc::O_NONBLOCK != 0);
-                match register_again(fd, slot, listener) {
-                    Ok(()) => continue,
-                    Err(_) if nonblocking => {
-                        drop(saved);
-                        return fail(libc::EAGAIN);
-                    }
-                    Err(_) => sys::sleep_ms(B_RETRY_MS),
+                if nonblocking {
+                    // Not back yet. The ended stream would wake the program's event loop
+                    // without pause; a timer in its place wakes it once a second to retry.
+                    rearm_wait(fd, slot, listener);
+                    drop(saved);
+                    return fail(libc::EAGAIN);
                 }
+                sys::sleep_ms(B_RETRY_MS);
             }
             Err(e) => {
                 drop(saved);
                 return fail(e);
             }
         }
+    }
+}
+
+/// Puts (or re-arms) the one-second retry timer at a "B" listener's fd.
+fn rearm_wait(fd: c_int, slot: &'static Slot, listener: &SlotData) {
+    let _e = SavedErrno::new();
+    if listener.flags & fdtable::B_WAITING != 0 {
+        let mut drained = [0u8; 8];
+        let _ = sys::read(fd, &mut drained);
+        let _ = sys::timer_arm(fd, B_WAIT_MS);
+        return;
+    }
+    let Ok(timer) = sys::timer_new() else { return };
+    if sys::timer_arm(timer, B_WAIT_MS).is_err() {
+        sys::close(timer);
+        return;
+    }
+    let mut g = slot.lock();
+    if g.kind() != CONVERTED {
+        sys::close(timer);
+        return;
+    }
+    let mut data = *g.data();
+    let Ok(tmp) = Replacement::adopt(timer, fd, &mut data) else {
+        return;
+    };
+    tmp.apply_flags();
+    if tmp.install(fd, &data).is_ok() {
+        data.flags |= fdtable::B_WAITING;
+        g.set(CONVERTED, data);
     }
 }
 
@@ -142,55 +191,52 @@ unsafe fn hand_over(
     len: *mut socklen_t,
     flags: c_int,
 ) -> c_int {
-    // The router's socket may have been non-blocking: the program gets exactly what it asked.
-    if let Ok(fl) = sys::fcntl(passed, libc::F_GETFL, 0) {
-        let fl = fl as c_int & !libc::O_NONBLOCK
-            | if flags & libc::SOCK_NONBLOCK != 0 {
-                libc::O_NONBLOCK
-            } else {
-                0
-            };
-        let _ = sys::fcntl(passed, libc::F_SETFL, fl as libc::c_long);
-    }
-    if flags & libc::SOCK_CLOEXEC == 0 {
-        let _ = sys::fcntl(passed, libc::F_SETFD, 0);
-    }
+    // The router's socket may have been non-blocking: the program gets exactly what it asked
+    // (a socket has no other status flag a router would set).
+    let fl = if flags & libc::SOCK_NONBLOCK != 0 {
+        libc::O_NONBLOCK
+    } else {
+        0
+    };
+    let _ = sys::fcntl(passed, libc::F_SETFL, fl as libc::c_long);
     crate::hooks::lifecycle::reset_stale(passed);
     let family = listener.family;
-    let domain = sys::getsockopt_int(passed, libc::SOL_SOCKET, libc::SO_DOMAIN).unwrap_or(0);
     let real_peer = ip_name(libc::SYS_getpeername, passed);
-    let peer = if domain == family {
-        real_peer
-    } else {
-        let mut data = SlotData::new(family, libc::SOCK_STREAM, libc::IPPROTO_TCP);
-        data.rule = listener.rule;
-        let shown_peer = match real_peer {
-            Some(p) => {
-                data.flags |= fdtable::REAL_TCP;
-                data.local = ip_name(libc::SYS_getsockname, passed);
-                p
-            }
-            None => {
-                // A Unix stream connection: loopback peers, as for any converted listener.
-                let mapped = listener.local.is_some_and(|l| addr::is_mapped(l.ip()));
-                data.local = listener
-                    .local
-                    .map(|l| addr::wildcard_to_loopback(l, family));
-                SocketAddr::new(addr::loopback(family, mapped), swap::next_ephemeral_port())
-            }
-        };
-        data.peer = Some(shown_peer);
-        if let Some(s) = fdtable::get_or_map(passed) {
-            s.lock().set(CONVERTED, data);
+    let peer = match real_peer {
+        Some(p)
+            if (p.is_ipv4() && family == libc::AF_INET)
+                || (p.is_ipv6() && family == libc::AF_INET6) =>
+        {
+            Some(p) // the program's own family: nothing to pretend
         }
-        Some(shown_peer)
+        _ => {
+            let mut data = SlotData::new(family, libc::SOCK_STREAM, libc::IPPROTO_TCP);
+            data.rule = listener.rule;
+            let shown_peer = match real_peer {
+                Some(p) => {
+                    data.flags |= fdtable::REAL_TCP;
+                    data.local = ip_name(libc::SYS_getsockname, passed);
+                    p
+                }
+                None => {
+                    // A Unix stream connection: loopback peers, as for any converted listener.
+                    let mapped = listener.local.is_some_and(|l| addr::is_mapped(l.ip()));
+                    data.local = listener
+                        .local
+                        .map(|l| addr::wildcard_to_loopback(l, family));
+                    SocketAddr::new(addr::loopback(family, mapped), swap::next_ephemeral_port())
+                }
+            };
+            data.peer = Some(shown_peer);
+            if let Some(s) = fdtable::get_or_map(passed) {
+                s.lock().set(CONVERTED, data);
+            }
+            Some(shown_peer)
+        }
     };
     if let Some(peer) = peer {
         // SAFETY: the program's pointers; NULL allowed.
         unsafe { write_out(addr, len, |out| addr::encode_ip(peer, family, out)) };
-    } else if !len.is_null() {
-        // SAFETY: a non-NULL len is valid.
-        unsafe { *len = 0 };
     }
     passed
 }
