@@ -307,6 +307,16 @@ fn bind_converted(
 ) -> Result<(), c_int> {
     let mut g = slot.lock();
     let mut data = record_to_swap(&mut g, fd, sotype)?;
+    if let QueryTarget::Ip(ip) = target {
+        if reuses_port(&data) && ip.port() != 0 {
+            drop(g);
+            if let Some(first) = reuseport_sibling(fd, ip) {
+                return share_listener(first, fd);
+            }
+            g = slot.lock();
+            data = record_to_swap(&mut g, fd, sotype)?;
+        }
+    }
     // A socketbox "A" listener receives connections as fds on a datagram socket.
     let socketbox = matches!(rule.action, Action::SocketboxA(_));
     let unix_type = if socketbox { libc::SOCK_DGRAM } else { sotype };
@@ -489,6 +499,47 @@ pub(crate) fn convert_for_send(fd: c_int, slot: &'static Slot, index: usize) -> 
     }));
     g.set(CONVERTED, data);
     log!(Debug, "fd {fd}: datagram socket converted for sending");
+    Ok(())
+}
+
+/// The program set SO_REUSEPORT on this socket.
+fn reuses_port(d: &SlotData) -> bool {
+    d.find_opt(libc::SOL_SOCKET, libc::SO_REUSEPORT)
+        .is_some_and(|o| o.val.iter().any(|&b| b != 0))
+}
+
+/// A converted socket of this process bound to `ip` with SO_REUSEPORT (nginx's `reuseport`
+/// opens one listener per worker on one address).
+fn reuseport_sibling(fd: c_int, ip: SocketAddr) -> Option<c_int> {
+    let mut found = None;
+    fdtable::for_range(0, u32::MAX, |other, s| {
+        if found.is_some() || other == fd || s.kind() != CONVERTED {
+            return;
+        }
+        let mut g = s.lock();
+        if g.kind() == CONVERTED {
+            let d = g.data();
+            if d.local == Some(ip) && reuses_port(d) {
+                found = Some(other);
+            }
+        }
+    });
+    found
+}
+
+/// SO_REUSEPORT on a converted listener: a Unix socket cannot be bound twice, so the second
+/// socket becomes a share of the first (one queue, every worker may accept from it).
+fn share_listener(first: c_int, fd: c_int) -> Result<(), c_int> {
+    let cloexec = match sys::fcntl(fd, libc::F_GETFD, 0)? as c_int & libc::FD_CLOEXEC {
+        0 => 0,
+        _ => libc::O_CLOEXEC,
+    };
+    sys::dup3(first, fd, cloexec)?;
+    crate::hooks::lifecycle::duplicate(first, fd);
+    log!(
+        Debug,
+        "fd {fd}: SO_REUSEPORT bind shares the listener of fd {first}"
+    );
     Ok(())
 }
 

@@ -71,7 +71,7 @@ pub(crate) fn reset_stale(fd: c_int) {
 }
 
 /// After `new` became a duplicate of `old`: `new` describes the same socket.
-fn duplicate(old: c_int, new: c_int) {
+pub(crate) fn duplicate(old: c_int, new: c_int) {
     let src = fdtable::get(old).filter(|s| s.kind() != EMPTY);
     let Some(src) = src else {
         if let Some(dst) = fdtable::get(new) {
