@@ -5,7 +5,7 @@ CARGO   ?= cargo
 LIB      = target/release/libsockswap.so
 BIN      = target/release/sockswap
 
-.PHONY: all build test test-cargo test-c test-scripts bench demo install uninstall clean fmt
+.PHONY: all build test test-cargo test-c test-scripts bench demo install uninstall clean fmt fuzz
 
 all: build
 
@@ -32,6 +32,12 @@ test-scripts: build
 bench: build
 	SOCKSWAP_LIB=$(CURDIR)/$(LIB) SOCKSWAP_BIN=$(CURDIR)/$(BIN) test-scripts/bench/run.sh
 
+# Coverage-guided fuzzing of the socketbox parsers/decoders, FUZZ_SECONDS per target; fails on a
+# crash. Installs cargo-fuzz (and g++) if missing. See fuzz/run.sh.
+FUZZ_SECONDS ?= 20
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+
 demo: build
 	SOCKSWAP_LIB=$(CURDIR)/$(LIB) SOCKSWAP_BIN=$(CURDIR)/$(BIN) test-scripts/demo.sh
 
@@ -39,9 +45,13 @@ install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/sockswap
 	install -D -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/sockswap/libsockswap.so
 	install -D -m 0644 docs/configuration.md $(DESTDIR)$(PREFIX)/share/doc/sockswap/configuration.md
+	install -D -m 0755 target/release/socketbox $(DESTDIR)$(PREFIX)/bin/socketbox
+	install -D -m 0644 docs/router.md $(DESTDIR)$(PREFIX)/share/doc/sockswap/router.md
+	install -D -m 0644 docs/socketbox.service $(DESTDIR)$(PREFIX)/share/doc/sockswap/socketbox.service
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/sockswap $(DESTDIR)$(PREFIX)/lib/sockswap/libsockswap.so
+	rm -f $(DESTDIR)$(PREFIX)/bin/socketbox
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/sockswap
 
 fmt:

@@ -15,7 +15,7 @@
 #
 # Knobs (environment): SOCKSWAP_LIB, BENCH_REPS, BENCH_REDIS_REPS, BENCH_CHURN_REPS,
 # BENCH_SOCKET_ITER, BENCH_GETSOCKNAME_ITER, BENCH_EPOLL_ITER, BENCH_REDIS_N, BENCH_CHURN_N,
-# BENCH_REDIS_PORT, BENCH_CHURN_PORT, BENCH_EPOLL_PORT, BENCH_SECTIONS (default "passthru redis churn dgram footprint router-shim"), BENCH_DGRAM_REPS, BENCH_DGRAM_N, BENCH_DGRAM_PORT.
+# BENCH_REDIS_PORT, BENCH_CHURN_PORT, BENCH_EPOLL_PORT, BENCH_SECTIONS (default "passthru redis churn dgram footprint router-shim router"; router: bench/router.sh), BENCH_DGRAM_REPS, BENCH_DGRAM_N, BENCH_DGRAM_PORT.
 set -uo pipefail
 
 # Nothing of the caller's shim configuration may leak into the baselines.
@@ -37,7 +37,7 @@ GSN_ITER=${BENCH_GETSOCKNAME_ITER:-1000000}
 EPOLL_ITER=${BENCH_EPOLL_ITER:-500000}
 REDIS_N=${BENCH_REDIS_N:-200000}
 CHURN_N=${BENCH_CHURN_N:-20000}
-SECTIONS=${BENCH_SECTIONS:-passthru redis churn dgram footprint router-shim}
+SECTIONS=${BENCH_SECTIONS:-passthru redis churn dgram footprint router-shim router}
 NONMATCH_RULES='in,port=1,path=/tmp/none'
 
 say() { printf '%s\n' "$*" >&2; }
@@ -438,6 +438,8 @@ for s in $SECTIONS; do
     dgram) bench_dgram ;;
     router-shim) bench_router_shim ;;
     footprint) bench_footprint ;;
+    router) ROUTER_REPORT=$WORK/router-report.txt  # the socketbox router: test-scripts/bench/router.sh
+        bash "$HERE/router.sh" "$ROUTER_REPORT" || fail router "router benchmark failed (log above)" ;;
     *) say "bench: unknown section $s"; exit 2 ;;
     esac
 done
@@ -447,4 +449,6 @@ echo
 echo "sockswap benchmark ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 echo
 python3 "$HERE/report.py" "$RESULTS"
-exit $?
+rc=$?
+if [[ -s ${ROUTER_REPORT:-} ]]; then echo; cat "$ROUTER_REPORT"; fi
+exit $rc

@@ -1,11 +1,244 @@
-//! `socketbox`: the router daemon (issue 5). Skeleton; filled in by the router's owner.
+//! `socketbox`: accepts TCP (and Unix) connections and sends each accepted socket — the socket
+//! itself — to the daemon its rules choose: over SCM_RIGHTS ("A" datagrams, "B" slots), to a
+//! spawned program (inetd), or through a relay with a PROXY header. See docs/router.md.
+
+mod bserver;
+mod config;
+mod control;
+mod deliver;
+mod flags;
+mod listen;
+mod log;
+mod privs;
+mod queue;
+mod relay;
+mod shared;
 mod sockserver;
+mod spawn;
+mod status;
+mod sys;
+mod worker;
+
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+
+use flags::Mode;
+use sockswap_core::socketbox::table::Target;
+
+fn die(msg: &str) -> ! {
+    eprintln!("socketbox: {msg}");
+    std::process::exit(2);
+}
+
+fn read_file(p: &str) -> Result<String, String> {
+    std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}"))
+}
+
+fn summary(c: &config::Config) -> String {
+    let mut s = String::new();
+    for (i, l) in c.listeners.iter().enumerate() {
+        s.push_str(&format!("listener {i}: {l:?}\n"));
+    }
+    let mut rs: Vec<_> = c.table.rule_sets.keys().collect();
+    rs.sort();
+    let mut ms: Vec<_> = c.table.map_sets.keys().collect();
+    ms.sort();
+    for k in rs {
+        let set = &c.table.rule_sets[k];
+        s.push_str(&format!(
+            "rule-set {k}: {} rules, default {}\n",
+            set.rules.len(),
+            config::target_name(&set.default)
+        ));
+    }
+    for k in ms {
+        let set = &c.table.map_sets[k];
+        s.push_str(&format!(
+            "map-set {k}: {} entries, default {}\n",
+            set.entries.len(),
+            config::target_name(&set.default)
+        ));
+    }
+    for (n, t) in &c.named {
+        s.push_str(&format!("target {n}: {t:?}\n"));
+    }
+    for (i, a) in c.api_sockets.iter().enumerate() {
+        s.push_str(&format!("api socket {i}: {}\n", a.path));
+    }
+    for sl in &c.slots {
+        s.push_str(&format!(
+            "slot {}: uid {} on api socket {}\n",
+            sl.number, sl.uid, sl.api_socket
+        ));
+    }
+    s
+}
+
+fn status_client(path: &str) -> ! {
+    match std::os::unix::net::UnixStream::connect(path) {
+        Ok(mut s) => {
+            let mut out = String::new();
+            if let Err(e) = s.read_to_string(&mut out) {
+                die(&format!("status {path}: {e}"));
+            }
+            print!("{out}");
+            std::process::exit(0);
+        }
+        Err(e) => die(&format!("status {path}: {e}")),
+    }
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("socket-server") {
+        // Sockets for programs in other network namespaces (the shim's netns= rules).
         std::process::exit(sockserver::main(&args[1..]));
     }
-    eprintln!("socketbox: not implemented yet");
-    std::process::exit(2);
+    let (mode, opts) = match flags::parse(&args) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("socketbox: {e}");
+            eprint!("{}", flags::USAGE);
+            std::process::exit(2);
+        }
+    };
+    match &mode {
+        Mode::Help => {
+            print!("{}", flags::USAGE);
+            return;
+        }
+        Mode::Version => {
+            println!("socketbox (sockswap-router) {}", env!("CARGO_PKG_VERSION"));
+            return;
+        }
+        Mode::Status { path } => status_client(path),
+        _ => {}
+    }
+    let cfg = config::build(&opts, &read_file).unwrap_or_else(|e| die(&e));
+    match mode {
+        Mode::Check => {
+            print!("{}", summary(&cfg));
+            println!("config ok");
+            return;
+        }
+        Mode::Explain {
+            listener,
+            local,
+            remote,
+        } => {
+            let t = config::tuple_of(listener, Some(local), Some(remote));
+            let (lines, r) = cfg.table.explain(&t);
+            for l in lines {
+                println!("{l}");
+            }
+            match r {
+                Ok(t) => {
+                    let t: &Target = t;
+                    println!("-> {}", config::target_name(t));
+                }
+                Err(e) => {
+                    println!("-> error: {e}");
+                    std::process::exit(1);
+                }
+            }
+            return;
+        }
+        _ => {}
+    }
+    run(cfg, opts);
+}
+
+fn run(cfg: config::Config, opts: flags::Options) {
+    if let Some(l) = cfg.log_level.as_deref().and_then(log::Level::parse) {
+        log::set_level(l);
+    }
+    sys::raise_nofile();
+    if cfg.listeners.is_empty() && cfg.b_client.is_none() {
+        die("no listener: give -p PORT (and -l ADDR), -s FD, --listen SPEC, or listeners in the config");
+    }
+    // Signals first, so every thread (and not just this one) has them blocked.
+    let sigfd = sys::signalfd(&[
+        libc::SIGHUP,
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGCHLD,
+        libc::SIGPIPE,
+    ])
+    .unwrap_or_else(|e| die(&format!("signalfd: {e}")));
+    let listeners = listen::open_all(&cfg.listeners).unwrap_or_else(|e| die(&e));
+    let api = bserver::open_api_sockets(&cfg.api_sockets).unwrap_or_else(|e| die(&e));
+    let status = cfg.status.as_deref().map(|p| {
+        let fd = listen::unix_bind(p, libc::SOCK_STREAM)
+            .unwrap_or_else(|e| die(&format!("status socket: {e}")));
+        listen::chmod_chown(p, Some(0o600), None, None).unwrap_or_else(|e| die(&e));
+        sys::listen(fd.as_raw_fd(), 16)
+            .unwrap_or_else(|e| die(&format!("status socket {p}: listen: {e}")));
+        fd
+    });
+    let bclient = cfg.b_client.as_ref().map(|(slot, path)| {
+        let fd = control::b_client_connect(*slot, path).unwrap_or_else(|e| die(&e));
+        (fd, listeners.len() as u32)
+    });
+    let config_dir = cfg
+        .source
+        .as_ref()
+        .and_then(|(_, p)| control::open_config_dir(p));
+    privs::drop_privileges(&cfg.privileges)
+        .unwrap_or_else(|e| die(&format!("dropping privileges: {e}")));
+
+    let workers = cfg.workers;
+    for l in &listeners {
+        log!(Info, "listen", listener = l.desc);
+    }
+    let sh = Arc::new(shared::Shared::new(cfg).unwrap_or_else(|e| die(&format!("eventfd: {e}"))));
+    let listeners = Arc::new(listeners);
+    let mut handles = Vec::new();
+    for i in 0..workers {
+        let wake = sys::eventfd().unwrap_or_else(|e| die(&format!("eventfd: {e}")));
+        let wake2 = wake
+            .try_clone()
+            .unwrap_or_else(|e| die(&format!("dup: {e}")));
+        sh.worker_wakes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(wake2);
+        let (sh2, l2) = (sh.clone(), listeners.clone());
+        let h = std::thread::Builder::new()
+            .name(format!("worker{i}"))
+            .spawn(move || worker::run(sh2, l2, wake))
+            .unwrap_or_else(|e| die(&format!("thread: {e}")));
+        handles.push(h);
+    }
+    let ep = sys::Epoll::new().unwrap_or_else(|e| die(&format!("epoll: {e}")));
+    let mut ctl = control::Control {
+        sh: sh.clone(),
+        opts,
+        ep,
+        a: deliver::Deliverer::new(worker::TOKEN_ATARGET),
+        b: bserver::BServer::new(api),
+        spawner: spawn::Spawner::default(),
+        status,
+        sigfd,
+        bclient,
+        config_dir,
+    };
+    ctl.register()
+        .unwrap_or_else(|e| die(&format!("epoll: {e}")));
+    log!(
+        Info,
+        "ready",
+        workers = workers,
+        listeners = listeners.len()
+    );
+    privs::sd_notify("READY=1");
+    ctl.run();
+    privs::sd_notify("STOPPING=1");
+    sh.wake_workers();
+    for h in handles {
+        let _ = h.join();
+    }
+    if let Some(p) = sh.config().status.as_deref() {
+        let _ = std::fs::remove_file(p);
+    }
 }

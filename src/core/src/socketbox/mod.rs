@@ -16,3 +16,21 @@ pub mod python;
 pub mod table;
 pub mod text;
 pub mod wire;
+
+/// An error message made safe to print on one line: control characters that came from the
+/// input (a newline in a JSON key, an escape sequence in a token) are written escaped.
+pub(crate) fn one_line(message: String) -> String {
+    if !message.chars().any(char::is_control) {
+        return message;
+    }
+    message
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,384 @@
+//! "B" protocol server: SEQPACKET API sockets; a client registers one slot with an 8-byte
+//! record, is acknowledged with `80 00 00 00`, then receives `03 00 00 00` + one fd per
+//! connection. Authentication: SO_PEERCRED uid == the slot's uid, and the client connected to the
+//! slot's API socket; at most `b_uid_limit` connections per uid; a slot is registered once. Any
+//! failure closes the client without a reply (and a log line). Connections for a slot with no
+//! client, or whose client is not reading, wait in the slot's bounded queue until the timeout.
+
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Instant;
+
+use sockswap_core::socketbox::python::ApiSocket;
+use sockswap_core::socketbox::wire;
+
+use crate::deliver::Pending;
+use crate::queue::{self, Admit};
+use crate::shared::{remote_of, Shared};
+use crate::status::Event;
+use crate::sys;
+
+pub const TOKEN_API: u64 = 5 << 48;
+pub const TOKEN_BCONN: u64 = 6 << 48;
+
+struct Conn {
+    fd: OwnedFd,
+    api: usize,
+    uid: u32,
+    pid: i32,
+    slot: Option<u32>,
+    watching_out: bool,
+}
+
+pub struct BServer {
+    pub listeners: Vec<OwnedFd>,
+    conns: HashMap<u64, Conn>,
+    next_id: u64,
+    per_uid: HashMap<u32, usize>,
+    registered: HashMap<u32, u64>,
+    queues: HashMap<u32, VecDeque<Pending>>,
+}
+
+/// Small send buffer on client connections: a client that stops reading holds only a handful of
+/// fds in flight; the rest wait (bounded, timed) in our queue.
+const B_SNDBUF: i32 = 4096;
+
+pub fn open_api_sockets(apis: &[ApiSocket]) -> Result<Vec<OwnedFd>, String> {
+    let mut out = Vec::new();
+    for a in apis {
+        let fd = crate::listen::unix_bind(&a.path, libc::SOCK_SEQPACKET)?;
+        crate::listen::chmod_chown(&a.path, a.mode, a.owner_uid, a.owner_gid)?;
+        sys::listen(fd.as_raw_fd(), 128).map_err(|e| format!("{}: listen: {e}", a.path))?;
+        out.push(fd);
+    }
+    Ok(out)
+}
+
+fn slot_name(s: u32) -> String {
+    format!("slot:{s}")
+}
+
+impl BServer {
+    pub fn new(listeners: Vec<OwnedFd>) -> BServer {
+        BServer {
+            listeners,
+            conns: HashMap::new(),
+            next_id: 0,
+            per_uid: HashMap::new(),
+            registered: HashMap::new(),
+            queues: HashMap::new(),
+        }
+    }
+
+    pub fn register_listeners(&self, ep: &sys::Epoll) -> std::io::Result<()> {
+        for (i, l) in self.listeners.iter().enumerate() {
+            ep.add(l.as_raw_fd(), libc::EPOLLIN as u32, TOKEN_API + i as u64)?;
+        }
+        Ok(())
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.queues.values().map(|q| q.len()).sum()
+    }
+
+    pub fn on_api(&mut self, ep: &sys::Epoll, sh: &Shared, api: usize) {
+        let limit = sh.config().b_uid_limit;
+        for _ in 0..64 {
+            let (fd, _) = match sys::accept(self.listeners[api].as_raw_fd()) {
+                Ok(x) => x,
+                Err(_) => return,
+            };
+            let cred = match sys::peer_cred(fd.as_raw_fd()) {
+                Ok(c) => c,
+                Err(e) => {
+                    crate::log!(
+                        Warn,
+                        "b-reject",
+                        api = api,
+                        reason = format!("SO_PEERCRED: {e}")
+                    );
+                    continue;
+                }
+            };
+            let n = self.per_uid.get(&cred.uid).copied().unwrap_or(0);
+            if n >= limit {
+                crate::log!(
+                    Warn,
+                    "b-reject",
+                    api = api,
+                    uid = cred.uid,
+                    pid = cred.pid,
+                    reason = format!("uid has {n} connections (limit {limit})")
+                );
+                continue;
+            }
+            let _ = sys::set_nonblocking(fd.as_raw_fd(), true);
+            let _ =
+                sys::setsockopt_int(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF, B_SNDBUF);
+            let id = self.next_id;
+            self.next_id += 1;
+            if ep
+                .add(
+                    fd.as_raw_fd(),
+                    (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
+                    TOKEN_BCONN + id,
+                )
+                .is_err()
+            {
+                continue;
+            }
+            *self.per_uid.entry(cred.uid).or_default() += 1;
+            crate::log!(
+                Debug,
+                "b-connect",
+                api = api,
+                uid = cred.uid,
+                pid = cred.pid
+            );
+            self.conns.insert(
+                id,
+                Conn {
+                    fd,
+                    api,
+                    uid: cred.uid,
+                    pid: cred.pid,
+                    slot: None,
+                    watching_out: false,
+                },
+            );
+        }
+    }
+
+    fn close(&mut self, ep: &sys::Epoll, id: u64, why: &str, level_warn: bool) {
+        let Some(c) = self.conns.remove(&id) else {
+            return;
+        };
+        ep.delete(c.fd.as_raw_fd());
+        if let Some(n) = self.per_uid.get_mut(&c.uid) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_uid.remove(&c.uid);
+            }
+        }
+        if let Some(s) = c.slot {
+            self.registered.remove(&s);
+        }
+        if level_warn {
+            crate::log!(
+                Warn,
+                "b-close",
+                api = c.api,
+                uid = c.uid,
+                pid = c.pid,
+                slot = c.slot.map(|s| s.to_string()).unwrap_or("-".into()),
+                reason = why
+            );
+        } else {
+            crate::log!(
+                Info,
+                "b-close",
+                api = c.api,
+                uid = c.uid,
+                pid = c.pid,
+                slot = c.slot.map(|s| s.to_string()).unwrap_or("-".into()),
+                reason = why
+            );
+        }
+    }
+
+    pub fn on_conn(&mut self, ep: &sys::Epoll, sh: &Shared, id: u64, events: u32) {
+        if events & libc::EPOLLOUT as u32 != 0 {
+            if let Some(s) = self.conns.get(&id).and_then(|c| c.slot) {
+                self.flush(ep, sh, s);
+            }
+        }
+        if events & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 == 0
+        {
+            return;
+        }
+        let Some(c) = self.conns.get(&id) else { return };
+        let mut buf = [0u8; 64];
+        let (n, fds, truncated) =
+            match sys::recv_with_fds(c.fd.as_raw_fd(), &mut buf, libc::MSG_DONTWAIT) {
+                Ok(x) => x,
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => return,
+                Err(e) => return self.close(ep, id, &format!("recv: {e}"), true),
+            };
+        let had_fds = !fds.is_empty();
+        drop(fds); // a client has no business sending us fds
+        if n == 0 && !had_fds && !truncated {
+            return self.close(ep, id, "EOF", false);
+        }
+        if c.slot.is_some() {
+            return self.close(ep, id, "record after registration", false);
+        }
+        if had_fds || truncated {
+            return self.close(
+                ep,
+                id,
+                "malformed registration (fds attached or oversized)",
+                true,
+            );
+        }
+        let Some(slot) = wire::b_parse_register(&buf[..n]) else {
+            return self.close(
+                ep,
+                id,
+                &format!("malformed registration record ({n} bytes)"),
+                true,
+            );
+        };
+        let cfg = sh.config();
+        let Some(def) = cfg.slots.iter().find(|s| s.number == slot) else {
+            return self.close(ep, id, &format!("slot {slot} is not configured"), true);
+        };
+        if def.uid != c.uid {
+            return self.close(
+                ep,
+                id,
+                &format!(
+                    "slot {slot} belongs to uid {}, peer is uid {}",
+                    def.uid, c.uid
+                ),
+                true,
+            );
+        }
+        if def.api_socket != c.api {
+            return self.close(
+                ep,
+                id,
+                &format!(
+                    "slot {slot} must register on API socket {}, not {}",
+                    def.api_socket, c.api
+                ),
+                true,
+            );
+        }
+        if self.registered.contains_key(&slot) {
+            return self.close(ep, id, &format!("slot {slot} is registered already"), true);
+        }
+        // SAFETY: sending 4 bytes from a valid array on a socket we own.
+        let r = unsafe {
+            libc::send(
+                c.fd.as_raw_fd(),
+                wire::B_ACK.as_ptr() as *const libc::c_void,
+                wire::B_ACK.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if r != wire::B_ACK.len() as isize {
+            return self.close(ep, id, "could not send the acknowledgement", true);
+        }
+        crate::log!(
+            Info,
+            "b-register",
+            slot = slot,
+            uid = c.uid,
+            pid = c.pid,
+            api = c.api
+        );
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.slot = Some(slot);
+        }
+        self.registered.insert(slot, id);
+        self.flush(ep, sh, slot);
+    }
+
+    /// A connection for `slot`.
+    pub fn deliver(&mut self, ep: &sys::Epoll, sh: &Shared, slot: u32, p: Pending) {
+        let name = slot_name(slot);
+        let cap = sh.config().queue_len;
+        let q = self.queues.entry(slot).or_default();
+        match queue::admit(q.len(), cap) {
+            Admit::Refuse => {
+                sh.stats.count(&name, Event::Refused);
+                crate::log!(
+                    Warn,
+                    "refused",
+                    target = name,
+                    remote = remote_of(&p.tuple),
+                    reason = "queue full"
+                );
+            }
+            _ => {
+                q.push_back(p);
+                self.flush(ep, sh, slot);
+                let left = self.queues.get(&slot).map_or(0, |q| q.len());
+                if left > 0 {
+                    // Counted once, on arrival, if it could not go at once (queues keep order,
+                    // so the newcomer is among those left).
+                    sh.stats.count(&name, Event::Queued);
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self, ep: &sys::Epoll, sh: &Shared, slot: u32) {
+        let name = slot_name(slot);
+        let Some(&id) = self.registered.get(&slot) else {
+            return;
+        };
+        let Some(q) = self.queues.get_mut(&slot) else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let mut broken = None;
+        while let Some(p) = q.pop_front() {
+            match sys::send_fd(c.fd.as_raw_fd(), &wire::B_DELIVERY, p.fd.as_raw_fd()) {
+                Ok(()) => sh.stats.count(&name, Event::Delivered),
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                    q.push_front(p);
+                    break;
+                }
+                Err(e) => {
+                    q.push_front(p);
+                    broken = Some(e);
+                    break;
+                }
+            }
+        }
+        let want_out = !q.is_empty() && broken.is_none();
+        if want_out != c.watching_out {
+            let mut ev = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
+            if want_out {
+                ev |= libc::EPOLLOUT as u32;
+            }
+            let _ = ep.modify(c.fd.as_raw_fd(), ev, TOKEN_BCONN + id);
+            c.watching_out = want_out;
+        }
+        if let Some(e) = broken {
+            // The connections stay queued for a client that registers the slot again.
+            self.close(ep, id, &format!("send: {e}"), true);
+        }
+    }
+
+    pub fn expire(&mut self, sh: &Shared, now: Instant) -> Option<Instant> {
+        let timeout = sh.config().queue_timeout;
+        let mut next: Option<Instant> = None;
+        for (slot, q) in self.queues.iter_mut() {
+            for p in queue::expire(q, now, timeout) {
+                let name = slot_name(*slot);
+                sh.stats.count(&name, Event::TimedOut);
+                crate::log!(
+                    Warn,
+                    "queue-timeout",
+                    target = name,
+                    remote = remote_of(&p.tuple),
+                    waited_ms = now.duration_since(p.since).as_millis()
+                );
+            }
+            if let Some(d) = queue::next_deadline(q, timeout) {
+                next = Some(next.map_or(d, |n| n.min(d)));
+            }
+        }
+        next
+    }
+
+    pub fn owns_conn(token: u64) -> Option<u64> {
+        (TOKEN_BCONN..TOKEN_BCONN + (1 << 48))
+            .contains(&token)
+            .then(|| token - TOKEN_BCONN)
+    }
+}

@@ -1,0 +1,204 @@
+//! Listening sockets: TCP (v4/v6, transparent, freebind, reuseaddr/port, backlog), Unix stream,
+//! inherited fds and systemd's LISTEN_FDS.
+
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::config::ListenSpec;
+use crate::sys;
+
+pub struct Listener {
+    pub fd: OwnedFd,
+    pub desc: String,
+}
+
+const IPV6_FREEBIND: i32 = 78;
+
+fn tcp(
+    addr: SocketAddr,
+    transparent: bool,
+    freebind: bool,
+    reuseaddr: bool,
+    reuseport: bool,
+    backlog: i32,
+) -> Result<OwnedFd, String> {
+    let ctx = |what: &str, e: std::io::Error| format!("listen {addr}: {what}: {e}");
+    let domain = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    let s = sys::socket(domain, libc::SOCK_STREAM | libc::SOCK_NONBLOCK)
+        .map_err(|e| ctx("socket", e))?;
+    let fd = s.as_raw_fd();
+    if reuseaddr {
+        sys::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)
+            .map_err(|e| ctx("SO_REUSEADDR", e))?;
+    }
+    if reuseport {
+        sys::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)
+            .map_err(|e| ctx("SO_REUSEPORT", e))?;
+    }
+    if domain == libc::AF_INET6 {
+        sys::setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 0)
+            .map_err(|e| ctx("IPV6_V6ONLY", e))?;
+        if transparent {
+            sys::setsockopt_int(fd, libc::SOL_IPV6, libc::IPV6_TRANSPARENT, 1)
+                .map_err(|e| ctx("IPV6_TRANSPARENT", e))?;
+        }
+        if freebind {
+            sys::setsockopt_int(fd, libc::SOL_IPV6, IPV6_FREEBIND, 1)
+                .map_err(|e| ctx("IPV6_FREEBIND", e))?;
+        }
+    } else {
+        if transparent {
+            sys::setsockopt_int(fd, libc::SOL_IP, libc::IP_TRANSPARENT, 1)
+                .map_err(|e| ctx("IP_TRANSPARENT", e))?;
+        }
+        if freebind {
+            sys::setsockopt_int(fd, libc::SOL_IP, libc::IP_FREEBIND, 1)
+                .map_err(|e| ctx("IP_FREEBIND", e))?;
+        }
+    }
+    sys::bind(fd, &sys::RawAddr::from_inet(&addr)).map_err(|e| ctx("bind", e))?;
+    sys::listen(fd, backlog).map_err(|e| ctx("listen", e))?;
+    Ok(s)
+}
+
+/// Bind a Unix socket of `ty` at `path`, replacing a stale socket file (one nobody accepts on),
+/// never a live one or a file that is not a socket.
+pub fn unix_bind(path: &str, ty: i32) -> Result<OwnedFd, String> {
+    let ctx = |what: &str, e: std::io::Error| format!("{path}: {what}: {e}");
+    let s = sys::socket(libc::AF_UNIX, ty | libc::SOCK_NONBLOCK).map_err(|e| ctx("socket", e))?;
+    let addr = sys::RawAddr::from_unix_path(path.as_bytes()).map_err(|e| ctx("address", e))?;
+    if let Ok(md) = std::fs::symlink_metadata(path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !md.file_type().is_socket() {
+            return Err(format!(
+                "{path}: exists and is not a socket; not replacing it"
+            ));
+        }
+        let probe = sys::socket(libc::AF_UNIX, ty).map_err(|e| ctx("socket", e))?;
+        match sys::connect(probe.as_raw_fd(), &addr) {
+            Ok(()) => return Err(format!("{path}: a live socket is bound there already")),
+            Err(e) if e.raw_os_error() == Some(libc::ECONNREFUSED) => {
+                let _ = std::fs::remove_file(path);
+            }
+            Err(e) => return Err(ctx("probing the existing socket", e)),
+        }
+    }
+    sys::bind(s.as_raw_fd(), &addr).map_err(|e| ctx("bind", e))?;
+    Ok(s)
+}
+
+pub fn chmod_chown(
+    path: &str,
+    mode: Option<u32>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<(), String> {
+    let c = sys::cstring(path).map_err(|e| format!("{path}: {e}"))?;
+    if uid.is_some() || gid.is_some() {
+        // SAFETY: valid C string; lchown never follows a symlink.
+        let r =
+            unsafe { libc::lchown(c.as_ptr(), uid.unwrap_or(u32::MAX), gid.unwrap_or(u32::MAX)) };
+        sys::cvt(r).map_err(|e| format!("{path}: chown: {e}"))?;
+    }
+    if let Some(m) = mode {
+        // SAFETY: valid C string; AT_SYMLINK_NOFOLLOW: a symlink swapped in is refused, not followed.
+        let r = unsafe { libc::fchmodat(libc::AT_FDCWD, c.as_ptr(), m, libc::AT_SYMLINK_NOFOLLOW) };
+        if r < 0 {
+            // Older kernels reject the flag on any file; the path was bound by us a moment ago.
+            // SAFETY: valid C string.
+            sys::cvt(unsafe { libc::chmod(c.as_ptr(), m) })
+                .map_err(|e| format!("{path}: chmod: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn inherited(fd: RawFd, what: &str) -> Result<Listener, String> {
+    let ok = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN)
+        .map_err(|e| format!("{what} {fd}: {e}"))?;
+    if ok == 0 {
+        return Err(format!("{what} {fd}: not a listening socket"));
+    }
+    // SAFETY: the fd was handed to us to own (inherited listener).
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    sys::set_nonblocking(fd, true).map_err(|e| format!("{what} {fd}: {e}"))?;
+    // SAFETY: fcntl on our fd.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Ok(Listener {
+        fd: owned,
+        desc: format!("{what}:{fd}"),
+    })
+}
+
+/// systemd socket activation: fds 3.. when LISTEN_PID is us.
+fn systemd_fds() -> Result<Vec<RawFd>, String> {
+    let pid: i32 = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or("LISTEN_PID not set")?;
+    if pid != sys::getpid() {
+        return Err(format!("LISTEN_PID is {pid}, not us"));
+    }
+    let n: i32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .ok_or("LISTEN_FDS not set")?;
+    std::env::remove_var("LISTEN_PID");
+    std::env::remove_var("LISTEN_FDS");
+    std::env::remove_var("LISTEN_FDNAMES");
+    Ok((3..3 + n).collect())
+}
+
+pub fn open_all(specs: &[ListenSpec]) -> Result<Vec<Listener>, String> {
+    let mut out = Vec::new();
+    for s in specs {
+        match s {
+            ListenSpec::Tcp {
+                addr,
+                transparent,
+                freebind,
+                reuseaddr,
+                reuseport,
+                backlog,
+            } => {
+                let fd = tcp(
+                    *addr,
+                    *transparent,
+                    *freebind,
+                    *reuseaddr,
+                    *reuseport,
+                    *backlog,
+                )?;
+                out.push(Listener {
+                    fd,
+                    desc: format!("tcp:{addr}"),
+                });
+            }
+            ListenSpec::Unix {
+                path,
+                mode,
+                backlog,
+            } => {
+                let fd = unix_bind(path, libc::SOCK_STREAM)?;
+                chmod_chown(path, *mode, None, None)?;
+                sys::listen(fd.as_raw_fd(), *backlog)
+                    .map_err(|e| format!("{path}: listen: {e}"))?;
+                out.push(Listener {
+                    fd,
+                    desc: format!("unix:{path}"),
+                });
+            }
+            ListenSpec::Fd(fd) => out.push(inherited(*fd, "fd")?),
+            ListenSpec::Systemd => {
+                for fd in systemd_fds().map_err(|e| format!("systemd socket activation: {e}"))? {
+                    out.push(inherited(fd, "systemd-fd")?);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
