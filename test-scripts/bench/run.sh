@@ -439,4 +439,9 @@ echo
 echo "sockswap benchmark ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, git $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 echo
 python3 "$HERE/report.py" "$RESULTS"
-exit $?
+rc=$?
+# vsock section: boots the test guest (test-scripts/vm/); BENCH_VSOCK=0 skips it.
+if [[ ${BENCH_VSOCK:-1} != 0 ]]; then
+    SOCKSWAP_LIB=$LIB bash "$HERE/vsock.sh" || rc=1
+fi
+exit $rc

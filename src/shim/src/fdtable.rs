@@ -29,6 +29,17 @@ const BUSY: u32 = 4;
 pub const IP_BOUND: u8 = 1;
 /// Slot flag: the program set an owner or signal with fcntl before the swap.
 pub const OWNER_SET: u8 = 2;
+/// Slot flag: converted to a socket of another family than AF_UNIX (AF_VSOCK, a control
+/// file's direct destination).
+pub const FOREIGN: u8 = 4;
+/// Slot flag: converted through a hybrid-vsock handshake (a Unix socket to the VMM).
+pub const HYBRID: u8 = 8;
+/// Slot flag: a non-blocking hybrid handshake is running; the fd holds a placeholder
+/// (see hybrid.rs) and `pending_id` names the handshake.
+pub const PENDING: u8 = 16;
+/// Slot flag: a non-blocking AF_VSOCK connect returned EINPROGRESS and the program has not yet
+/// seen it complete (SO_ERROR then reports a refusal as ECONNREFUSED, as TCP does).
+pub const CONNECTING: u8 = 32;
 
 pub const MAX_OPTS: usize = 12;
 pub const MAX_OPT_LEN: usize = 16;
@@ -75,6 +86,10 @@ pub struct SlotData {
     pub opts: [SockOpt; MAX_OPTS],
     pub nepoll: u8,
     pub epoll: [EpollReg; MAX_EPOLL],
+    /// The errno a failed non-blocking hybrid connect reports once through SO_ERROR.
+    pub pending_error: i32,
+    /// Which handshake (hybrid.rs) owns this fd while PENDING: index + generation.
+    pub pending_id: u32,
 }
 
 impl SlotData {
@@ -102,6 +117,8 @@ impl SlotData {
                 events: 0,
                 data: 0,
             }; MAX_EPOLL],
+            pending_error: 0,
+            pending_id: 0,
         }
     }
 

@@ -8,8 +8,10 @@
 
 mod fdtable;
 mod hooks;
+mod hybrid;
 mod log;
 mod real;
 mod runtime;
 mod swap;
 mod sys;
+mod vsock;

@@ -6,6 +6,8 @@ mod calls;
 pub(crate) mod lifecycle;
 mod names;
 
+pub(crate) use calls::real_local_address;
+
 use libc::{c_int, sockaddr, socklen_t};
 
 use crate::sys;
