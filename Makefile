@@ -5,7 +5,7 @@ CARGO   ?= cargo
 LIB      = target/release/libsockswap.so
 BIN      = target/release/sockswap
 
-.PHONY: all build test test-cargo test-c test-scripts bench demo install uninstall clean fmt fuzz
+.PHONY: all build test test-cargo test-c test-scripts vm-setup bench demo install uninstall clean fmt fuzz
 
 all: build
 
@@ -26,10 +26,14 @@ test-cargo:
 test-c: build
 	SOCKSWAP_LIB=$(CURDIR)/$(LIB) SOCKSWAP_BIN=$(CURDIR)/$(BIN) c-tests/run.sh
 
-test-scripts: build
+# t-vsock-vm boots a QEMU guest; its setup (apt, cargo, kernel) is cached, seconds once done.
+test-scripts: build vm-setup
 	SOCKSWAP_LIB=$(CURDIR)/$(LIB) SOCKSWAP_BIN=$(CURDIR)/$(BIN) test-scripts/run.sh
 
-bench: build
+vm-setup:
+	bash test-scripts/vm/setup.sh >/dev/null
+
+bench: build vm-setup
 	SOCKSWAP_LIB=$(CURDIR)/$(LIB) SOCKSWAP_BIN=$(CURDIR)/$(BIN) test-scripts/bench/run.sh
 
 # Coverage-guided fuzzing of the socketbox parsers/decoders, FUZZ_SECONDS per target; fails on a

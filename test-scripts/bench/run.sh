@@ -451,4 +451,8 @@ echo
 python3 "$HERE/report.py" "$RESULTS"
 rc=$?
 if [[ -s ${ROUTER_REPORT:-} ]]; then echo; cat "$ROUTER_REPORT"; fi
+# vsock section: boots the test guest (test-scripts/vm/); BENCH_VSOCK=0 skips it.
+if [[ ${BENCH_VSOCK:-1} != 0 ]]; then
+    SOCKSWAP_LIB=$LIB bash "$HERE/vsock.sh" || rc=1
+fi
 exit $rc

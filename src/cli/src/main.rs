@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use clap::{Args, Parser, Subcommand};
+
+mod control;
 use sockswap_core::config::{
     parse_rule_file, parse_rule_list, rules_to_env, LOG_VAR, RULES_FILE_VAR, RULES_VAR,
 };
@@ -70,6 +72,11 @@ enum Cmd {
         #[arg(value_name = "in|out|tcp|udp")]
         filters: Vec<String>,
     },
+    /// Write or explain unsock control files (AF_VSOCK / hybrid-vsock destinations).
+    Control {
+        #[command(subcommand)]
+        cmd: control::ControlCmd,
+    },
     /// Print the path of the library `run` preloads.
     Lib {
         #[arg(long, value_name = "PATH")]
@@ -104,6 +111,8 @@ struct UnsockArgs {
     block_inet6: bool,
     #[arg(long)]
     accept_convert_all: bool,
+    #[arg(long)]
+    accept_convert_vsock: bool,
 }
 
 /// An error for the user: printed as one line, exit status 2.
@@ -146,6 +155,7 @@ fn environment(rules: &RuleArgs, unsock: &UnsockArgs) -> Result<HashMap<String, 
         (unsock.block_inet, "UNSOCK_BLOCK_INET"),
         (unsock.block_inet6, "UNSOCK_BLOCK_INET6"),
         (unsock.accept_convert_all, "UNSOCK_ACCEPT_CONVERT_ALL"),
+        (unsock.accept_convert_vsock, "UNSOCK_ACCEPT_CONVERT_VSOCK"),
     ] {
         if flag {
             env.insert(var.into(), "1".into());
@@ -245,6 +255,9 @@ fn check(rules: RuleArgs, unsock: UnsockArgs) -> Result<ExitCode, Fail> {
     }
     if let Some(a) = cfg.accept_convert {
         println!("addresses of other families are reported as {a}");
+    }
+    if let Some(a) = cfg.accept_convert_vsock {
+        println!("AF_VSOCK addresses are reported as {a}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -396,6 +409,7 @@ fn main() -> ExitCode {
             port,
             filters,
         } => explain(rules, unsock, addr, port, filters),
+        Cmd::Control { cmd } => control::run(cmd).map_err(Fail),
         Cmd::Lib { lib } => find_lib(lib.as_deref()).map(|p| {
             println!("{}", p.display());
             ExitCode::SUCCESS

@@ -65,6 +65,8 @@ pub struct Config {
     pub block_inet6: bool,
     /// UNSOCK_ACCEPT_CONVERT_ALL: non-IP addresses are reported as this AF_INET address.
     pub accept_convert: Option<SocketAddr>,
+    /// UNSOCK_ACCEPT_CONVERT_VSOCK: AF_VSOCK addresses are reported as this AF_INET address.
+    pub accept_convert_vsock: Option<SocketAddr>,
     /// Directories to create (mode 0755) before the program runs.
     pub create_dirs: Vec<String>,
 }
@@ -105,12 +107,14 @@ impl Config {
             log,
             block_inet6: false,
             accept_convert: None,
+            accept_convert_vsock: None,
             create_dirs: Vec::new(),
         };
         if let Some(u) = unsock::from_env(get)? {
             config.rules.extend(u.rules);
             config.block_inet6 = u.block_inet6;
             config.accept_convert = u.accept_convert;
+            config.accept_convert_vsock = u.accept_convert_vsock;
             config.create_dirs.extend(u.dir);
         }
         Ok(config)

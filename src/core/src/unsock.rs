@@ -18,6 +18,8 @@ pub struct Unsock {
     pub block_inet6: bool,
     /// UNSOCK_ACCEPT_CONVERT_ALL: report foreign addresses as this.
     pub accept_convert: Option<SocketAddr>,
+    /// UNSOCK_ACCEPT_CONVERT_VSOCK: report AF_VSOCK addresses as this.
+    pub accept_convert_vsock: Option<SocketAddr>,
     /// UNSOCK_DIR, to be created with mode 0755 if missing.
     pub dir: Option<String>,
 }
@@ -29,6 +31,7 @@ const VARS: &[&str] = &[
     "UNSOCK_BLOCK_INET",
     "UNSOCK_BLOCK_INET6",
     "UNSOCK_ACCEPT_CONVERT_ALL",
+    "UNSOCK_ACCEPT_CONVERT_VSOCK",
 ];
 
 fn err(var: &'static str, message: String) -> ConfigError {
@@ -126,19 +129,20 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<Unsock>, 
         block.addrs.push(parse_net("0.0.0.0/0").expect("constant"));
         rules.push(block);
     }
-    let accept_convert = if flag("UNSOCK_ACCEPT_CONVERT_ALL", get)? {
+    let reported = {
         let v4 = match fake {
             IpAddr::V4(v4) => v4,
             IpAddr::V6(_) => Ipv4Addr::new(127, 175, 0, 0),
         };
-        Some(SocketAddr::new(IpAddr::V4(v4), port.unwrap_or(0)))
-    } else {
-        None
+        SocketAddr::new(IpAddr::V4(v4), port.unwrap_or(0))
     };
+    let accept_convert = flag("UNSOCK_ACCEPT_CONVERT_ALL", get)?.then_some(reported);
+    let accept_convert_vsock = flag("UNSOCK_ACCEPT_CONVERT_VSOCK", get)?.then_some(reported);
     Ok(Some(Unsock {
         rules,
         block_inet6: flag("UNSOCK_BLOCK_INET6", get)?,
         accept_convert,
+        accept_convert_vsock,
         dir: Some(dir),
     }))
 }
@@ -207,6 +211,19 @@ mod tests {
             Some(("127.0.0.1".parse().unwrap(), Some(7000)))
         );
         assert_eq!(u.accept_convert, Some("127.0.0.1:7000".parse().unwrap()));
+        assert_eq!(u.accept_convert_vsock, None);
+        let v = from_env(&env(&[
+            ("UNSOCK_DIR", "/d"),
+            ("UNSOCK_ACCEPT_CONVERT_VSOCK", "1"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(v.accept_convert, None);
+        assert_eq!(
+            v.accept_convert_vsock,
+            Some("127.175.0.0:0".parse().unwrap())
+        );
+        assert!(from_env(&env(&[("UNSOCK_ACCEPT_CONVERT_VSOCK", "1")])).is_err());
     }
 
     #[test]

@@ -50,6 +50,17 @@ pub const LAZY_PEER: u16 = 128;
 pub const B_WAITING: u16 = 256;
 /// Flags of sockets whose `listen` is a no-op and whose `accept` takes a passed fd.
 pub const DISPATCHED: u16 = SOCKETBOX_A | SOCKETBOX_B;
+/// Slot flag: converted to a socket of another family than AF_UNIX (AF_VSOCK, a control
+/// file's direct destination).
+pub const FOREIGN: u16 = 512;
+/// Slot flag: converted through a hybrid-vsock handshake (a Unix socket to the VMM).
+pub const HYBRID: u16 = 1024;
+/// Slot flag: a non-blocking hybrid handshake is running; the fd holds a placeholder
+/// (see hybrid.rs) and `pending_id` names the handshake.
+pub const PENDING: u16 = 2048;
+/// Slot flag: a non-blocking AF_VSOCK connect returned EINPROGRESS and the program has not yet
+/// seen it complete (SO_ERROR then reports a refusal as ECONNREFUSED, as TCP does).
+pub const CONNECTING: u16 = 4096;
 
 pub const MAX_OPTS: usize = 12;
 pub const MAX_OPT_LEN: usize = 16;
@@ -101,6 +112,10 @@ pub struct SlotData {
     pub send_cache: Option<(SocketAddr, UnixSockaddr)>,
     /// Datagram sockets: the last sender seen and the address reported for it.
     pub recv_cache: Option<(UnixSockaddr, SocketAddr)>,
+    /// The errno a failed non-blocking hybrid connect reports once through SO_ERROR.
+    pub pending_error: i32,
+    /// Which handshake (hybrid.rs) owns this fd while PENDING: index + generation.
+    pub pending_id: u32,
 }
 
 impl SlotData {
@@ -130,6 +145,8 @@ impl SlotData {
             }; MAX_EPOLL],
             send_cache: None,
             recv_cache: None,
+            pending_error: 0,
+            pending_id: 0,
         }
     }
 

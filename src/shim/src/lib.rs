@@ -9,9 +9,11 @@
 mod activation;
 mod fdtable;
 mod hooks;
+mod hybrid;
 mod log;
 mod peers;
 mod real;
 mod runtime;
 mod swap;
 mod sys;
+mod vsock;

@@ -147,7 +147,10 @@ fn init_once() {
     }
     // SAFETY: pthread_atfork only stores the handler.
     unsafe { libc::pthread_atfork(None, None, Some(after_fork_child)) };
-    let active = !config.rules.is_empty() || config.block_inet6 || config.accept_convert.is_some();
+    let active = !config.rules.is_empty()
+        || config.block_inet6
+        || config.accept_convert.is_some()
+        || config.accept_convert_vsock.is_some();
     if !active {
         return; // nothing to do: every hook passes through
     }

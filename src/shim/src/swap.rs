@@ -47,7 +47,17 @@ impl Replacement {
     /// A new AF_UNIX socket of `sotype` with the owner, signal and options of `from`. Its file
     /// status flags are applied by `apply_flags` (after a blocking connect, if there is one).
     pub fn new(from: c_int, sotype: c_int, data: &mut SlotData) -> Result<Replacement, c_int> {
-        let fd = sys::socket(libc::AF_UNIX, sotype | libc::SOCK_CLOEXEC, 0)?;
+        Self::with_family(from, libc::AF_UNIX, sotype, data)
+    }
+
+    /// As `new`, with a socket of `family` (AF_UNIX, AF_VSOCK).
+    pub fn with_family(
+        from: c_int,
+        family: c_int,
+        sotype: c_int,
+        data: &mut SlotData,
+    ) -> Result<Replacement, c_int> {
+        let fd = sys::socket(family, sotype | libc::SOCK_CLOEXEC, 0)?;
         Self::adopt(fd, from, data)
     }
 
@@ -81,6 +91,24 @@ impl Replacement {
             o.emulated = r.is_err();
         }
         Ok(r)
+    }
+
+    /// Takes charge of an existing socket `fd`, to be given the file status `flags` (no
+    /// options replayed: see `adopt` for that).
+    pub fn with_flags(fd: c_int, flags: c_int) -> Replacement {
+        Replacement {
+            fd,
+            flags: flags & CARRIED_FLAGS,
+        }
+    }
+
+    /// Gives the socket up without closing it.
+    pub fn into_raw(mut self) -> c_int {
+        core::mem::replace(&mut self.fd, -1)
+    }
+
+    pub fn flags(&self) -> c_int {
+        self.flags
     }
 
     pub fn nonblocking(&self) -> bool {

@@ -193,30 +193,6 @@ pub fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> SysResult {
     sys!(libc::SYS_recvmsg, fd, msg, flags)
 }
 
-pub fn send(fd: c_int, buf: &[u8]) -> SysResult {
-    sys!(
-        libc::SYS_sendto,
-        fd,
-        buf.as_ptr(),
-        buf.len(),
-        libc::MSG_NOSIGNAL,
-        0usize,
-        0usize
-    )
-}
-
-pub fn recv(fd: c_int, buf: &mut [u8]) -> SysResult {
-    sys!(
-        libc::SYS_recvfrom,
-        fd,
-        buf.as_mut_ptr(),
-        buf.len(),
-        0,
-        0usize,
-        0usize
-    )
-}
-
 /// The kernel's name (`SYS_getsockname` or `SYS_getpeername`) of `fd` into `buf`; its length.
 pub fn socket_name(nr: c_long, fd: c_int, buf: &mut [u8]) -> Result<usize, c_int> {
     let mut len = buf.len() as socklen_t;
@@ -324,7 +300,124 @@ pub fn timer_arm(fd: c_int, ms: i64) -> SysResult {
     )
 }
 
-/// `read(2)` (a timerfd's expiration count).
+// ---- used by the vsock and hybrid-vsock conversions ----
+
 pub fn read(fd: c_int, buf: &mut [u8]) -> SysResult {
     sys!(libc::SYS_read, fd, buf.as_mut_ptr(), buf.len())
+}
+
+pub fn recv(fd: c_int, buf: &mut [u8], flags: c_int) -> SysResult {
+    sys!(
+        libc::SYS_recvfrom,
+        fd,
+        buf.as_mut_ptr(),
+        buf.len(),
+        flags,
+        core::ptr::null_mut::<sockaddr>(),
+        core::ptr::null_mut::<socklen_t>()
+    )
+}
+
+pub fn send(fd: c_int, buf: &[u8], flags: c_int) -> SysResult {
+    sys!(
+        libc::SYS_sendto,
+        fd,
+        buf.as_ptr(),
+        buf.len(),
+        flags,
+        core::ptr::null::<sockaddr>(),
+        0
+    )
+}
+
+/// poll(2) on one fd; Ok(revents), Ok(0) on timeout.
+pub fn poll1(fd: c_int, events: i16, timeout_ms: c_int) -> Result<i16, c_int> {
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    let ts;
+    let tsp = if timeout_ms < 0 {
+        core::ptr::null()
+    } else {
+        ts = libc::timespec {
+            tv_sec: (timeout_ms / 1000) as libc::time_t,
+            tv_nsec: ((timeout_ms % 1000) as libc::c_long) * 1_000_000,
+        };
+        &raw const ts
+    };
+    sys!(
+        libc::SYS_ppoll,
+        &raw mut p,
+        1,
+        tsp,
+        core::ptr::null::<libc::sigset_t>(),
+        0
+    )
+    .map(|n| if n > 0 { p.revents } else { 0 })
+}
+
+pub fn socketpair(domain: c_int, ty: c_int) -> Result<(c_int, c_int), c_int> {
+    let mut fds = [-1 as c_int; 2];
+    sys!(libc::SYS_socketpair, domain, ty, 0, fds.as_mut_ptr()).map(|_| (fds[0], fds[1]))
+}
+
+pub fn epoll_create() -> Result<c_int, c_int> {
+    sys!(libc::SYS_epoll_create1, libc::EPOLL_CLOEXEC).map(|fd| fd as c_int)
+}
+
+pub fn epoll_wait(epfd: c_int, events: &mut [libc::epoll_event], timeout_ms: c_int) -> SysResult {
+    sys!(
+        libc::SYS_epoll_pwait,
+        epfd,
+        events.as_mut_ptr(),
+        events.len(),
+        timeout_ms,
+        core::ptr::null::<libc::sigset_t>(),
+        0
+    )
+}
+
+/// Monotonic milliseconds.
+pub fn now_ms() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let _ = sys!(libc::SYS_clock_gettime, libc::CLOCK_MONOTONIC, &raw mut ts);
+    ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
+}
+
+/// Reads a whole small file into `buf` without allocating: Ok(bytes read), at most buf.len();
+/// `Ok(buf.len() + 1)` when the file is longer.
+pub fn read_small_file(path: &[u8], buf: &mut [u8]) -> Result<usize, c_int> {
+    let fd = sys!(
+        libc::SYS_openat,
+        libc::AT_FDCWD,
+        path.as_ptr(),
+        libc::O_RDONLY | libc::O_CLOEXEC
+    )? as c_int;
+    let mut n = 0;
+    let result = loop {
+        let Some(rest) = buf.get_mut(n..) else {
+            break Ok(n);
+        };
+        if rest.is_empty() {
+            let mut extra = [0u8; 1];
+            break match read(fd, &mut extra) {
+                Ok(0) => Ok(n),
+                Ok(_) => Ok(n + 1),
+                Err(e) => Err(e),
+            };
+        }
+        match read(fd, rest) {
+            Ok(0) => break Ok(n),
+            Ok(k) => n += k as usize,
+            Err(libc::EINTR) => {}
+            Err(e) => break Err(e),
+        }
+    };
+    close(fd);
+    result
 }

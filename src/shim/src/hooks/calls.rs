@@ -13,7 +13,8 @@ use crate::log::{log, Bytes};
 use crate::peers;
 use crate::runtime::{self, Runtime};
 use crate::swap::{self, Replacement};
-use crate::sys;
+use crate::{hybrid, sys, vsock};
+use sockswap_core::control::{ControlFile, Target};
 
 /// How long a converted connect of a non-blocking program may wait for backlog room.
 const NONBLOCKING_CONNECT_WAIT_MS: i64 = 1000;
@@ -131,6 +132,7 @@ fn endpoint(
     let (tpl, is_abstract): (&Template, bool) = match &rule.action {
         Action::Path(t) | Action::SocketboxA(t) => (t, false),
         Action::Abstract(t) => (t, true),
+        Action::HybridVsock { path, .. } => (path, false),
         _ => return Err(libc::EINVAL),
     };
     let ty = SockType::from_sock_type(sotype).unwrap_or(SockType::Tcp);
@@ -285,6 +287,20 @@ unsafe fn apply_rules(
             crate::hooks::socketbox::bind_b(fd, slot, index, api, *number, sotype, target)
         }
         (Direction::In, _) => bind_converted(fd, slot, index, rule, sotype, target),
+        (Direction::Out, Action::Vsock { cid, port }) => match target {
+            QueryTarget::Ip(ip) => {
+                let dest = vsock::Dest::vsock(*cid, *port);
+                vsock::connect(fd, slot, index, sotype, ip, dest, None)
+            }
+            QueryTarget::Unix(_) => Err(libc::EINVAL),
+        },
+        (Direction::Out, Action::HybridVsock { port, .. }) => match target {
+            QueryTarget::Ip(ip) => endpoint(rule, ip.ip(), ip.port(), sotype).and_then(|sa| {
+                let port = port.unwrap_or(u32::from(ip.port()));
+                hybrid::connect(fd, slot, index, sotype, ip, &sa, port, None)
+            }),
+            QueryTarget::Unix(_) => Err(libc::EINVAL),
+        },
         (Direction::Out, _) => out_endpoint(rule, target, sotype)
             .and_then(|sa| connect_converted(fd, slot, index, sotype, target, &sa, true)),
     };
@@ -305,6 +321,34 @@ fn bind_converted(
     sotype: c_int,
     target: QueryTarget<'_>,
 ) -> Result<(), c_int> {
+    if let QueryTarget::Ip(ip) = target {
+        match &rule.action {
+            Action::Vsock { cid, port } => {
+                let dest = vsock::Dest::vsock(*cid, *port);
+                return vsock::bind(fd, slot, index, sotype, ip, dest, None);
+            }
+            Action::Path(_) if ip.port() != 0 => {
+                // An unsock control file where the socket file would be.
+                let sa = endpoint(rule, ip.ip(), ip.port(), sotype)?;
+                if let Some(cf) = sa.c_path().and_then(vsock::read_control_file) {
+                    let cf = cf?;
+                    return match cf.target() {
+                        Ok(Target::Direct { family, sockaddr }) => {
+                            let dest = vsock::Dest {
+                                family: family as c_int,
+                                vsock: None,
+                                raw: sockaddr,
+                            };
+                            vsock::bind(fd, slot, index, sotype, ip, dest, Some(&cf.params))
+                        }
+                        // unsock: a Firecracker file cannot be bound.
+                        _ => Err(libc::EINVAL),
+                    };
+                }
+            }
+            _ => {}
+        }
+    }
     let mut g = slot.lock();
     let mut data = record_to_swap(&mut g, fd, sotype)?;
     if let QueryTarget::Ip(ip) = target {
@@ -753,6 +797,13 @@ fn connect_converted(
                 break;
             }
             Err(e) => {
+                if let (libc::ECONNREFUSED, QueryTarget::Ip(ip)) = (e, target) {
+                    // Not a socket: maybe an unsock control file saying where to go.
+                    if let Some(cf) = sa.c_path().and_then(vsock::read_control_file) {
+                        drop(tmp);
+                        return connect_via_control_file(fd, slot, index, sotype, ip, &cf?);
+                    }
+                }
                 log!(
                     Debug,
                     "fd {fd}: connect {} -> {}: errno {e}",
@@ -789,8 +840,39 @@ fn connect_converted(
     Ok(())
 }
 
+/// Connect where an unsock control file says: a socket of its destination's family, or a
+/// Firecracker-style hybrid-vsock handshake through its proxy socket.
+fn connect_via_control_file(
+    fd: c_int,
+    slot: &'static Slot,
+    index: usize,
+    sotype: c_int,
+    ip: SocketAddr,
+    cf: &ControlFile,
+) -> Result<(), c_int> {
+    match cf.target() {
+        Ok(Target::Direct { family, sockaddr }) => {
+            let dest = vsock::Dest {
+                family: family as c_int,
+                vsock: None,
+                raw: sockaddr,
+            };
+            vsock::connect(fd, slot, index, sotype, ip, dest, Some(&cf.params))
+        }
+        Ok(Target::Firecracker { proxy, port }) => {
+            let path = sockswap_core::control::sockaddr_un_path(proxy);
+            let sa = UnixSockaddr::path(path).map_err(|_| libc::ENAMETOOLONG)?;
+            hybrid::connect(fd, slot, index, sotype, ip, &sa, port, Some(&cf.params))
+        }
+        Err(e) => {
+            log!(Warn, "fd {fd}: control file for {ip}: {e}");
+            Err(libc::EINVAL)
+        }
+    }
+}
+
 /// The address an IP socket is really bound to, if it was bound to a port.
-fn real_local_address(fd: c_int) -> Option<SocketAddr> {
+pub(crate) fn real_local_address(fd: c_int) -> Option<SocketAddr> {
     let mut buf = [0u8; 28];
     let mut len = buf.len() as socklen_t;
     let real = crate::real::getsockname::get();
@@ -920,9 +1002,9 @@ pub(crate) unsafe fn report_foreign(
     len: *mut socklen_t,
     cap: socklen_t,
 ) {
-    let Some(fake) = rt.config.accept_convert else {
+    if rt.config.accept_convert.is_none() && rt.config.accept_convert_vsock.is_none() {
         return;
-    };
+    }
     if addr.is_null() || len.is_null() || cap < 2 {
         return;
     }
@@ -931,6 +1013,12 @@ pub(crate) unsafe fn report_foreign(
     if family == libc::AF_INET || family == libc::AF_INET6 {
         return;
     }
+    // UNSOCK_ACCEPT_CONVERT_VSOCK: the same, for AF_VSOCK addresses only.
+    let fake = match (rt.config.accept_convert, rt.config.accept_convert_vsock) {
+        (Some(all), _) => all,
+        (None, Some(v)) if family == libc::AF_VSOCK => v,
+        _ => return,
+    };
     // SAFETY: the program's buffer holds cap bytes.
     let out = unsafe { core::slice::from_raw_parts_mut(addr, cap as usize) };
     let full = addr::encode_ip(fake, libc::AF_INET, out);

@@ -249,21 +249,20 @@ pub unsafe extern "C" fn epoll_ctl(
     // SAFETY: the program's own call.
     let r = unsafe { real::epoll_ctl::get()(epfd, op, fd, ev) };
     if r == 0 {
-        if let Some(slot) =
-            fdtable::get(fd).filter(|s| s.kind() == TRACKED || s.kind() == CONVERTED)
-        {
+        if let Some(slot) = fdtable::get(fd).filter(|s| s.kind() != EMPTY) {
             // Remember registrations made before the swap: the kernel drops them with the old
             // socket, and we re-add them to the new one. (Also on "B" listeners, whose stream
-            // is replaced when the router restarts.)
+            // is replaced when the router restarts, and while a non-blocking hybrid connect
+            // holds a placeholder on the fd: see hybrid.rs.)
             // SAFETY: ev is NULL or valid (the kernel just read it successfully).
             let ev = unsafe { ev.as_ref() };
             let mut g = slot.lock();
-            let wanted = match g.kind() {
+            let records = match g.kind() {
                 TRACKED => true,
-                CONVERTED => g.data().flags & fdtable::SOCKETBOX_B != 0,
+                CONVERTED => g.data().flags & (fdtable::SOCKETBOX_B | fdtable::PENDING) != 0,
                 _ => false,
             };
-            if wanted && !g.data().record_epoll(epfd, op, ev) {
+            if records && !g.data().record_epoll(epfd, op, ev) {
                 crate::log::log!(Warn, "fd {fd}: too many epoll registrations to carry over");
             }
         }

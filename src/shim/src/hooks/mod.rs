@@ -9,6 +9,8 @@ mod names;
 mod netns;
 mod socketbox;
 
+pub(crate) use calls::real_local_address;
+
 use libc::{c_int, sockaddr, socklen_t};
 
 use crate::fdtable::{self, SlotData, CONVERTED};

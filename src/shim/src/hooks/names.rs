@@ -118,10 +118,46 @@ pub unsafe extern "C" fn getsockopt(
     len: *mut socklen_t,
 ) -> c_int {
     let real = real::getsockopt::get();
+    if level == libc::SOL_SOCKET && name == libc::SO_ERROR {
+        // A non-blocking hybrid-vsock connect that failed reports its errno here, once.
+        if let Some(e) = crate::hybrid::take_pending_error(fd) {
+            // SAFETY: the program's own pointers.
+            return unsafe { answer(val, len, &e.to_ne_bytes()) };
+        }
+    }
     let Some(data) = pretending(fd) else {
         // SAFETY: the program's own call.
         return unsafe { real(fd, level, name, val, len) };
     };
+    if level == libc::SOL_SOCKET && name == libc::SO_ERROR && data.flags & fdtable::CONNECTING != 0
+    {
+        // A non-blocking AF_VSOCK connect: the transport reports a refusal as a reset; TCP
+        // programs expect ECONNREFUSED. Once the outcome is known the flag goes.
+        let Ok(mut e) = sys::getsockopt_int(fd, level, name) else {
+            // SAFETY: the program's own call.
+            return unsafe { real(fd, level, name, val, len) };
+        };
+        let settled = e != 0 || {
+            let mut sa = [0u8; 16];
+            let mut sl = sa.len() as socklen_t;
+            let peer = real::getpeername::get();
+            // SAFETY: sa is valid for sl bytes.
+            unsafe { peer(fd, sa.as_mut_ptr().cast(), &mut sl) == 0 }
+        };
+        if e == libc::ECONNRESET {
+            e = libc::ECONNREFUSED;
+        }
+        if settled {
+            if let Some(slot) = fdtable::get(fd) {
+                let mut g = slot.lock();
+                if g.kind() == CONVERTED {
+                    g.data().flags &= !fdtable::CONNECTING;
+                }
+            }
+        }
+        // SAFETY: the program's own pointers.
+        return unsafe { answer(val, len, &e.to_ne_bytes()) };
+    }
     let int = |v: c_int| v.to_ne_bytes();
     if level == libc::SOL_SOCKET {
         let synthetic = match name {

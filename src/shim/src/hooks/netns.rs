@@ -86,7 +86,7 @@ fn ask(server: &str, req: &Request) -> Result<c_int, c_int> {
     let result = (|| {
         sys::set_timeouts(s, SERVER_TIMEOUT_MS);
         sys::connect(s, sa.bytes.as_ptr().cast(), sa.len as u32).map_err(|_| libc::ECONNREFUSED)?;
-        sys::send(s, &rec[..n])?;
+        sys::send(s, &rec[..n], libc::MSG_NOSIGNAL)?;
         let mut reply = [0u8; netns::REPLY_LEN + 1];
         let (len, fd) = sys::recv_with_fd(s, &mut reply)?;
         match (netns::decode_reply(&reply[..len]), fd) {

@@ -255,9 +255,9 @@ fn register(api: &str, slot: u32) -> Result<c_int, c_int> {
     };
     sys::set_timeouts(s, B_REGISTER_TIMEOUT_MS);
     sys::connect(s, sa.bytes.as_ptr().cast(), sa.len as u32).map_err(close_on_err)?;
-    sys::send(s, &wire::b_register(slot)).map_err(close_on_err)?;
+    sys::send(s, &wire::b_register(slot), libc::MSG_NOSIGNAL).map_err(close_on_err)?;
     let mut ack = [0u8; 8];
-    let n = sys::recv(s, &mut ack).map_err(close_on_err)? as usize;
+    let n = sys::recv(s, &mut ack, 0).map_err(close_on_err)? as usize;
     if ack.get(..n) != Some(&wire::B_ACK[..]) {
         // The router closes without a reply when it refuses (wrong uid, slot taken, ...).
         return Err(close_on_err(libc::ECONNREFUSED));
