@@ -115,7 +115,7 @@ pub(crate) unsafe fn accept(
         let _e = SavedErrno::new();
         if register_again(fd, slot, listener).is_err() {
             drop(_e);
-            rearm_wait(fd, slot, listener);
+            rearm_wait(fd, slot);
             return fail(libc::EAGAIN);
         }
     }
@@ -136,7 +136,7 @@ pub(crate) unsafe fn accept(
                 if nonblocking {
                     // Not back yet. The ended stream would wake the program's event loop
                     // without pause; a timer in its place wakes it once a second to retry.
-                    rearm_wait(fd, slot, listener);
+                    rearm_wait(fd, slot);
                     drop(saved);
                     return fail(libc::EAGAIN);
                 }
@@ -151,11 +151,17 @@ pub(crate) unsafe fn accept(
 }
 
 /// Puts (or re-arms) the one-second retry timer at a "B" listener's fd.
-fn rearm_wait(fd: c_int, slot: &'static Slot, listener: &SlotData) {
+fn rearm_wait(fd: c_int, slot: &'static Slot) {
     let _e = SavedErrno::new();
-    if listener.flags & fdtable::B_WAITING != 0 {
-        let mut drained = [0u8; 8];
-        let _ = sys::read(fd, &mut drained);
+    let mut g = slot.lock();
+    if g.kind() != CONVERTED {
+        return;
+    }
+    let mut data = *g.data();
+    if data.flags & fdtable::B_WAITING != 0 {
+        // The timer is there already (the record, not a caller's copy, says so).
+        let mut expirations = [0u8; 8];
+        let _ = sys::read(fd, &mut expirations);
         let _ = sys::timer_arm(fd, B_WAIT_MS);
         return;
     }
@@ -164,12 +170,6 @@ fn rearm_wait(fd: c_int, slot: &'static Slot, listener: &SlotData) {
         sys::close(timer);
         return;
     }
-    let mut g = slot.lock();
-    if g.kind() != CONVERTED {
-        sys::close(timer);
-        return;
-    }
-    let mut data = *g.data();
     let Ok(tmp) = Replacement::adopt(timer, fd, &mut data) else {
         return;
     };
@@ -339,6 +339,7 @@ fn register_again(fd: c_int, slot: &'static Slot, listener: &SlotData) -> Result
     let tmp = Replacement::adopt(stream, fd, &mut data)?;
     tmp.apply_flags();
     tmp.install(fd, &data)?;
+    data.flags &= !fdtable::B_WAITING;
     g.set(CONVERTED, data);
     log!(
         Info,
