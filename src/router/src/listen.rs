@@ -70,8 +70,9 @@ fn tcp(
 pub fn unix_bind(path: &str, ty: i32) -> Result<OwnedFd, String> {
     let ctx = |what: &str, e: std::io::Error| format!("{path}: {what}: {e}");
     let s = sys::socket(libc::AF_UNIX, ty | libc::SOCK_NONBLOCK).map_err(|e| ctx("socket", e))?;
-    let addr = sys::RawAddr::from_unix_path(path.as_bytes()).map_err(|e| ctx("address", e))?;
-    if let Ok(md) = std::fs::symlink_metadata(path) {
+    let addr = sys::RawAddr::from_unix_name(path.as_bytes()).map_err(|e| ctx("address", e))?;
+    let file = !path.starts_with('@'); // `@name`: an abstract socket, no file
+    if let Some(md) = file.then(|| std::fs::symlink_metadata(path).ok()).flatten() {
         use std::os::unix::fs::FileTypeExt;
         if !md.file_type().is_socket() {
             return Err(format!(
@@ -97,6 +98,10 @@ pub fn chmod_chown(
     uid: Option<u32>,
     gid: Option<u32>,
 ) -> Result<(), String> {
+    if path.starts_with('@') {
+        // Abstract sockets have no owner or mode: SO_PEERCRED is their only gate.
+        return Ok(());
+    }
     let c = sys::cstring(path).map_err(|e| format!("{path}: {e}"))?;
     if uid.is_some() || gid.is_some() {
         // SAFETY: valid C string; lchown never follows a symlink.

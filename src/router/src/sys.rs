@@ -115,6 +115,32 @@ impl RawAddr {
     }
 
     /// A path (not abstract) Unix address; error if it does not fit sun_path.
+    /// A Unix socket name as configs write it: a path, or `@name` for an abstract socket.
+    pub fn from_unix_name(name: &[u8]) -> io::Result<RawAddr> {
+        let Some(abs) = name.strip_prefix(b"@") else {
+            return Self::from_unix_path(name);
+        };
+        // SAFETY: as above.
+        let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
+        // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_un.
+        let sun = unsafe { &mut *(&mut storage as *mut _ as *mut libc::sockaddr_un) };
+        if abs.is_empty() || abs.len() + 1 > sun.sun_path.len() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "bad abstract socket name (empty or too long)",
+            ));
+        }
+        sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        for (d, s) in sun.sun_path.iter_mut().skip(1).zip(abs) {
+            *d = *s as libc::c_char;
+        }
+        let len = std::mem::offset_of!(libc::sockaddr_un, sun_path) + 1 + abs.len();
+        Ok(RawAddr {
+            storage,
+            len: len as libc::socklen_t,
+        })
+    }
+
     pub fn from_unix_path(path: &[u8]) -> io::Result<RawAddr> {
         // SAFETY: as above.
         let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
