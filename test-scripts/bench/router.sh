@@ -30,7 +30,8 @@ cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done; wait 2>/dev/n
 trap cleanup EXIT
 gcc -O2 -Wall -Wextra -o "$W/sbserve" "$ROOT/test-scripts/router/sbserve.c" || { say "compiling sbserve.c failed"; exit 1; }
 
-free() { local p; while :; do p=$((30000 + RANDOM % 20000)); ss -ltnH "( sport = :$p )" | grep -q . || { echo "$p"; return; }; done; }
+free() { local p; while :; do p=$((20000 + RANDOM % 12000)); # below the ephemeral range (TIME_WAIT ports of earlier runs)
+ ss -ltnH "( sport = :$p )" | grep -q . || { echo "$p"; return; }; done; }
 start() { "$@" >"$W/log.$RANDOM" 2>&1 </dev/null & PIDS+=($!); LAST=$!; }
 wait_port() { local i; for i in $(seq 500); do ss -ltnH "( sport = :$1 )" | grep -q . && return 0; sleep 0.02; done; say "port $1 never listened"; exit 1; }
 wait_sock() { local i; for i in $(seq 500); do [ -S "$1" ] && return 0; sleep 0.02; done; say "$1 never appeared"; exit 1; }
