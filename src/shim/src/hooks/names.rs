@@ -11,7 +11,23 @@ use crate::{real, runtime, sys};
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
     if let Some(data) = pretending(fd) {
-        if let Some(local) = data.local {
+        let real_tcp = || {
+            // A router's socket shown in the program's family: its address, asked only now
+            // (most programs never ask, so accept does not).
+            let mut buf = [0u8; 128];
+            let mut n = buf.len() as socklen_t;
+            // SAFETY: buf is valid for n bytes.
+            let r = unsafe { real::getsockname::get()(fd, buf.as_mut_ptr().cast(), &mut n) };
+            match addr::decode(buf.get(..n as usize).unwrap_or(&[])) {
+                addr::Decoded::Ip(sa) if r == 0 => Some(sa),
+                _ => None,
+            }
+        };
+        let local = match data.local {
+            None if data.flags & fdtable::REAL_TCP != 0 => real_tcp(),
+            l => l,
+        };
+        if let Some(local) = local {
             // SAFETY: the program's own (buffer, length) pair.
             return match unsafe {
                 write_out(addr, len, |out| addr::encode_ip(local, data.family, out))

@@ -214,8 +214,8 @@ unsafe fn hand_over(
             data.rule = listener.rule;
             let shown_peer = match real_peer {
                 Some(p) => {
+                    // Its local address is asked of the kernel if the program wants it.
                     data.flags |= fdtable::REAL_TCP;
-                    data.local = ip_name(libc::SYS_getsockname, passed);
                     p
                 }
                 None => {
