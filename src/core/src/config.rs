@@ -28,6 +28,18 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    /// The level's name as logs print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Off => "off",
+            LogLevel::Error => "error",
+            LogLevel::Warn => "warn",
+            LogLevel::Info => "info",
+            LogLevel::Debug => "debug",
+            LogLevel::Trace => "trace",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<LogLevel> {
         Some(match text.trim().to_ascii_lowercase().as_str() {
             "off" | "0" => LogLevel::Off,

@@ -707,7 +707,7 @@ pub fn apply_file(c: &mut Config, format: &str, path: &str, text: &str) -> Resul
             if let Some(l) = &n.log_level {
                 if crate::log::Level::parse(l).is_none() {
                     return Err(format!(
-                        "{path}: log_level: expected error, warn, info or debug"
+                        "{path}: log_level: expected off, error, warn, info, debug or trace"
                     ));
                 }
                 c.log_level = Some(l.clone());

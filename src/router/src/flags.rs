@@ -84,7 +84,7 @@ long options:
                        options after commas: transparent, freebind, reuseport, noreuseaddr,
                        backlog=N, mode=0660
   --format text|toml|json   --status PATH   --workers N   --queue-len N   --queue-timeout MS
-  --log-level error|warn|info|debug   --target-owner PREFIX=UID   --allow-new-privs
+  --log-level off|error|warn|info|debug|trace   --target-owner PREFIX=UID   --allow-new-privs
 ";
 
 /// Parse an IP given as IPv6, IPv4, or `::ffff:a.b.c.d`.
@@ -178,7 +178,7 @@ pub fn parse(args: &[String]) -> Result<(Mode, Options), String> {
                 "log-level" => {
                     if crate::log::Level::parse(&value).is_none() {
                         return Err(format!(
-                            "--log-level: expected error, warn, info or debug, got '{value}'"
+                            "--log-level: expected off, error, warn, info, debug or trace, got '{value}'"
                         ));
                     }
                     o.log_level = Some(value)
