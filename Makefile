@@ -5,7 +5,7 @@ CARGO   ?= cargo
 LIB      = target/release/libsockswap.so
 BIN      = target/release/sockswap
 
-.PHONY: all build test test-cargo test-c test-scripts vm-setup bench demo install uninstall clean fmt fuzz
+.PHONY: all build deps test test-cargo test-c test-scripts vm-setup bench demo install uninstall clean fmt fuzz
 
 all: build
 
@@ -13,7 +13,7 @@ build:
 	$(CARGO) build --release --workspace
 
 # Every suite runs even if an earlier one failed; the target fails if any did.
-test: build
+test: deps build
 	@rc=0; \
 	$(MAKE) --no-print-directory test-cargo   || rc=1; \
 	$(MAKE) --no-print-directory test-c       || rc=1; \
@@ -27,13 +27,17 @@ test-c: build
 	SOCKSWAP_LIB=$(CURDIR)/$(LIB) SOCKSWAP_BIN=$(CURDIR)/$(BIN) c-tests/run.sh
 
 # t-vsock-vm boots a QEMU guest; its setup (apt, cargo, kernel) is cached, seconds once done.
-test-scripts: build vm-setup
+test-scripts: deps build vm-setup
 	SOCKSWAP_LIB=$(CURDIR)/$(LIB) SOCKSWAP_BIN=$(CURDIR)/$(BIN) test-scripts/run.sh
+
+# Debian packages the tests use (root; a no-op when present).
+deps:
+	bash test-scripts/deps.sh
 
 vm-setup:
 	bash test-scripts/vm/setup.sh >/dev/null
 
-bench: build vm-setup
+bench: deps build vm-setup
 	SOCKSWAP_LIB=$(CURDIR)/$(LIB) SOCKSWAP_BIN=$(CURDIR)/$(BIN) test-scripts/bench/run.sh
 
 # Coverage-guided fuzzing of the socketbox parsers/decoders, FUZZ_SECONDS per target; fails on a
