@@ -141,6 +141,36 @@ pub fn accept_tuple(
     tuple_of(listener_index, local, peer.to_inet())
 }
 
+/// Whether a listener's wakeups bring bursts (drain) or single connections (accept one).
+#[derive(Clone, Copy, Default)]
+struct Burst {
+    single: bool,
+    streak: u8,
+}
+
+impl Burst {
+    const DRAIN: usize = 64;
+    const PROBE_EVERY: u8 = 4;
+
+    fn limit(&self) -> usize {
+        if self.single && self.streak < Self::PROBE_EVERY {
+            1
+        } else {
+            Self::DRAIN
+        }
+    }
+
+    fn record(&mut self, limit: usize, got: usize) {
+        if limit == 1 {
+            self.streak += 1;
+        } else {
+            // A drain that found at most one connection: light load.
+            self.single = got <= 1;
+            self.streak = 0;
+        }
+    }
+}
+
 pub fn run(sh: Arc<Shared>, listeners: Arc<Vec<crate::listen::Listener>>, wake: OwnedFd) {
     let ep = match sys::Epoll::new() {
         Ok(e) => e,
@@ -164,6 +194,10 @@ pub fn run(sh: Arc<Shared>, listeners: Arc<Vec<crate::listen::Listener>>, wake: 
     // Listeners taken out of epoll after EMFILE/ENFILE (level-triggered, they would spin), and
     // when to put them back.
     let mut paused: Vec<(usize, Instant)> = Vec::new();
+    // Draining a listener until EAGAIN costs one failing accept per wakeup. When wakeups bring
+    // one connection each (light load), accept just one (level-triggered epoll reports any
+    // other at once) and try a full drain every few wakeups to notice load coming back.
+    let mut burst = vec![Burst::default(); listeners.len()];
     while !sh.stop.load(Ordering::SeqCst) {
         let wake_at = paused.iter().map(|p| p.1).min();
         let next = match (deadline, wake_at) {
@@ -192,9 +226,12 @@ pub fn run(sh: Arc<Shared>, listeners: Arc<Vec<crate::listen::Listener>>, wake: 
                 let lfd = listeners[li].fd.as_raw_fd();
                 // Drain the backlog (bounded, so other events get their turn): under load one
                 // wakeup serves many connections.
-                for _ in 0..64 {
+                let limit = burst[li].limit();
+                let mut got = 0;
+                for _ in 0..limit {
                     match sys::accept(lfd) {
                         Ok((conn, peer)) => {
+                            got += 1;
                             let t =
                                 accept_tuple(li as u32, conn.as_raw_fd(), &peer, cfg.needs_local);
                             dispatch(&ep, &sh, &mut a, &cfg, conn, t, None);
@@ -227,6 +264,7 @@ pub fn run(sh: Arc<Shared>, listeners: Arc<Vec<crate::listen::Listener>>, wake: 
                         }
                     }
                 }
+                burst[li].record(limit, got);
             } else if let Some(i) = a.owns(token) {
                 a.on_ready(&ep, &sh, i);
             }
