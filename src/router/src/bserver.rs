@@ -1,7 +1,8 @@
 //! "B" protocol server: SEQPACKET API sockets; a client registers one slot with an 8-byte
 //! record, is acknowledged with `80 00 00 00`, then receives `03 00 00 00` + one fd per
 //! connection. Authentication: SO_PEERCRED uid == the slot's uid, and the client connected to the
-//! slot's API socket; at most `b_uid_limit` connections per uid; a slot is registered once. Any
+//! slot's API socket; at most `b_uid_limit` connections per uid; a slot is registered once
+//! (several times if the config marks it `shared`: connections then go round-robin). Any
 //! failure closes the client without a reply (and a log line). Connections for a slot with no
 //! client, or whose client is not reading, wait in the slot's bounded queue until the timeout.
 
@@ -35,7 +36,10 @@ pub struct BServer {
     conns: HashMap<u64, Conn>,
     next_id: u64,
     per_uid: HashMap<u32, usize>,
-    registered: HashMap<u32, u64>,
+    /// The clients registered on each slot (several only for `shared` slots), and where the
+    /// round-robin over them stands.
+    registered: HashMap<u32, Vec<u64>>,
+    turn: HashMap<u32, usize>,
     queues: HashMap<u32, VecDeque<Pending>>,
 }
 
@@ -66,6 +70,7 @@ impl BServer {
             next_id: 0,
             per_uid: HashMap::new(),
             registered: HashMap::new(),
+            turn: HashMap::new(),
             queues: HashMap::new(),
         }
     }
@@ -161,7 +166,12 @@ impl BServer {
             }
         }
         if let Some(s) = c.slot {
-            self.registered.remove(&s);
+            if let Some(ids) = self.registered.get_mut(&s) {
+                ids.retain(|&x| x != id);
+                if ids.is_empty() {
+                    self.registered.remove(&s);
+                }
+            }
         }
         if level_warn {
             crate::log!(
@@ -254,7 +264,7 @@ impl BServer {
                 true,
             );
         }
-        if self.registered.contains_key(&slot) {
+        if self.registered.contains_key(&slot) && !def.shared {
             return self.close(ep, id, &format!("slot {slot} is registered already"), true);
         }
         // SAFETY: sending 4 bytes from a valid array on a socket we own.
@@ -280,7 +290,7 @@ impl BServer {
         if let Some(c) = self.conns.get_mut(&id) {
             c.slot = Some(slot);
         }
-        self.registered.insert(slot, id);
+        self.registered.entry(slot).or_default().push(id);
         self.flush(ep, sh, slot);
     }
 
@@ -315,41 +325,63 @@ impl BServer {
 
     fn flush(&mut self, ep: &sys::Epoll, sh: &Shared, slot: u32) {
         let name = slot_name(slot);
-        let Some(&id) = self.registered.get(&slot) else {
+        let Some(ids) = self
+            .registered
+            .get(&slot)
+            .filter(|v| !v.is_empty())
+            .cloned()
+        else {
             return;
         };
         let Some(q) = self.queues.get_mut(&slot) else {
             return;
         };
-        let Some(c) = self.conns.get_mut(&id) else {
-            return;
-        };
-        let mut broken = None;
-        while let Some(p) = q.pop_front() {
-            match sys::send_fd(c.fd.as_raw_fd(), &wire::B_DELIVERY, p.fd.as_raw_fd()) {
-                Ok(()) => sh.stats.count(&name, Event::Delivered),
-                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
-                    q.push_front(p);
-                    break;
+        // Round-robin over the slot's clients; a client whose socket is full is skipped until
+        // it drains (EPOLLOUT), one whose send fails is closed.
+        let turn = self.turn.entry(slot).or_default();
+        let mut full = vec![false; ids.len()];
+        let mut broken: Vec<(u64, std::io::Error)> = Vec::new();
+        'queue: while let Some(p) = q.pop_front() {
+            for _ in 0..ids.len() {
+                let i = *turn % ids.len();
+                *turn = turn.wrapping_add(1);
+                if full[i] || broken.iter().any(|(b, _)| *b == ids[i]) {
+                    continue;
                 }
-                Err(e) => {
-                    q.push_front(p);
-                    broken = Some(e);
-                    break;
+                let Some(c) = self.conns.get(&ids[i]) else {
+                    full[i] = true;
+                    continue;
+                };
+                match sys::send_fd(c.fd.as_raw_fd(), &wire::B_DELIVERY, p.fd.as_raw_fd()) {
+                    Ok(()) => {
+                        sh.stats.count(&name, Event::Delivered);
+                        continue 'queue;
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => full[i] = true,
+                    Err(e) => broken.push((ids[i], e)),
                 }
             }
+            q.push_front(p); // nobody can take it now
+            break;
         }
-        let want_out = !q.is_empty() && broken.is_none();
-        if want_out != c.watching_out {
-            let mut ev = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
-            if want_out {
-                ev |= libc::EPOLLOUT as u32;
+        let waiting = !q.is_empty();
+        for (i, id) in ids.iter().enumerate() {
+            let Some(c) = self.conns.get_mut(id) else {
+                continue;
+            };
+            let want_out = waiting && full[i];
+            if want_out != c.watching_out {
+                let mut ev = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
+                if want_out {
+                    ev |= libc::EPOLLOUT as u32;
+                }
+                let _ = ep.modify(c.fd.as_raw_fd(), ev, TOKEN_BCONN + id);
+                c.watching_out = want_out;
             }
-            let _ = ep.modify(c.fd.as_raw_fd(), ev, TOKEN_BCONN + id);
-            c.watching_out = want_out;
         }
-        if let Some(e) = broken {
-            // The connections stay queued for a client that registers the slot again.
+        for (id, e) in broken {
+            // The connections stay queued for the slot's other clients, or one that registers
+            // it again.
             self.close(ep, id, &format!("send: {e}"), true);
         }
     }

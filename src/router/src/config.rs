@@ -315,6 +315,8 @@ pub struct NativeSlot {
     pub uid: u32,
     #[serde(default)]
     pub api_socket: usize,
+    #[serde(default)]
+    pub shared: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -651,6 +653,7 @@ pub fn apply_file(c: &mut Config, format: &str, path: &str, text: &str) -> Resul
                     number: s.number,
                     uid: s.uid,
                     api_socket: s.api_socket,
+                    shared: s.shared,
                 });
             }
             for ow in &n.owner {

@@ -49,6 +49,9 @@ pub struct Slot {
     pub number: u32,
     pub uid: u32,
     pub api_socket: usize,
+    /// Several clients may register it at once (preforked workers each registering after a
+    /// router restart); connections go round-robin. socketbox: registered once.
+    pub shared: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,7 +161,7 @@ fn api_socket(v: &Value, i: usize) -> Result<ApiSocket, String> {
 fn slot(number: u32, v: &Value, api_count: usize) -> Result<Slot, String> {
     let what = format!("outgoing[{number}]");
     let o = object(v, &what)?;
-    only_keys(o, &["uid", "path_nr"], &what)?;
+    only_keys(o, &["uid", "path_nr", "shared"], &what)?;
     let uid = uint(
         o.get("uid")
             .ok_or_else(|| format!("{what}: missing \"uid\""))?,
@@ -173,10 +176,16 @@ fn slot(number: u32, v: &Value, api_count: usize) -> Result<Slot, String> {
             "{what}.path_nr: {api_socket} names no API socket (there are {api_count} in api_sockets)"
         ));
     }
+    let shared = match optional(o, "shared") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(format!("{what}.shared: expected true or false")),
+    };
     Ok(Slot {
         number,
         uid,
         api_socket,
+        shared,
     })
 }
 
@@ -1013,7 +1022,8 @@ mod tests {
             vec![Slot {
                 number: 1,
                 uid: 7,
-                api_socket: 0
+                api_socket: 0,
+                shared: false
             }]
         );
         let mut t = to("::1", 1, 0);
