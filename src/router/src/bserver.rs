@@ -173,25 +173,23 @@ impl BServer {
                 }
             }
         }
-        if level_warn {
-            crate::log!(
-                Warn,
-                "b-close",
-                api = c.api,
-                uid = c.uid,
-                pid = c.pid,
-                slot = c.slot.map(|s| s.to_string()).unwrap_or("-".into()),
-                reason = why
-            );
+        let level = if level_warn {
+            crate::log::Level::Warn
         } else {
-            crate::log!(
-                Info,
+            crate::log::Level::Info
+        };
+        if crate::log::enabled(level) {
+            let slot = c.slot.map_or_else(|| "-".to_string(), |s| s.to_string());
+            crate::log::emit(
+                level,
                 "b-close",
-                api = c.api,
-                uid = c.uid,
-                pid = c.pid,
-                slot = c.slot.map(|s| s.to_string()).unwrap_or("-".into()),
-                reason = why
+                &[
+                    ("api", c.api.to_string()),
+                    ("uid", c.uid.to_string()),
+                    ("pid", c.pid.to_string()),
+                    ("slot", slot),
+                    ("reason", why.to_string()),
+                ],
             );
         }
     }

@@ -138,15 +138,21 @@ pub fn mkdir(path: &[u8], mode: u32) -> SysResult {
     sys!(libc::SYS_mkdirat, libc::AT_FDCWD, path.as_ptr(), mode)
 }
 
-/// Reads a whole (small) file without libc's stdio or Rust's std::fs (whose close would land in
-/// our own hook during initialisation).
-pub fn read_file(path: &[u8], out: &mut Vec<u8>) -> Result<(), c_int> {
-    let fd = sys!(
+/// Opens `path` (NUL-terminated) read-only, close-on-exec.
+fn open_read(path: &[u8]) -> Result<c_int, c_int> {
+    sys!(
         libc::SYS_openat,
         libc::AT_FDCWD,
         path.as_ptr(),
         libc::O_RDONLY | libc::O_CLOEXEC
-    )? as c_int;
+    )
+    .map(|fd| fd as c_int)
+}
+
+/// Reads a whole (small) file without libc's stdio or Rust's std::fs (whose close would land in
+/// our own hook during initialisation).
+pub fn read_file(path: &[u8], out: &mut Vec<u8>) -> Result<(), c_int> {
+    let fd = open_read(path)?;
     let mut chunk = [0u8; 4096];
     let result = loop {
         match sys!(libc::SYS_read, fd, chunk.as_mut_ptr(), chunk.len()) {
@@ -392,12 +398,7 @@ pub fn now_ms() -> i64 {
 /// Reads a whole small file into `buf` without allocating: Ok(bytes read), at most buf.len();
 /// `Ok(buf.len() + 1)` when the file is longer.
 pub fn read_small_file(path: &[u8], buf: &mut [u8]) -> Result<usize, c_int> {
-    let fd = sys!(
-        libc::SYS_openat,
-        libc::AT_FDCWD,
-        path.as_ptr(),
-        libc::O_RDONLY | libc::O_CLOEXEC
-    )? as c_int;
+    let fd = open_read(path)?;
     let mut n = 0;
     let result = loop {
         let Some(rest) = buf.get_mut(n..) else {
