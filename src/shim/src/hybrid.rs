@@ -418,14 +418,13 @@ fn start_pending(
     let Some(ep) = worker() else {
         return Err((tmp, data));
     };
-    let Some(i) = TABLE.iter().position(|e| {
+    let Some((i, entry)) = TABLE.iter().enumerate().find(|(_, e)| {
         e.state
             .compare_exchange(FREE, CLAIMED, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
     }) else {
         return Err((tmp, data));
     };
-    let entry = &TABLE[i];
     let Ok((hold, wake)) = sys::socketpair(
         libc::AF_UNIX,
         libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,

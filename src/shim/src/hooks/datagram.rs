@@ -325,9 +325,14 @@ pub unsafe extern "C" fn sendmmsg(
     let mut count = n;
     let mut changed = false;
     let saved = SavedErrno::new();
-    for i in 0..n {
-        local[i] = prog[i];
-        let h = &mut local[i].msg_hdr;
+    for (i, ((l, p), name)) in local
+        .iter_mut()
+        .zip(prog.iter())
+        .zip(names.iter_mut())
+        .enumerate()
+    {
+        *l = *p;
+        let h = &mut l.msg_hdr;
         // SAFETY: the program promised msg_name holds msg_namelen bytes.
         let Some(bytes) = (unsafe { sockaddr_bytes(h.msg_name.cast(), h.msg_namelen) }) else {
             continue;
@@ -340,8 +345,8 @@ pub unsafe extern "C" fn sendmmsg(
                 changed = true;
             }
             Send::To(sa) => {
-                names[i] = sa;
-                h.msg_name = names[i].bytes.as_mut_ptr().cast();
+                *name = sa;
+                h.msg_name = name.bytes.as_mut_ptr().cast();
                 h.msg_namelen = sa.len as socklen_t;
                 changed = true;
             }
@@ -362,8 +367,9 @@ pub unsafe extern "C" fn sendmmsg(
     }
     // SAFETY: our copies, with our Unix destinations, valid for the call.
     let r = unsafe { real(fd, local.as_mut_ptr(), count as libc::c_uint, flags) };
-    for i in 0..usize::try_from(r).unwrap_or(0).min(count) {
-        prog[i].msg_len = local[i].msg_len;
+    let sent = usize::try_from(r).unwrap_or(0).min(count);
+    for (p, l) in prog.iter_mut().zip(&local).take(sent) {
+        p.msg_len = l.msg_len;
     }
     r
 }
@@ -388,24 +394,29 @@ pub unsafe extern "C" fn recvmmsg(
     // SAFETY: an all-zero mmsghdr is valid.
     let mut local: [libc::mmsghdr; MMSG_BATCH] = [unsafe { core::mem::zeroed() }; MMSG_BATCH];
     let mut names = [UnixSockaddr::unnamed(); MMSG_BATCH];
-    for i in 0..n {
-        local[i] = prog[i];
-        if !prog[i].msg_hdr.msg_name.is_null() {
-            local[i].msg_hdr.msg_name = names[i].bytes.as_mut_ptr().cast();
-            local[i].msg_hdr.msg_namelen = names[i].bytes.len() as socklen_t;
+    for ((l, p), name) in local.iter_mut().zip(prog.iter()).zip(names.iter_mut()) {
+        *l = *p;
+        if !p.msg_hdr.msg_name.is_null() {
+            l.msg_hdr.msg_name = name.bytes.as_mut_ptr().cast();
+            l.msg_hdr.msg_namelen = name.bytes.len() as socklen_t;
         }
     }
     // SAFETY: our copies of the program's messages, with our address buffers.
     let r = unsafe { real(fd, local.as_mut_ptr(), n as libc::c_uint, flags, timeout) };
     let _e = SavedErrno::new();
-    for i in 0..usize::try_from(r).unwrap_or(0).min(n) {
-        let (p, l) = (&mut prog[i], &local[i]);
+    let received = usize::try_from(r).unwrap_or(0).min(n);
+    for ((p, l), name) in prog
+        .iter_mut()
+        .zip(&local)
+        .zip(names.iter_mut())
+        .take(received)
+    {
         p.msg_len = l.msg_len;
         p.msg_hdr.msg_controllen = l.msg_hdr.msg_controllen;
         p.msg_hdr.msg_flags = l.msg_hdr.msg_flags;
         if !p.msg_hdr.msg_name.is_null() {
-            names[i].len = (l.msg_hdr.msg_namelen as usize).min(names[i].bytes.len());
-            let peer = sender_address(&shown, &names[i]);
+            name.len = (l.msg_hdr.msg_namelen as usize).min(name.bytes.len());
+            let peer = sender_address(&shown, name);
             let family = shown.family;
             // SAFETY: the program's (buffer, length) pair.
             unsafe {
