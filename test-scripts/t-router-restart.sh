@@ -72,6 +72,14 @@ for round in 1 2; do
     _wait_until 5 "" _api_gone || fail "the API socket still answers after the router exited"
     at_kill=$(served)
     _is_running "$SRV" || fail "round $round: the server died with the router"
+    # While the router is away, nginx's workers (non-blocking listeners) must not spin on the
+    # ended stream: each puts a one-second retry timer at the listener's fd.
+    _waits_on_timer() { ls -l "/proc/$1/fd" 2>/dev/null | grep -q 'anon_inode:\[timerfd\]'; }
+    for w in $NGX_WORKERS; do
+        _wait_until 5 "$w" _waits_on_timer "$w" ||
+            fail "round $round: nginx worker $w has no retry timer while the router is away"
+    done
+    pass "round $round: nginx's workers wait on a retry timer while the router is away"
 
     start_router "router$round" -f "$T/sb.toml"
     RPID=$ROUTER_PID
