@@ -6,14 +6,18 @@
  * bind+close and close of a converted socket: each must take < 100 ms. */
 #include "harness.h"
 
+static volatile pid_t blocked_tid;
+
 static void *block_accept(void *arg) {
     int l = (int)(intptr_t)arg;
+    blocked_tid = h_gettid();
     int a = accept(l, NULL, NULL);
     return (void *)(intptr_t)a;
 }
 
 static void *block_recv(void *arg) {
     int c = (int)(intptr_t)arg;
+    blocked_tid = h_gettid();
     char buf[4];
     ssize_t n = recvfrom(c, buf, sizeof buf, 0, NULL, NULL);
     return (void *)(intptr_t)n;
@@ -51,7 +55,7 @@ int main(void) {
 
     pthread_t t;
     CHECK(pthread_create(&t, NULL, block_accept, (void *)(intptr_t)l) == 0, "pthread_create");
-    sleep_ms(200); /* let it reach the blocking accept */
+    wait_blocked_in(&blocked_tid, SYS_accept, SYS_accept4);
     timed_ops("is blocked in accept()", 8402);
 
     int c = tcp_connect_ok("127.0.0.1", 8401); /* wakes the accept */
@@ -60,8 +64,9 @@ int main(void) {
     int a = (int)(intptr_t)ret;
     CHECK(a >= 0, "the blocked accept failed");
 
+    blocked_tid = 0;
     CHECK(pthread_create(&t, NULL, block_recv, (void *)(intptr_t)c) == 0, "pthread_create");
-    sleep_ms(200);
+    wait_blocked_in(&blocked_tid, SYS_recvfrom, SYS_recvfrom);
     timed_ops("is blocked in recvfrom()", 8403);
     write_all(a, "done", 4);
     pthread_join(t, &ret);

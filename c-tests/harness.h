@@ -28,6 +28,8 @@
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#include <sched.h>
+#include <sys/syscall.h>
 #endif
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -306,6 +308,27 @@ static inline const char *list_dir(const char *dir) {
 /* Number of open fds of this process (the DIR's own fd included, so only
  * differences are meaningful). */
 static inline int count_fds(void) { return count_dir("/proc/self/fd") ; }
+
+/* The calling thread's id, for wait_blocked_in. */
+static inline pid_t h_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+
+/* Readiness for "another thread is now blocked in a system call": wait (at most 5 s) until
+ * /proc says thread *tid (0 = not started yet) sleeps in syscall nr1 or nr2. */
+static inline void wait_blocked_in(volatile pid_t *tid, long nr1, long nr2) {
+    char path[64];
+    for (long t0 = now_ms(); now_ms() - t0 < 5000; sched_yield()) {
+        if (!*tid) continue;
+        snprintf(path, sizeof path, "/proc/self/task/%d/syscall", (int)*tid);
+        FILE *f = fopen(path, "r");
+        long nr = -1;
+        if (f) {
+            if (fscanf(f, "%ld", &nr) != 1) nr = -1;
+            fclose(f);
+        }
+        if (nr == nr1 || nr == nr2) return;
+    }
+    CHECK(0, "thread %d never blocked in syscall %ld/%ld", (int)*tid, nr1, nr2);
+}
 
 static inline int fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
 static inline int fd_nonblock(int fd) { return (fcntl(fd, F_GETFL) & O_NONBLOCK) != 0; }

@@ -9,8 +9,6 @@
  * listener can be cancelled. */
 #include "harness.h"
 #include <sys/epoll.h>
-#include <sys/syscall.h>
-#include <sched.h>
 
 static int router_listen(int *port) {
     int l = socket(AF_INET6, SOCK_STREAM, 0);
@@ -55,7 +53,7 @@ static int via_router(int rl, int rport, const char *path, int router_nonblock) 
 static volatile pid_t accept_tid;
 static void *blocked_accept(void *arg) {
     int l = *(int *)arg;
-    accept_tid = (pid_t)syscall(SYS_gettid);
+    accept_tid = h_gettid();
     int r = accept(l, NULL, NULL);
     return (void *)(long)r; /* not reached if cancelled */
 }
@@ -141,23 +139,7 @@ int main(void) {
     CHECK(fcntl(l, F_SETFL, 0) == 0, "blocking again");
     pthread_t t;
     CHECK(pthread_create(&t, NULL, blocked_accept, &l) == 0, "thread");
-    /* readiness: the kernel says the thread sleeps in recvmsg (syscall 47 on x86_64) */
-    char sc[64];
-    int blocked = 0;
-    for (long t0 = now_ms(); !blocked && now_ms() - t0 < 5000;) {
-        if (accept_tid) {
-            snprintf(sc, sizeof sc, "/proc/self/task/%d/syscall", (int)accept_tid);
-            FILE *f = fopen(sc, "r");
-            long nr = -1;
-            if (f) {
-                if (fscanf(f, "%ld", &nr) != 1) nr = -1;
-                fclose(f);
-            }
-            blocked = nr == SYS_recvmsg;
-        }
-        if (!blocked) sched_yield();
-    }
-    CHECK(blocked, "the accepting thread never blocked in recvmsg");
+    wait_blocked_in(&accept_tid, SYS_recvmsg, SYS_recvmsg);
     CHECK(pthread_cancel(t) == 0, "pthread_cancel");
     void *res;
     CHECK(pthread_join(t, &res) == 0 && res == PTHREAD_CANCELED, "a thread blocked in accept was not cancelled");
