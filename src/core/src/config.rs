@@ -176,6 +176,16 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    #[test]
+    fn log_level_names_parse_back() {
+        use LogLevel::*;
+        for l in [Off, Error, Warn, Info, Debug, Trace] {
+            assert_eq!(LogLevel::parse(l.name()), Some(l));
+        }
+        assert!(Error < Warn && Warn < Info && Info < Debug);
+        assert_eq!(LogLevel::parse("loud"), None);
+    }
+
     fn cfg(pairs: &[(&str, &str)], files: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let env: HashMap<_, _> = pairs
             .iter()
