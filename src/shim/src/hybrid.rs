@@ -37,7 +37,7 @@ use libc::{c_int, c_void};
 use sockswap_core::addr::{self, UnixSockaddr};
 use sockswap_core::control::{self, Param};
 
-use crate::fdtable::{self, Slot, SlotData, CONVERTED, EMPTY, HYBRID, PENDING, TRACKED};
+use crate::fdtable::{self, Slot, SlotData, CONVERTED, HYBRID, PENDING, TRACKED};
 use crate::log::log;
 use crate::swap::{self, Replacement};
 use crate::{runtime, sys, vsock};
@@ -194,25 +194,14 @@ pub fn connect(
         log!(Warn, "fd {fd}: hybrid vsock carries streams only");
         return Err(libc::EPROTOTYPE);
     }
-    let (kind, mut data) = {
-        let mut g = slot.lock();
-        (g.kind(), (g.kind() != EMPTY).then(|| *g.data()))
-    };
+    let (kind, mut data) = crate::hooks::calls::snapshot(fd, slot, sotype)?;
     if kind == CONVERTED {
-        let flags = data.map(|d| d.flags).unwrap_or(0);
-        return Err(if flags & PENDING != 0 {
+        return Err(if data.flags & PENDING != 0 {
             libc::EALREADY
         } else {
             libc::EISCONN
         });
     }
-    let mut data = match data.take() {
-        Some(d) => d,
-        None => {
-            let family = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
-            SlotData::new(family, sotype, 0)
-        }
-    };
     let bound = if kind == TRACKED && data.flags & fdtable::IP_BOUND != 0 {
         crate::hooks::real_local_address(fd)
     } else {

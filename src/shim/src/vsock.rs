@@ -14,7 +14,7 @@ use libc::c_int;
 use sockswap_core::addr;
 use sockswap_core::control::{self, ControlFile, Param};
 
-use crate::fdtable::{self, Slot, SlotData, CONVERTED, EMPTY, FOREIGN, TRACKED};
+use crate::fdtable::{self, Slot, CONVERTED, FOREIGN, TRACKED};
 use crate::log::log;
 use crate::swap::{self, Replacement};
 use crate::sys;
@@ -83,19 +83,6 @@ pub fn apply_params(fd: c_int, params: &[Param; control::PARAMS]) {
     }
 }
 
-/// The record of `fd` to carry over (a copy), or a fresh one from the kernel's answers.
-fn snapshot(fd: c_int, slot: &'static Slot, sotype: c_int) -> Result<(u32, SlotData), c_int> {
-    {
-        let mut g = slot.lock();
-        if g.kind() != EMPTY {
-            return Ok((g.kind(), *g.data()));
-        }
-    }
-    let family = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
-    let protocol = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL).unwrap_or(0);
-    Ok((EMPTY, SlotData::new(family, sotype, protocol)))
-}
-
 /// `bind` under a vsock rule or a direct control file.
 #[allow(clippy::too_many_arguments)]
 pub fn bind(
@@ -111,7 +98,7 @@ pub fn bind(
         log!(Warn, "fd {fd}: AF_VSOCK carries streams only");
         return Err(libc::EPROTOTYPE);
     }
-    let (kind, mut data) = snapshot(fd, slot, sotype)?;
+    let (kind, mut data) = crate::hooks::calls::snapshot(fd, slot, sotype)?;
     if kind == CONVERTED {
         return Err(libc::EINVAL); // already bound
     }
@@ -190,7 +177,7 @@ pub fn connect(
         return Err(libc::EPROTOTYPE);
     }
     let (sa, len) = dest.sockaddr(target.port());
-    let (kind, mut data) = snapshot(fd, slot, sotype)?;
+    let (kind, mut data) = crate::hooks::calls::snapshot(fd, slot, sotype)?;
     if kind == CONVERTED {
         // A second connect on a socket we already made AF_VSOCK: the kernel answers
         // (EALREADY while connecting, EISCONN after).

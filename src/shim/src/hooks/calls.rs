@@ -47,10 +47,7 @@ fn socket_kind(fd: c_int, slot: &'static Slot) -> Option<(c_int, c_int, c_int)> 
             return Some((d.family, d.sotype, d.protocol));
         }
     }
-    let family = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).ok()?;
-    let sotype = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).ok()?;
-    let protocol = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL).unwrap_or(0);
-    Some((family, sotype, protocol))
+    kernel_kind(fd)
 }
 
 pub(crate) fn judge<'r>(
@@ -462,7 +459,7 @@ fn bind_systemd(
         );
         return Err(libc::EADDRNOTAVAIL);
     };
-    let passed_kind = socket_kind_unlocked(passed);
+    let passed_kind = kernel_kind(passed);
     let Some((passed_family, passed_type, _)) = passed_kind.filter(|k| k.1 & 0xf == sotype) else {
         log!(
             Error,
@@ -587,20 +584,39 @@ fn share_listener(first: c_int, fd: c_int) -> Result<(), c_int> {
     Ok(())
 }
 
+/// A copy of `fd`'s record and its kind; for a socket that did not pass our `socket()` hook
+/// (EMPTY), a fresh record from the kernel's answers. The copy is taken and the slot released
+/// at once: what follows may block.
+pub(crate) fn snapshot(
+    fd: c_int,
+    slot: &'static Slot,
+    sotype: c_int,
+) -> Result<(u32, SlotData), c_int> {
+    {
+        let mut g = slot.lock();
+        if g.kind() != EMPTY {
+            return Ok((g.kind(), *g.data()));
+        }
+    }
+    let (family, _, protocol) = kernel_kind(fd).ok_or(libc::EBADF)?;
+    Ok((EMPTY, SlotData::new(family, sotype, protocol)))
+}
+
 /// The record a swap starts from: what `socket()` recorded (options, epoll registrations), or a
 /// fresh one for a socket that did not pass our hook. The caller holds the slot.
 pub(crate) fn record_to_swap(g: &mut Guard, fd: c_int, sotype: c_int) -> Result<SlotData, c_int> {
     match g.kind() {
         TRACKED => Ok(*g.data()),
         EMPTY => {
-            let (family, _, protocol) = socket_kind_unlocked(fd).ok_or(libc::EBADF)?;
+            let (family, _, protocol) = kernel_kind(fd).ok_or(libc::EBADF)?;
             Ok(SlotData::new(family, sotype, protocol))
         }
         _ => Err(libc::EINVAL),
     }
 }
 
-fn socket_kind_unlocked(fd: c_int) -> Option<(c_int, c_int, c_int)> {
+/// The family, type and protocol of `fd`, asked of the kernel.
+pub(crate) fn kernel_kind(fd: c_int) -> Option<(c_int, c_int, c_int)> {
     let family = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).ok()?;
     let sotype = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).ok()?;
     let protocol = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL).unwrap_or(0);
@@ -738,13 +754,7 @@ fn connect_converted(
         peers::remember(sa.name(), ip);
     }
     // Snapshot the record; the connect itself may block and must not hold the slot.
-    let (kind, mut data) = {
-        let mut g = slot.lock();
-        match g.kind() {
-            EMPTY => (EMPTY, None),
-            k => (k, Some(*g.data())),
-        }
-    };
+    let (kind, mut data) = snapshot(fd, slot, sotype)?;
     if kind == CONVERTED {
         // Already a Unix socket (bound by an `in` rule): connect it where the rule says.
         let real = crate::real::connect::get();
@@ -764,13 +774,6 @@ fn connect_converted(
         }
         return Ok(());
     }
-    let mut data = match data.take() {
-        Some(d) => d,
-        None => {
-            let (family, _, protocol) = socket_kind_unlocked(fd).ok_or(libc::EBADF)?;
-            SlotData::new(family, sotype, protocol)
-        }
-    };
     // A socket the program bound to a real address keeps reporting it.
     let bound = if data.flags & fdtable::IP_BOUND != 0 {
         real_local_address(fd)

@@ -2,7 +2,7 @@
 //! replaces; each either passes the call to the real function untouched or decides it with
 //! the rules. None allocates, locks, or can panic.
 
-mod calls;
+pub(crate) mod calls;
 mod datagram;
 pub(crate) mod lifecycle;
 mod names;

@@ -24,16 +24,8 @@ pub(crate) fn socket_from_server(
     sotype: c_int,
     sockaddr: &[u8],
 ) -> Result<(), c_int> {
-    let (family, protocol) = {
-        let mut g = slot.lock();
-        match g.kind() {
-            TRACKED => (g.data().family, g.data().protocol),
-            _ => (
-                sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?,
-                sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL).unwrap_or(0),
-            ),
-        }
-    };
+    let (_, recorded) = crate::hooks::calls::snapshot(fd, slot, sotype)?;
+    let (family, protocol) = (recorded.family, recorded.protocol);
     let fresh = ask(
         server,
         &Request {
