@@ -258,7 +258,7 @@ pub fn recv_with_fd_by(
         let mut c = libc::CMSG_FIRSTHDR(&msg);
         while !c.is_null() {
             if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let bytes = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let bytes = ((*c).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
                 let p = libc::CMSG_DATA(c).cast::<c_int>();
                 for i in 0..bytes / core::mem::size_of::<c_int>() {
                     let passed = p.add(i).read_unaligned();
