@@ -72,7 +72,7 @@ enum Cmd {
         #[arg(value_name = "in|out|tcp|udp")]
         filters: Vec<String>,
     },
-    /// Write or explain unsock control files (AF_VSOCK / hybrid-vsock destinations).
+    /// Write or explain unsock control files (AF_VSOCK, hybrid-vsock and AF_TIPC destinations).
     Control {
         #[command(subcommand)]
         cmd: control::ControlCmd,

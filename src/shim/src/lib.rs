@@ -16,4 +16,6 @@ mod real;
 mod runtime;
 mod swap;
 mod sys;
+#[cfg(sockswap_tool)]
+mod tool;
 mod vsock;
