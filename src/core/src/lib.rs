@@ -14,6 +14,7 @@ pub mod errno;
 pub mod glob;
 pub mod netns;
 pub mod rule;
+pub mod skbox;
 pub mod socketbox;
 pub mod template;
 pub mod unsock;

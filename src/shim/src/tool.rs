@@ -92,14 +92,12 @@ fn write_requested_file() -> Result<i32, String> {
         ToolKind::Firecracker { proxy, port } => {
             let abs = std::path::absolute(&proxy)
                 .map_err(|e| format!("UNSOCK_FC_SOCK: '{proxy}': {e}"))?;
-            ControlFile::firecracker(abs.as_os_str().as_encoded_bytes(), port).ok_or_else(
-                || {
-                    format!(
-                        "UNSOCK_FC_SOCK: '{}' is too long for a Unix socket (107 bytes)",
-                        abs.display()
-                    )
-                },
-            )?
+            ControlFile::firecracker(abs.as_os_str().as_encoded_bytes(), port).ok_or_else(|| {
+                format!(
+                    "UNSOCK_FC_SOCK: '{}' is too long for a Unix socket (107 bytes)",
+                    abs.display()
+                )
+            })?
         }
     };
     let file = &request.file;

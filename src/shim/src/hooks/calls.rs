@@ -916,6 +916,8 @@ unsafe fn accept_common(
     len: *mut socklen_t,
     flags: Option<c_int>,
 ) -> c_int {
+    // SAFETY: the program's own (buffer, length) pair.
+    unsafe { crate::hooks::protect_name_buffer(addr, len) };
     let real = |a: *mut sockaddr, l: *mut socklen_t| match flags {
         // SAFETY: the program's own call with its own (or our NULL) address arguments.
         None => unsafe { crate::real::accept::get()(fd, a, l) },
