@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use crate::rule::{split_unescaped, Rule};
-use crate::{skbox, unsock};
+use crate::{skbox, unsock, xsocket};
 
 /// Lists a directory's socketbox-preload lookup files (`skbox_dir_*`) with their contents.
 pub type ReadLookupDir<'a> = &'a dyn Fn(&str) -> Result<Vec<(String, Vec<u8>)>, String>;
@@ -94,8 +94,8 @@ pub struct Config {
 
 impl Config {
     /// Reads `SOCKSWAP_RULES`, `SOCKSWAP_RULES_FILE` (through `read_file`), `SOCKSWAP_LOG`,
-    /// the UNSOCK_* variables and the SKBOX_* variables (socketbox-preload's lookup files
-    /// through `read_dir`).
+    /// the UNSOCK_* variables, the SKBOX_* variables (socketbox-preload's lookup files through
+    /// `read_dir`) and xsocket's XBIND/XSOCKET.
     pub fn from_env_and_dirs(
         get: &dyn Fn(&str) -> Option<String>,
         read_file: &dyn Fn(&str) -> Result<String, String>,
@@ -149,6 +149,7 @@ impl Config {
             config.name_protection = sb.name_protection;
             config.sched_yield = sb.sched_yield;
         }
+        config.rules.extend(xsocket::from_env(get)?);
         Ok(config)
     }
 

@@ -18,6 +18,7 @@ pub mod skbox;
 pub mod socketbox;
 pub mod template;
 pub mod unsock;
+pub mod xsocket;
 
 pub use addr::{IpEndpoint, UnixName};
 pub use config::{Config, ConfigError, LogLevel};

@@ -91,6 +91,14 @@ fn status_client(path: &str) -> ! {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // xsocket's server, by its own name (a link the package installs) or as a subcommand.
+    let argv0 = std::env::args().next().unwrap_or_default();
+    if argv0.rsplit('/').next() == Some("xsocket-server") {
+        std::process::exit(sockserver::xsocket_main(&args));
+    }
+    if args.first().map(String::as_str) == Some("xsocket-server") {
+        std::process::exit(sockserver::xsocket_main(&args[1..]));
+    }
     if args.first().map(String::as_str) == Some("socket-server") {
         // Sockets for programs in other network namespaces (the shim's netns= rules).
         std::process::exit(sockserver::main(&args[1..]));

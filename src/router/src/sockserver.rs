@@ -13,6 +13,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use sockswap_core::addr::{self, Decoded, UnixSockaddr};
 use sockswap_core::netns::{self, AllowList, Op};
+use sockswap_core::xsocket;
 
 struct Options {
     listen: String,
@@ -214,8 +215,89 @@ fn serve(o: &Options, rec: &[u8], uid: Option<u32>) -> Result<OwnedFd, (i32, Str
     Ok(s)
 }
 
+/// Serves one XS01 request (xsocket's protocol: a fresh, unbound socket) under the same
+/// authentication and allow list: the family and type must be allowed, and the socket gets a
+/// locked filter that drops every packet to a port off the list, so whatever its holder binds
+/// it to, it only ever receives on an allowed port.
+fn serve_xsocket(o: &Options, rec: &[u8], uid: Option<u32>) -> Result<OwnedFd, (i32, String)> {
+    let uid = uid.ok_or((libc::EACCES, "no peer credentials".to_string()))?;
+    if !o.uids.contains(&uid) {
+        return Err((libc::EACCES, format!("uid {uid} is not allowed")));
+    }
+    let req = xsocket::decode_request(rec)
+        .map_err(|e| (libc::EINVAL, format!("malformed XS01 request: {e}")))?;
+    xsocket::check_kind(&req).map_err(|(e, why)| (e, format!("XS01: {why}")))?;
+    let ty = req.ty & !libc::SOCK_NONBLOCK;
+    let ranges: Vec<(u16, u16)> = o
+        .allow
+        .ports
+        .iter()
+        .filter(|p| p.0 == ty)
+        .map(|p| (p.1, p.2))
+        .collect();
+    if !o.allow.families.contains(&req.domain) || ranges.is_empty() {
+        return Err((
+            libc::EACCES,
+            format!(
+                "XS01: family {} type {ty} is not on the allow list",
+                req.domain
+            ),
+        ));
+    }
+    // SAFETY: plain socket creation; owned right away.
+    let s = unsafe { libc::socket(req.domain, req.ty | libc::SOCK_CLOEXEC, req.protocol) };
+    if s < 0 {
+        return Err((last_err(), "socket failed".into()));
+    }
+    // SAFETY: s is a new descriptor nobody else owns.
+    let s = unsafe { OwnedFd::from_raw_fd(s) };
+    if let Some(prog) = xsocket::port_filter(xsocket::DEST_PORT_OFFSET, &ranges) {
+        lock_filter(&s, &prog).map_err(|e| (e, "cannot attach the port filter".into()))?;
+    }
+    Ok(s)
+}
+
+/// Attaches a classic BPF filter to `s` and locks it (SO_LOCK_FILTER: the holder of the socket
+/// can neither detach nor replace it).
+fn lock_filter(s: &OwnedFd, prog: &[(u16, u8, u8, u32)]) -> Result<(), i32> {
+    let mut insns: Vec<libc::sock_filter> = prog
+        .iter()
+        .map(|&(code, jt, jf, k)| libc::sock_filter { code, jt, jf, k })
+        .collect();
+    let fprog = libc::sock_fprog {
+        len: insns.len() as u16,
+        filter: insns.as_mut_ptr(),
+    };
+    let one: libc::c_int = 1;
+    // SAFETY: fprog points to insns, alive for the call; one is a valid int.
+    let ok = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&raw const fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as u32,
+        ) == 0
+            && libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LOCK_FILTER,
+                (&raw const one).cast(),
+                4,
+            ) == 0
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(last_err())
+    }
+}
+
 fn reply(conn: RawFd, errno: i32, fd: Option<&OwnedFd>) {
-    let rec = netns::encode_reply(errno);
+    send_reply(conn, &netns::encode_reply(errno), fd)
+}
+
+fn send_reply(conn: RawFd, rec: &[u8], fd: Option<&OwnedFd>) {
     let mut iov = libc::iovec {
         iov_base: rec.as_ptr() as *mut _,
         iov_len: rec.len(),
@@ -266,7 +348,19 @@ fn handle(o: &Options, c: &OwnedFd) {
         return;
     }
     let uid = peer_uid(c.as_raw_fd());
-    match serve(o, &rec[..n as usize], uid) {
+    let rec = &rec[..n as usize];
+    if xsocket::is_request(rec) {
+        match serve_xsocket(o, rec, uid) {
+            Ok(s) => send_reply(c.as_raw_fd(), &xsocket::encode_reply(0), Some(&s)),
+            Err((e, why)) => {
+                let who = uid.map_or("?".into(), |u| u.to_string());
+                eprintln!("socketbox socket-server: refused a request from uid {who}: {why}");
+                send_reply(c.as_raw_fd(), &xsocket::encode_reply(e), None);
+            }
+        }
+        return;
+    }
+    match serve(o, rec, uid) {
         Ok(s) => reply(c.as_raw_fd(), 0, Some(&s)),
         Err((e, why)) => {
             let who = uid.map_or("?".into(), |u| u.to_string());
@@ -274,6 +368,27 @@ fn handle(o: &Options, c: &OwnedFd) {
             reply(c.as_raw_fd(), e, None);
         }
     }
+}
+
+/// `xsocket-server [PATH] [socket-server options]`: xsocket's server command line (PATH default
+/// /run/xsocket/default, `@name` abstract), with the socket server's authentication and allow
+/// list, which an xsocket user must now give.
+pub fn xsocket_main(args: &[String]) -> i32 {
+    let (path, rest) = match args.first() {
+        Some(p) if !p.starts_with("--") && p != "-h" => (p.clone(), &args[1..]),
+        _ => (xsocket::DEFAULT_SERVER.to_string(), args),
+    };
+    if !rest.iter().any(|a| a == "--allow") {
+        eprintln!(
+            "xsocket-server: no --allow given: unlike xsocket's server, this one hands out only \
+             what its allow list permits; add --allow tcp:PORT[-PORT] or --allow udp:PORT[-PORT] \
+             (or tcp:* / udp:*) for the ports clients may bind, e.g. xsocket-server {path} --allow tcp:3000"
+        );
+        return 2;
+    }
+    let mut full = vec!["--listen".to_string(), path];
+    full.extend(rest.iter().cloned());
+    main(&full)
 }
 
 pub fn main(args: &[String]) -> i32 {
