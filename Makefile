@@ -54,12 +54,17 @@ install: build
 	install -D -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/sockswap/libsockswap.so
 	install -D -m 0644 docs/configuration.md $(DESTDIR)$(PREFIX)/share/doc/sockswap/configuration.md
 	install -D -m 0755 target/release/socketbox $(DESTDIR)$(PREFIX)/bin/socketbox
+	ln -sf socketbox $(DESTDIR)$(PREFIX)/bin/xsocket-server
+	install -D -m 0755 target/release/libxsocket.so $(DESTDIR)$(PREFIX)/lib/libxsocket.so
+	install -D -m 0644 target/release/libxsocket.a $(DESTDIR)$(PREFIX)/lib/libxsocket.a
+	install -D -m 0644 src/xsocket/include/xsocket.h $(DESTDIR)$(PREFIX)/include/xsocket.h
 	install -D -m 0644 docs/router.md $(DESTDIR)$(PREFIX)/share/doc/sockswap/router.md
 	install -D -m 0644 docs/socketbox.service $(DESTDIR)$(PREFIX)/share/doc/sockswap/socketbox.service
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/sockswap $(DESTDIR)$(PREFIX)/lib/sockswap/libsockswap.so
-	rm -f $(DESTDIR)$(PREFIX)/bin/socketbox
+	rm -f $(DESTDIR)$(PREFIX)/bin/socketbox $(DESTDIR)$(PREFIX)/bin/xsocket-server
+	rm -f $(DESTDIR)$(PREFIX)/lib/libxsocket.so $(DESTDIR)$(PREFIX)/lib/libxsocket.a $(DESTDIR)$(PREFIX)/include/xsocket.h
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/sockswap
 
 fmt:
