@@ -23,3 +23,13 @@ pub mod xsocket;
 pub use addr::{IpEndpoint, UnixName};
 pub use config::{Config, ConfigError, LogLevel};
 pub use rule::{Action, Direction, Query, QueryTarget, Rule, SockType};
+
+/// An environment lookup over fixed pairs, for tests of the variable readers.
+#[cfg(test)]
+pub(crate) fn test_env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| map.get(k).cloned()
+}

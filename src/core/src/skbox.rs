@@ -380,15 +380,8 @@ mod tests {
     use super::*;
     use crate::rule::{first_match, Query, QueryTarget};
     use crate::template::Fill;
-    use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
+    use crate::test_env as env;
 
     fn record(path: &str) -> Vec<u8> {
         let mut r = vec![0u8; RECORD_LEN];

@@ -273,15 +273,8 @@ pub fn tool_request(
 mod tests {
     use super::*;
     use crate::rule::{Direction, Query, QueryTarget, SockType};
-    use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
+    use crate::test_env as env;
 
     fn hit(u: &Unsock, sa: &str) -> Option<usize> {
         let q = Query {

@@ -178,15 +178,8 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Rule>, Confi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
+    use crate::test_env as env;
 
     #[test]
     fn wire_as_xsocket_lays_it_out() {
@@ -286,5 +279,16 @@ mod tests {
         assert!(e.starts_with("XBIND: 'http' is not a port"), "{e}");
         assert!(from_env(&env(&[("XBIND", "0")])).is_err());
         assert!(from_env(&env(&[("XBIND", "3000,3001")])).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoders_never_panic(rec in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)) {
+            let _ = decode_request(&rec);
+            let _ = decode_reply(&rec);
+            if let Ok(req) = decode_request(&rec) {
+                proptest::prop_assert_eq!(encode_request(&req).to_vec(), rec);
+            }
+        }
     }
 }

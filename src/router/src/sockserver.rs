@@ -293,10 +293,6 @@ fn lock_filter(s: &OwnedFd, prog: &[(u16, u8, u8, u32)]) -> Result<(), i32> {
     }
 }
 
-fn reply(conn: RawFd, errno: i32, fd: Option<&OwnedFd>) {
-    send_reply(conn, &netns::encode_reply(errno), fd)
-}
-
 fn send_reply(conn: RawFd, rec: &[u8], fd: Option<&OwnedFd>) {
     let mut iov = libc::iovec {
         iov_base: rec.as_ptr() as *mut _,
@@ -349,23 +345,18 @@ fn handle(o: &Options, c: &OwnedFd) {
     }
     let uid = peer_uid(c.as_raw_fd());
     let rec = &rec[..n as usize];
-    if xsocket::is_request(rec) {
-        match serve_xsocket(o, rec, uid) {
-            Ok(s) => send_reply(c.as_raw_fd(), &xsocket::encode_reply(0), Some(&s)),
-            Err((e, why)) => {
-                let who = uid.map_or("?".into(), |u| u.to_string());
-                eprintln!("socketbox socket-server: refused a request from uid {who}: {why}");
-                send_reply(c.as_raw_fd(), &xsocket::encode_reply(e), None);
-            }
-        }
-        return;
-    }
-    match serve(o, rec, uid) {
-        Ok(s) => reply(c.as_raw_fd(), 0, Some(&s)),
+    // xsocket's XS01 beside our own protocol; each is answered in its own reply format.
+    let (result, encode): (_, fn(i32) -> [u8; 8]) = if xsocket::is_request(rec) {
+        (serve_xsocket(o, rec, uid), xsocket::encode_reply)
+    } else {
+        (serve(o, rec, uid), netns::encode_reply)
+    };
+    match result {
+        Ok(s) => send_reply(c.as_raw_fd(), &encode(0), Some(&s)),
         Err((e, why)) => {
             let who = uid.map_or("?".into(), |u| u.to_string());
             eprintln!("socketbox socket-server: refused a request from uid {who}: {why}");
-            reply(c.as_raw_fd(), e, None);
+            send_reply(c.as_raw_fd(), &encode(e), None);
         }
     }
 }
