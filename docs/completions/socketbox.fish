@@ -1,6 +1,6 @@
 # fish completion for socketbox (sockswap's router). t-package checks that every flag of
 # `socketbox --help` is named here.
-set -l cmds check explain status socket-server help
+set -l cmds check explain status socket-server xsocket-server help
 complete -c socketbox -f -n "not __fish_seen_subcommand_from $cmds" -a "$cmds"
 complete -c socketbox -s f -r -F -d 'config file'
 complete -c socketbox -l config -r -F -d 'config file'
@@ -33,7 +33,7 @@ complete -c socketbox -l allow-new-privs -d 'do not set no_new_privs'
 complete -c socketbox -l check -d 'load the config and exit'
 complete -c socketbox -l help -d 'print usage'
 complete -c socketbox -l version -d 'print the version'
-complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l mode -x -d 'permissions of the socket file'
-complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l allow-uid -x -d 'a uid allowed to ask'
-complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l allow -x -d 'allowed family and ports (tcp|udp:PORTS)'
-complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l family -x -a 'inet inet6 both' -d 'address families served'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server xsocket-server' -l mode -x -d 'permissions of the socket file'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server xsocket-server' -l allow-uid -x -d 'a uid allowed to ask'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server xsocket-server' -l allow -x -d 'allowed family and ports (tcp|udp:PORTS)'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server xsocket-server' -l family -x -a 'inet inet6 both' -d 'address families served'

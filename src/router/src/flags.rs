@@ -67,6 +67,8 @@ usage: socketbox [options]                 run the router
                                            print the counters of a running router
        socketbox socket-server --listen PATH --allow tcp|udp:PORTS ...
                                            create sockets for netns= clients (see --help there)
+       socketbox xsocket-server [PATH] --allow tcp|udp:PORTS ...
+                                           the same as xsocket's server (also run as xsocket-server)
 socketbox flags:
   -f FILE     config (text; .toml = native; .json = python-socketbox)   [/etc/socketbox.conf]
   -l ADDR     listen address (IPv6, IPv4 or ::ffff:IPv4)                [::]
