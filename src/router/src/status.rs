@@ -55,6 +55,7 @@ pub fn render(
     waiting: u64,
     children: u64,
     relays: u64,
+    accepted: u64,
 ) -> String {
     let mut out = String::new();
     let mut total = Counters::default();
@@ -73,14 +74,15 @@ pub fn render(
         total.refused += c.refused;
     }
     out.push_str(&format!(
-        "total delivered={} queued={} timed_out={} refused={} waiting={} children={} relays={}\n",
+        "total delivered={} queued={} timed_out={} refused={} waiting={} children={} relays={} accepted={}\n",
         total.delivered,
         total.queued,
         total.timed_out,
         total.refused,
         waiting_a + waiting,
         children,
-        relays
+        relays,
+        accepted
     ));
     out
 }
@@ -94,7 +96,7 @@ mod tests {
         s.count("unix:/a", Event::Queued);
         s.count("unix:/a", Event::Delivered);
         s.count("fail", Event::Refused);
-        let r = render(&s.snapshot(), 0, 0, 0, 0);
+        let r = render(&s.snapshot(), 0, 0, 0, 0, 0);
         assert!(r.contains("target=unix:/a delivered=1 queued=1 timed_out=0 refused=0\n"));
         assert!(r.contains("total delivered=1 queued=1 timed_out=0 refused=1"));
     }

@@ -36,6 +36,12 @@ pub enum Decision {
 
 pub fn decide(cfg: &Config, t: &Tuple) -> Decision {
     match cfg.table.route(t) {
+        Ok(target) if !cfg.handover_targets.is_empty() && cfg.handover_targets.contains(target) => {
+            Decision::Refuse {
+                name: target_name(target),
+                reason: "the target takes handed-over listeners only; this connection's key is not handed over".into(),
+            }
+        }
         Ok(Target::Unix(path)) => {
             let path = if cfg.templates {
                 let mut buf = [0u8; 4096];
@@ -180,8 +186,9 @@ pub fn run(sh: Arc<Shared>, listeners: Arc<Vec<crate::listen::Listener>>, wake: 
         }
     };
     for (i, l) in listeners.iter().enumerate() {
+        let Some(fd) = &l.fd else { continue };
         let ev = (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32;
-        if let Err(e) = ep.add(l.fd.as_raw_fd(), ev, TOKEN_LISTENER + i as u64) {
+        if let Err(e) = ep.add(fd.as_raw_fd(), ev, TOKEN_LISTENER + i as u64) {
             crate::log!(Error, "worker-start", listener = l.desc, reason = e);
             return;
         }
@@ -223,7 +230,9 @@ pub fn run(sh: Arc<Shared>, listeners: Arc<Vec<crate::listen::Listener>>, wake: 
                 }
             } else if (TOKEN_LISTENER..TOKEN_ATARGET).contains(&token) {
                 let li = (token - TOKEN_LISTENER) as usize;
-                let lfd = listeners[li].fd.as_raw_fd();
+                let Some(lfd) = listeners[li].fd.as_ref().map(|f| f.as_raw_fd()) else {
+                    continue;
+                };
                 // Drain the backlog (bounded, so other events get their turn): under load one
                 // wakeup serves many connections.
                 let limit = burst[li].limit();
@@ -232,6 +241,7 @@ pub fn run(sh: Arc<Shared>, listeners: Arc<Vec<crate::listen::Listener>>, wake: 
                     match sys::accept(lfd) {
                         Ok((conn, peer)) => {
                             got += 1;
+                            sh.accepted.fetch_add(1, Ordering::Relaxed);
                             let t =
                                 accept_tuple(li as u32, conn.as_raw_fd(), &peer, cfg.needs_local);
                             dispatch(&ep, &sh, &mut a, &cfg, conn, t, None);
@@ -276,7 +286,9 @@ pub fn run(sh: Arc<Shared>, listeners: Arc<Vec<crate::listen::Listener>>, wake: 
                 return true;
             }
             let ev = (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32;
-            let _ = ep.add(listeners[li].fd.as_raw_fd(), ev, TOKEN_LISTENER + li as u64);
+            if let Some(fd) = &listeners[li].fd {
+                let _ = ep.add(fd.as_raw_fd(), ev, TOKEN_LISTENER + li as u64);
+            }
             false
         });
     }

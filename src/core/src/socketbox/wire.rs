@@ -4,6 +4,10 @@ use std::net::{IpAddr, SocketAddr};
 
 /// The one data byte of an "A" datagram.
 pub const A_BYTE: u8 = 0x00;
+/// An "A" listener handover record (with one SCM_RIGHTS fd: a listening TCP socket): type byte
+/// `01`, `HL` (handed-over listener), version 1. Sent only to targets that opted in to
+/// handover, never to plain A receivers (which would take the listener for a connection).
+pub const A_HANDOVER: [u8; 4] = [0x01, b'H', b'L', 1];
 /// B: client → server registration record length.
 pub const B_REGISTER_LEN: usize = 8;
 /// B: server → client acknowledgement `80 00 00 00`.

@@ -924,6 +924,12 @@ unsafe fn accept_common(
     };
     if let Some(slot) = fdtable::get(fd).filter(|s| s.kind() == CONVERTED) {
         let listener = *slot.lock().data();
+        if listener.flags & fdtable::HANDED_OVER != 0 {
+            // SAFETY: the program's own pointers.
+            return unsafe {
+                crate::hooks::socketbox::accept_handed_over(fd, &listener, addr, len, flags)
+            };
+        }
         if listener.flags & fdtable::DISPATCHED != 0 {
             // SAFETY: the program's own pointers.
             return unsafe {

@@ -30,6 +30,8 @@ const B_WAIT_MS: i64 = 1000;
 
 enum Received {
     Fd(c_int),
+    /// An "A" listener handover: a listening TCP socket to accept from from now on.
+    Listener(c_int),
     /// A datagram or record without a usable fd (skipped).
     Nothing,
     /// The "B" stream ended: the router went away.
@@ -68,6 +70,17 @@ fn receive(fd: c_int, stream_b: bool, cloexec: bool) -> Result<Received, c_int> 
         log!(Warn, "fd {fd}: a message without a connection; skipped");
         return Ok(Received::Nothing);
     };
+    if !stream_b && data.get(..n) == Some(&wire::A_HANDOVER[..]) {
+        if sys::getsockopt_int(passed, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Ok(1) {
+            return Ok(Received::Listener(passed));
+        }
+        log!(
+            Warn,
+            "fd {fd}: a listener handover without a listening socket; closed"
+        );
+        sys::close(passed);
+        return Ok(Received::Nothing);
+    }
     // One question for the common case: a TCP socket (IPPROTO_TCP means a stream of
     // AF_INET/AF_INET6); otherwise it must be a Unix stream socket.
     let usable = match sys::getsockopt_int(passed, libc::SOL_SOCKET, libc::SO_PROTOCOL) {
@@ -126,6 +139,17 @@ pub(crate) unsafe fn accept(
                 // SAFETY: the program's pointers.
                 return unsafe { hand_over(passed, listener, addr, len, flags) };
             }
+            Ok(Received::Listener(l)) => {
+                drop(saved);
+                if let Err(e) = take_listener(fd, slot, l) {
+                    return fail(e);
+                }
+                let Some(now) = fdtable::get(fd).map(|s| *s.lock().data()) else {
+                    return fail(libc::EBADF);
+                };
+                // SAFETY: the program's pointers.
+                return unsafe { accept_handed_over(fd, &now, addr, len, Some(flags)) };
+            }
             Ok(Received::Nothing) => continue,
             Ok(Received::Closed) => {
                 if register_again(fd, slot, listener).is_ok() {
@@ -148,6 +172,78 @@ pub(crate) unsafe fn accept(
             }
         }
     }
+}
+
+/// The router handed over a listening socket for this A listener's keys: put the record back
+/// for the other processes sharing the datagram socket (preforked workers each take it once;
+/// it stays queued for workers forked later), then install the listener at the program's fd
+/// number with its flags and epoll registrations. From here on the kernel dispatches.
+fn take_listener(fd: c_int, slot: &'static Slot, listener: c_int) -> Result<(), c_int> {
+    let _e = SavedErrno::new();
+    let mut own = [0u8; 128];
+    match sys::socket_name(libc::SYS_getsockname, fd, &mut own) {
+        Ok(n) => {
+            if let Err(e) = sys::send_fd_to(fd, &wire::A_HANDOVER, listener, &own[..n]) {
+                log!(Warn, "fd {fd}: cannot pass the handed-over listener on to sibling processes: errno {e}");
+            }
+        }
+        Err(e) => log!(Warn, "fd {fd}: getsockname: errno {e}"),
+    }
+    let mut g = slot.lock();
+    if g.kind() != CONVERTED {
+        sys::close(listener);
+        return Err(libc::EBADF);
+    }
+    let mut data = *g.data();
+    let kernel_family = sys::getsockopt_int(listener, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
+    let tmp = Replacement::adopt(listener, fd, &mut data)?;
+    tmp.apply_flags();
+    tmp.install(fd, &data)?;
+    data.flags &= !fdtable::SOCKETBOX_A;
+    data.flags |= fdtable::HANDED_OVER;
+    if kernel_family != data.family {
+        data.flags |= fdtable::REAL_TCP;
+    }
+    g.set(CONVERTED, data);
+    log!(
+        Info,
+        "fd {fd}: the router handed over its listener; accepting from the kernel directly"
+    );
+    Ok(())
+}
+
+/// accept/accept4 on a handed-over listener: the kernel's answer, with names converted only
+/// when the listener's family is not the program's.
+///
+/// # Safety
+/// `addr`/`len` are the program's accept arguments.
+pub(crate) unsafe fn accept_handed_over(
+    fd: c_int,
+    listener: &SlotData,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: Option<c_int>,
+) -> c_int {
+    let real = |a: *mut sockaddr, l: *mut socklen_t| match flags {
+        // SAFETY: the program's own call with its own (or our NULL) address arguments.
+        None => unsafe { crate::real::accept::get()(fd, a, l) },
+        // SAFETY: as above.
+        Some(f) => unsafe { crate::real::accept4::get()(fd, a, l, f) },
+    };
+    if listener.flags & fdtable::REAL_TCP == 0 {
+        let r = real(addr, len);
+        if r >= 0 {
+            crate::hooks::lifecycle::reset_stale(r);
+        }
+        return r;
+    }
+    let r = real(core::ptr::null_mut(), core::ptr::null_mut());
+    if r < 0 {
+        return r;
+    }
+    let _e = SavedErrno::new();
+    // SAFETY: the program's pointers.
+    unsafe { hand_over(r, listener, addr, len, flags.unwrap_or(0)) }
 }
 
 /// Puts (or re-arms) the one-second retry timer at a "B" listener's fd.
