@@ -259,7 +259,8 @@ pub unsafe extern "C" fn epoll_ctl(
             let mut g = slot.lock();
             let records = match g.kind() {
                 TRACKED => true,
-                CONVERTED => g.data().flags & (fdtable::SOCKETBOX_B | fdtable::PENDING) != 0,
+                // ("A" listeners: a handed-over listener replaces the datagram socket.)
+                CONVERTED => g.data().flags & (fdtable::DISPATCHED | fdtable::PENDING) != 0,
                 _ => false,
             };
             if records && !g.data().record_epoll(epfd, op, ev) {
