@@ -8,6 +8,8 @@
 #      handed-over listener; the router's accepted-connection counter stays 0.
 #   2. The router is killed (SIGKILL) and started again while wrk runs against nginx: no failed
 #      request; the new router keeps the listener its predecessor handed over (accepted=0).
+#   1b/2b. The same over B (slots with handover = "listener"): the shim asks for the listener at
+#      registration, and registers again after the restart, sending the listener along.
 #   3. A mixed config in a network namespace of the test's own (a wildcard listener): one key
 #      handed over, one dispatched per connection by the remote address, a `fail` default;
 #      every connection lands where `socketbox explain` says, on the path it says.
@@ -105,6 +107,74 @@ check_nginx_after() { timeout 10 curl -sS -f "http://127.0.0.1:$RN/hello" | grep
 check_nginx_after || fail "nginx not served after the restart"
 pass "nginx still served by the kept listener"
 stop_bg "$NGX"
+
+# ---- 1c/2b. the same over B: python and nginx register slots asking for their listener
+RB=$(free_port); RBN=$(free_port)
+API=$T/api
+cat >"$T/b.toml" <<CONF
+status = "$T/b.st"
+[[listen]]
+address = "127.0.0.1:$RB"
+[[listen]]
+address = "127.0.0.1:$RBN"
+[[api_socket]]
+path = "$API"
+mode = "0600"
+[[slot]]
+number = 1
+uid = 0
+handover = "listener"
+[[slot]]
+number = 2
+uid = 0
+shared = true
+[[target]]
+to = "slot:2"
+handover = "listener"
+[[rule_set]]
+id = 0
+rules = [ { port = $RB, to = "slot:1" }, { port = $RBN, to = "slot:2" } ]
+CONF
+start_router rb -f "$T/b.toml"
+start_py_server pyb 8114 "in,tcp,port=8114,socketbox-b=$API:1"
+wait_grep "$T/rb.err" "event=b-register slot=1 uid=0 pid=$SRV_PID .*path=handover" 10 "$SRV_PID"
+PYB=$SRV_PID
+check_py pyb "$RB" 127.0.0.51
+NGB_DIR=$T/ngb
+nginx_conf "$NGB_DIR" "8115" 2
+sed -i 's/\$status \$request_uri/$status $request_uri $server_addr:$server_port/' "$NGB_DIR/nginx.conf"
+NGINX_PRE=("${NS[@]}" "${PRE[@]}" SOCKSWAP_RULES="in,tcp,port=8115,socketbox-b=$API:2")
+start_nginx ngb "$NGB_DIR"
+NGB=$NGINX_PID
+wait_grep "$T/rb.err" "event=b-register slot=2 uid=0 pid=$NGB .*path=handover" 10 "$NGB"
+for src in 127.0.0.52 127.0.0.53; do
+    got=$(timeout 20 curl -sS -f --interface "$src" -w ' port=%{local_port}' "http://127.0.0.1:$RBN/hello") ||
+        fail "nginx over B: curl from $src failed (status $?)"
+    lport=${got##*port=}
+    wait_grep "$NGB_DIR/access.log" "^[0-9]+ ${src//./\\.}:$lport 200 /hello 127\.0\.0\.1:$RBN$" 10 "$NGB"
+done
+pass "nginx over B logged each real client and \$server_addr:\$server_port = 127.0.0.1:$RBN"
+assert_eq 0 "$(status_field "$T/b.st" accepted)" "B: the router accepted no connection itself"
+assert_eq 2 "$("$ROUTER" status "$T/b.st" | grep -c '^handover target=slot:[12] .*state=handed-over')" "B: status shows both slots handed over"
+
+wrk -t2 -c8 -d5s "http://127.0.0.1:$RBN/hello" >"$T/wrkb.out" 2>&1 &
+WRK=$!
+sleep 1 # as above: wrk has no readiness signal
+kill -KILL "$ROUTER_PID"
+wait_exit "$ROUTER_PID" 5 || fail "router did not die"
+start_router rb2 -f "$T/b.toml"
+wait "$WRK" || fail "wrk failed: $(cat "$T/wrkb.out")"
+n=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$T/wrkb.out")
+[ "${n:-0}" -gt 100 ] || fail "wrk over B made only ${n:-0} requests"
+! grep -qE 'Socket errors|Non-2xx' "$T/wrkb.out" || fail "failed requests across the router restart (B): $(cat "$T/wrkb.out")"
+pass "B: router killed and restarted under wrk: $n requests, none failed"
+# nginx's workers register again (sending the listener they hold) at their next accept
+wait_grep "$T/rb2.err" "event=b-register slot=2 uid=0 .*path=handover" 10 "$NGB"
+check_py pyb "$RB" 127.0.0.54
+wait_grep "$T/rb2.err" "event=b-register slot=1 uid=0 pid=$PYB .*path=handover" 10 "$PYB"
+pass "B: both servers registered again with the new router, keeping their listeners"
+assert_eq 0 "$(status_field "$T/b.st" accepted)" "B: the restarted router accepted no connection itself"
+stop_bg "$NGB"; stop_bg "$PYB"
 
 # ---- 3. mixed config in a network namespace of the test's own
 NSN=sbh-$$-$RANDOM

@@ -406,6 +406,8 @@ pub struct NativeSlot {
     pub api_socket: usize,
     #[serde(default)]
     pub shared: bool,
+    /// `handover = "listener"`: registered clients asking for it get the slot's listener.
+    pub handover: Option<String>,
 }
 
 /// Per-target settings: `[[target]] to = "unix:/run/web.sock"  handover = "listener"`.
@@ -759,6 +761,12 @@ pub fn apply_file(c: &mut Config, format: &str, path: &str, text: &str) -> Resul
                 });
             }
             for s in &n.slot {
+                if handover_mode(
+                    s.handover.as_deref(),
+                    &format!("{path}: [[slot]] {}", s.number),
+                )? {
+                    c.handover_targets.push(Target::Slot(s.number));
+                }
                 c.slots.push(Slot {
                     number: s.number,
                     uid: s.uid,
@@ -768,9 +776,9 @@ pub fn apply_file(c: &mut Config, format: &str, path: &str, text: &str) -> Resul
             }
             for t in &n.target {
                 let target = parse_target(&t.to).map_err(|e| format!("{path}: [[target]] {e}"))?;
-                if !matches!(target, Target::Unix(_)) {
+                if !matches!(target, Target::Unix(_) | Target::Slot(_)) {
                     return Err(format!(
-                        "{path}: [[target]] to = '{}': handover is for unix: targets",
+                        "{path}: [[target]] to = '{}': handover is for unix: and slot: targets",
                         t.to
                     ));
                 }

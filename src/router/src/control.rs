@@ -351,7 +351,8 @@ impl Control {
                     }
                     t => {
                         if let Some(id) = BServer::owns_conn(t) {
-                            self.b.on_conn(&self.ep, &self.sh, id, ev.events);
+                            self.b
+                                .on_conn(&self.ep, &self.sh, id, ev.events, &mut self.handovers);
                         } else if let Some(i) = self.a.owns(t) {
                             self.a.on_ready(&self.ep, &self.sh, i);
                         }

@@ -205,7 +205,10 @@ impl Handovers {
                 continue;
             }
             let path = path_of(&e.hk.target).to_string();
+            let slot = matches!(e.hk.target, Target::Slot(_));
             match e.state {
+                // A slot's listener goes out when its client registers.
+                State::Waiting | State::HandedOver if slot => e.next = now + CHECK,
                 State::Waiting => Self::send(cfg, e, &path, now),
                 State::HandedOver => {
                     if inode_of(&path).is_some_and(|i| i != e.ino) {
@@ -230,7 +233,11 @@ impl Handovers {
                         Ok(l) => {
                             e.listener = Some(l);
                             e.state = State::Waiting;
-                            Self::send(cfg, e, &path, now);
+                            if slot {
+                                e.next = now + CHECK;
+                            } else {
+                                Self::send(cfg, e, &path, now);
+                            }
                         }
                         Err(err) => {
                             crate::log!(Error, "handover", key = describe(&e.hk.key), reason = err);
@@ -327,6 +334,70 @@ impl Handovers {
             }
         }
         self.entries = keep;
+    }
+
+    pub fn has_slot(&self, slot: u32) -> bool {
+        self.entries
+            .iter()
+            .any(|e| e.hk.target == Target::Slot(slot))
+    }
+
+    /// A B client of `slot` asks for its listener (sending the one it holds, after a router
+    /// restart): the fd to send back, or None when the slot is not handed over (the client is
+    /// then served per connection). A held listener is checked (listening, bound to the key)
+    /// and kept as the router's copy when the router has none.
+    pub fn for_slot(
+        &mut self,
+        slot: u32,
+        held: Option<OwnedFd>,
+    ) -> Result<Option<std::os::fd::RawFd>, String> {
+        let Some(e) = self
+            .entries
+            .iter_mut()
+            .find(|e| e.hk.target == Target::Slot(slot))
+        else {
+            return Ok(None);
+        };
+        if let Some(h) = held {
+            let listening =
+                sys::getsockopt_int(h.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ACCEPTCONN).ok()
+                    == Some(1);
+            let bound = sys::local_addr(h.as_raw_fd())
+                .ok()
+                .and_then(|a| a.to_inet());
+            let same = |a: SocketAddr| {
+                crate::flags::to_v6(a.ip()) == crate::flags::to_v6(e.addr.ip())
+                    && a.port() == e.addr.port()
+            };
+            if !listening || !bound.is_some_and(same) {
+                return Err(format!(
+                    "the listener sent along is not a socket listening on {} (slot {slot}'s key)",
+                    e.addr
+                ));
+            }
+            if e.listener.is_none() {
+                e.listener = Some(h);
+            }
+        }
+        let Some(l) = &e.listener else {
+            return Err(format!(
+                "slot {slot}: its key {} is held by a listener from before this router started; \
+                 only its holder can register it",
+                e.addr
+            ));
+        };
+        if e.state != State::HandedOver {
+            e.state = State::HandedOver;
+            e.since = SystemTime::now();
+            crate::log!(
+                Info,
+                "handover",
+                target = config::target_name(&e.hk.target),
+                key = describe(&e.hk.key),
+                listener = e.addr
+            );
+        }
+        Ok(Some(l.as_raw_fd()))
     }
 
     /// One status line per handed-over key.

@@ -120,6 +120,9 @@ pub struct SlotData {
     pub pending_error: i32,
     /// Which handshake (hybrid.rs) owns this fd while PENDING: index + generation.
     pub pending_id: u32,
+    /// A "B" listener handed over: the registration stream, kept open (the router sees the
+    /// slot registered; its end tells of a router restart). -1 if none.
+    pub registration: c_int,
 }
 
 impl SlotData {
@@ -151,6 +154,7 @@ impl SlotData {
             recv_cache: None,
             pending_error: 0,
             pending_id: 0,
+            registration: -1,
         }
     }
 

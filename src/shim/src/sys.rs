@@ -337,7 +337,7 @@ pub fn send(fd: c_int, buf: &[u8], flags: c_int) -> SysResult {
 }
 
 /// Sends `buf` with one fd attached (SCM_RIGHTS) to the address `to` (a datagram socket's
-/// own name, for one), non-blocking.
+/// own name, for one; empty: the connected peer), non-blocking.
 pub fn send_fd_to(fd: c_int, buf: &[u8], pass: c_int, to: &[u8]) -> SysResult {
     let mut iov = libc::iovec {
         iov_base: buf.as_ptr() as *mut libc::c_void,
@@ -346,8 +346,10 @@ pub fn send_fd_to(fd: c_int, buf: &[u8], pass: c_int, to: &[u8]) -> SysResult {
     let mut control = [0u64; 3];
     // SAFETY: an all-zero msghdr is valid; the pointers are set just below.
     let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
-    msg.msg_name = to.as_ptr() as *mut libc::c_void;
-    msg.msg_namelen = to.len() as socklen_t;
+    if !to.is_empty() {
+        msg.msg_name = to.as_ptr() as *mut libc::c_void;
+        msg.msg_namelen = to.len() as socklen_t;
+    }
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr().cast();

@@ -43,17 +43,21 @@ fn forget(slot: &'static Slot) {
         return;
     }
     let mut g = slot.lock();
-    let owner = match g.kind() {
+    let (owner, registration) = match g.kind() {
         CONVERTED => {
             if !runtime::same_process() {
                 return;
             }
-            g.data().owner
+            (g.data().owner, g.data().registration)
         }
-        _ => 0,
+        _ => (0, -1),
     };
     g.set_kind(EMPTY);
     drop(g);
+    if registration >= 0 {
+        // A handed-over "B" listener's registration ends with it.
+        crate::sys::close(registration);
+    }
     if owner != 0 {
         let _e = SavedErrno::new();
         fdtable::release(owner, runtime::pid());

@@ -195,21 +195,88 @@ fn take_listener(fd: c_int, slot: &'static Slot, listener: c_int) -> Result<(), 
         return Err(libc::EBADF);
     }
     let mut data = *g.data();
-    let kernel_family = sys::getsockopt_int(listener, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
-    let tmp = Replacement::adopt(listener, fd, &mut data)?;
-    tmp.apply_flags();
-    tmp.install(fd, &data)?;
+    install_listener(fd, &mut data, listener)?;
     data.flags &= !fdtable::SOCKETBOX_A;
-    data.flags |= fdtable::HANDED_OVER;
-    if kernel_family != data.family {
-        data.flags |= fdtable::REAL_TCP;
-    }
     g.set(CONVERTED, data);
     log!(
         Info,
         "fd {fd}: the router handed over its listener; accepting from the kernel directly"
     );
     Ok(())
+}
+
+/// Puts a handed-over listening socket at the program's `fd` (its flags and epoll
+/// registrations carried over) and marks `data` so accept goes to the kernel.
+fn install_listener(fd: c_int, data: &mut SlotData, listener: c_int) -> Result<(), c_int> {
+    let kernel_family = match sys::getsockopt_int(listener, libc::SOL_SOCKET, libc::SO_DOMAIN) {
+        Ok(f) => f,
+        Err(e) => {
+            sys::close(listener);
+            return Err(e);
+        }
+    };
+    let tmp = Replacement::adopt(listener, fd, data)?;
+    tmp.apply_flags();
+    tmp.install(fd, data)?;
+    data.flags |= fdtable::HANDED_OVER;
+    if kernel_family != data.family {
+        data.flags |= fdtable::REAL_TCP;
+    }
+    Ok(())
+}
+
+/// At most once a second (a handed-over "B" listener): whether the registration stream
+/// ended (the router restarted), and if so register again, sending the listener along.
+fn check_registration(fd: c_int, listener: &SlotData) {
+    use core::sync::atomic::{AtomicI64, Ordering::Relaxed};
+    static NEXT_CHECK_MS: AtomicI64 = AtomicI64::new(0);
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec; CLOCK_MONOTONIC_COARSE is answered by the vDSO (no syscall).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    let now = ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000;
+    if now < NEXT_CHECK_MS.load(Relaxed) {
+        return;
+    }
+    NEXT_CHECK_MS.store(now + 1000, Relaxed);
+    let reg = listener.registration;
+    match sys::poll1(reg, libc::POLLIN, 0) {
+        Ok(r) if r & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 => {}
+        _ => return,
+    }
+    let mut probe = [0u8; 8];
+    if !matches!(
+        sys::recv(reg, &mut probe, libc::MSG_DONTWAIT | libc::MSG_PEEK),
+        Ok(0) | Err(_)
+    ) {
+        return;
+    }
+    let Some(rt) = runtime::get() else { return };
+    let Some(Action::SocketboxB { api, slot: number }) = rt
+        .config
+        .rules
+        .get(listener.rule as usize)
+        .map(|r| &r.action)
+    else {
+        return;
+    };
+    match register_b(api, *number, Some(fd)) {
+        Ok((stream, back)) => {
+            if let Some(b) = back {
+                sys::close(b); // our own listener, returned: we hold it already
+            }
+            let _ = sys::dup3(stream, reg, libc::O_CLOEXEC);
+            sys::close(stream);
+            log!(
+                Info,
+                "fd {fd}: registered slot {number} again at {} (keeping the handed-over listener)",
+                Bytes(api.as_bytes())
+            );
+        }
+        Err(e) => log!(Debug, "fd {fd}: registering slot {number} again: errno {e}"),
+    }
 }
 
 /// accept/accept4 on a handed-over listener: the kernel's answer, with names converted only
@@ -230,6 +297,10 @@ pub(crate) unsafe fn accept_handed_over(
         // SAFETY: as above.
         Some(f) => unsafe { crate::real::accept4::get()(fd, a, l, f) },
     };
+    if listener.registration >= 0 {
+        let _e = SavedErrno::new();
+        check_registration(fd, listener);
+    }
     if listener.flags & fdtable::REAL_TCP == 0 {
         let r = real(addr, len);
         if r >= 0 {
@@ -337,8 +408,31 @@ unsafe fn hand_over(
     passed
 }
 
+/// Registers `slot` asking for its handed-over listener (sending along the one `held`, after a
+/// router restart): the registered stream and the listener if the router hands one over. A
+/// router that predates handover refuses the versioned record; the plain one follows.
+fn register_b(api: &str, slot: u32, held: Option<c_int>) -> Result<(c_int, Option<c_int>), c_int> {
+    let flags = wire::B_WANTS_LISTENER | held.map_or(0, |_| wire::B_HOLDS_LISTENER);
+    match register_record(api, &wire::b_register_ext(slot, flags), held) {
+        Err(libc::ECONNREFUSED) if held.is_none() => {
+            register_record(api, &wire::b_register(slot), None)
+        }
+        r => r,
+    }
+}
+
 /// Connects to a router's "B" API socket and registers `slot`; the registered stream.
 fn register(api: &str, slot: u32) -> Result<c_int, c_int> {
+    register_record(api, &wire::b_register(slot), None).map(|(s, _)| s)
+}
+
+/// Connects to a router's "B" API socket and sends one registration `record` (with `held`
+/// attached); the registered stream and a listener the router answered with.
+fn register_record(
+    api: &str,
+    record: &[u8],
+    held: Option<c_int>,
+) -> Result<(c_int, Option<c_int>), c_int> {
     let sa = match api.strip_prefix('@') {
         Some(name) => UnixSockaddr::abstract_name(name.as_bytes()),
         None => UnixSockaddr::path(api.as_bytes()),
@@ -351,15 +445,26 @@ fn register(api: &str, slot: u32) -> Result<c_int, c_int> {
     };
     sys::set_timeouts(s, B_REGISTER_TIMEOUT_MS);
     sys::connect(s, sa.bytes.as_ptr().cast(), sa.len as u32).map_err(close_on_err)?;
-    sys::send(s, &wire::b_register(slot), libc::MSG_NOSIGNAL).map_err(close_on_err)?;
-    let mut ack = [0u8; 8];
-    let n = sys::recv(s, &mut ack, 0).map_err(close_on_err)? as usize;
-    if ack.get(..n) != Some(&wire::B_ACK[..]) {
-        // The router closes without a reply when it refuses (wrong uid, slot taken, ...).
-        return Err(close_on_err(libc::ECONNREFUSED));
+    match held {
+        Some(h) => sys::send_fd_to(s, record, h, &[]),
+        None => sys::send(s, record, libc::MSG_NOSIGNAL),
     }
+    .map_err(close_on_err)?;
+    let mut ack = [0u8; 8];
+    let (n, passed) = sys::recv_with_fd(s, &mut ack).map_err(close_on_err)?;
+    let listener = match (ack.get(..n), passed) {
+        (Some(a), None) if a == wire::B_ACK => None,
+        (Some(a), Some(l)) if a == wire::B_ACK_LISTENER => Some(l),
+        (_, p) => {
+            if let Some(p) = p {
+                sys::close(p);
+            }
+            // The router closes without a reply when it refuses (wrong uid, slot taken, ...).
+            return Err(close_on_err(libc::ECONNREFUSED));
+        }
+    };
     sys::set_timeouts(s, 0);
-    Ok(s)
+    Ok((s, listener))
 }
 
 /// bind under a `socketbox-b` rule.
@@ -378,7 +483,7 @@ pub(crate) fn bind_b(
     if sotype != libc::SOCK_STREAM {
         return Err(libc::EPROTOTYPE);
     }
-    let stream = register(api, number).map_err(|e| {
+    let (stream, listener) = register_b(api, number, None).map_err(|e| {
         log!(
             Error,
             "bind {ip}: cannot register slot {number} on the router's API socket {}: errno {e}",
@@ -391,14 +496,28 @@ pub(crate) fn bind_b(
         Ok(d) => d,
         Err(e) => {
             sys::close(stream);
+            if let Some(l) = listener {
+                sys::close(l);
+            }
             return Err(e);
         }
     };
-    let tmp = Replacement::adopt(stream, fd, &mut data)?;
-    tmp.apply_flags();
-    tmp.install(fd, &data)?;
     data.rule = index.min(u16::MAX as usize) as u16;
-    data.flags |= fdtable::SOCKETBOX_B;
+    if let Some(l) = listener {
+        // The router handed over the slot's listener: the program's fd becomes it, and the
+        // registration stays open beside it.
+        if let Err(e) = install_listener(fd, &mut data, l) {
+            sys::close(stream);
+            return Err(e);
+        }
+        data.registration = stream;
+        log!(Info, "fd {fd}: bind {ip}: slot {number}'s listener handed over; accepting from the kernel directly");
+    } else {
+        let tmp = Replacement::adopt(stream, fd, &mut data)?;
+        tmp.apply_flags();
+        tmp.install(fd, &data)?;
+        data.flags |= fdtable::SOCKETBOX_B;
+    }
     let port = match ip.port() {
         0 => swap::next_ephemeral_port(),
         p => p,
