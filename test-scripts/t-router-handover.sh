@@ -13,6 +13,8 @@
 #   3. A mixed config in a network namespace of the test's own (a wildcard listener): one key
 #      handed over, one dispatched per connection by the remote address, a `fail` default;
 #      every connection lands where `socketbox explain` says, on the path it says.
+#   4. A reload moves the handed-over key to a dispatched target: the listener is revoked, a
+#      connection accepted before it is still served, new ones go where explain says.
 # Router: $SOCKSWAP_ROUTER (default target/release/socketbox).
 . "$(dirname "$0")/lib.sh"
 . "$HELPERS/router_shim.sh"
@@ -210,6 +212,7 @@ bg web "${NS[@]}" "${PRE[@]}" SOCKSWAP_RULES="in,tcp,port=8113,socketbox=$T/web.
     "$PYTHON" -u -m http.server 8113 --bind 127.0.0.1 --directory "$T/www"
 wait_grep "$T/web.out" "^Serving HTTP" 15 "$BG_PID"
 bg rmix "${INN[@]}" "$ROUTER" -f "$T/mixed.toml"
+RMIX=$BG_PID
 wait_grep "$T/rmix.err" 'event=ready' 10 "$BG_PID"
 wait_grep "$T/rmix.err" 'event=handover ' 10 "$BG_PID"
 
@@ -261,3 +264,38 @@ st=$("$ROUTER" status "$T/mixed.st")
 echo "$st"
 acc=$(printf '%s\n' "$st" | sed -n 's/^total .*accepted=\([0-9]*\).*/\1/p')
 assert_eq 4 "$acc" "the router accepted exactly the 4 dispatched connections (not the 2 handed over)"
+
+# ---- 4. a reload that moves the handed-over key to a dispatched target: the listener is
+# revoked, a connection the server accepted before the reload is still served, and new
+# connections go where the new config (and explain) says
+"${INN[@]}" "$PYTHON" -u - "$MP" "$T/go" >"$T/inflight.out" 2>&1 <<'PY' &
+import os, socket, sys, time
+s = socket.create_connection(("127.0.0.2", int(sys.argv[1])), timeout=10, source_address=("127.0.0.11", 0))
+s.sendall(b"GET /who HTTP/1.0\r\n")
+print("sent", flush=True)
+deadline = time.time() + 10
+while not os.path.exists(sys.argv[2]) and time.time() < deadline:
+    time.sleep(0.01)
+s.sendall(b"\r\n")
+data = b""
+while True:
+    b = s.recv(4096)
+    if not b:
+        break
+    data += b
+print("got web" if b"\r\n\r\nweb" in data else "got %r" % data[:60], flush=True)
+PY
+INFLIGHT=$!
+wait_grep "$T/inflight.out" '^sent' 10 "$INFLIGHT"
+sed -i -e '/^\[\[target\]\]/,/^handover/d' -e "s#{ local = \"127.0.0.2\", to = \"unix:$T/web.a\" }#{ local = \"127.0.0.2\", to = \"unix:$T/two.a\" }#" "$T/mixed.toml"
+grep -q "127.0.0.2\", to = \"unix:$T/two.a" "$T/mixed.toml" || fail "config edit failed: $(cat "$T/mixed.toml")"
+kill -HUP "$RMIX"
+wait_grep "$T/rmix.err" 'event=reload result=ok' 10
+grep -q 'event=handover-revoked' "$T/rmix.err" || fail "no handover-revoked after the reload: $(cat "$T/rmix.err")"
+touch "$T/go"
+wait "$INFLIGHT" || fail "in-flight client failed: $(cat "$T/inflight.out")"
+assert_contains "$T/inflight.out" "got web" "a connection accepted before the reload is served after it"
+assert_eq two "$(who 127.0.0.2 127.0.0.10)" "after the reload 127.0.0.2 goes to two (dispatched), as explain says"
+"$ROUTER" explain -f "$T/mixed.toml" 127.0.0.2 "$MP" 127.0.0.10 40000 | grep -q '^path: dispatch' || fail "explain after the reload"
+"$ROUTER" status "$T/mixed.st" | grep -q '^handover ' && fail "status still lists a handover: $("$ROUTER" status "$T/mixed.st")"
+pass "status lists no handover after the reload"
