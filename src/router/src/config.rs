@@ -1130,4 +1130,56 @@ entries = [ { local = "fd01:db8::1:10", to = "unix:/vm7/sb-00443" } ]
             .contains("nope"));
         assert!(build(&o, &|_| Ok("bogus = 1".to_string())).is_err());
     }
+
+    #[test]
+    fn handover_opt_in_and_plan() {
+        let read = |t: &'static str| move |_: &str| Ok(t.to_string());
+        let (_, o) = crate::flags::parse(&[
+            "-S".into(),
+            "/run/web".into(),
+            "-p".into(),
+            "80".into(),
+            "--handover".into(),
+            "listener".into(),
+        ])
+        .unwrap();
+        let c = build(&o, &read("")).unwrap();
+        assert_eq!(c.handover_keys.len(), 1);
+        assert!(handed_over_whole(&c, 0), "the -l/-p listener is the key");
+        let (_, o) = crate::flags::parse(&[
+            "-f".into(),
+            "x.conf".into(),
+            "--handover".into(),
+            "listener".into(),
+        ])
+        .unwrap();
+        assert!(build(&o, &read("rule-set:0\ndefault:fail\n"))
+            .unwrap_err()
+            .contains("-S PATH"));
+        let toml = "[[listen]]\naddress = \"[::]:80\"\n[[target]]\nto = \"unix:/w\"\nhandover = \"listener\"\n\
+            [[rule_set]]\nid = 0\ndefault = \"fail\"\nrules = [ { local = \"127.0.0.2\", to = \"unix:/w\" } ]\n";
+        let (_, o) = crate::flags::parse(&["-f".into(), "x.toml".into()]).unwrap();
+        let c = build(&o, &read(toml)).unwrap();
+        assert_eq!(c.handover_keys.len(), 1);
+        assert!(!handed_over_whole(&c, 0));
+        assert!(
+            matches!(
+                c.listeners[0],
+                ListenSpec::Tcp {
+                    reuseport: true,
+                    ..
+                }
+            ),
+            "shares its port with the key"
+        );
+        assert_eq!(
+            handover_addr(&c, &c.handover_keys[0]),
+            Some("127.0.0.2:80".parse().unwrap())
+        );
+        let remote_only = toml.replace("local = \"127.0.0.2\"", "remote = \"127.0.0.2\"");
+        let e = build(&o, &read(Box::leak(remote_only.into_boxed_str()))).unwrap_err();
+        assert!(e.contains("no local address and port routes to"), "{e}");
+        let bad = toml.replace("handover = \"listener\"", "handover = \"kernel\"");
+        assert!(build(&o, &read(Box::leak(bad.into_boxed_str()))).is_err());
+    }
 }
