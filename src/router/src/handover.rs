@@ -49,6 +49,20 @@ struct Entry {
     next: Instant,
 }
 
+impl Entry {
+    fn handed_over(&mut self) {
+        self.state = State::HandedOver;
+        self.since = SystemTime::now();
+        crate::log!(
+            Info,
+            "handover",
+            target = config::target_name(&self.hk.target),
+            key = describe(&self.hk.key),
+            listener = self.addr
+        );
+    }
+}
+
 #[derive(Default)]
 pub struct Handovers {
     entries: Vec<Entry>,
@@ -251,7 +265,9 @@ impl Handovers {
     }
 
     fn send(cfg: &Config, e: &mut Entry, path: &str, now: Instant) {
-        let Some(l) = &e.listener else { return };
+        let Some(l) = e.listener.as_ref().map(|l| l.as_raw_fd()) else {
+            return;
+        };
         let result = open_target(path, owner_for(path, &cfg.target_owner))
             .map_err(|o| (o.reason, o.security))
             .and_then(|sock| {
@@ -260,17 +276,9 @@ impl Handovers {
             });
         match result {
             Ok(()) => {
-                e.state = State::HandedOver;
-                e.since = SystemTime::now();
+                e.handed_over();
                 e.ino = inode_of(path).unwrap_or(0);
                 e.next = now + CHECK;
-                crate::log!(
-                    Info,
-                    "handover",
-                    target = config::target_name(&e.hk.target),
-                    key = describe(&e.hk.key),
-                    listener = e.addr
-                );
             }
             Err((reason, security)) => {
                 if security {
@@ -379,7 +387,7 @@ impl Handovers {
                 e.listener = Some(h);
             }
         }
-        let Some(l) = &e.listener else {
+        let Some(l) = e.listener.as_ref().map(|l| l.as_raw_fd()) else {
             return Err(format!(
                 "slot {slot}: its key {} is held by a listener from before this router started; \
                  only its holder can register it",
@@ -387,17 +395,9 @@ impl Handovers {
             ));
         };
         if e.state != State::HandedOver {
-            e.state = State::HandedOver;
-            e.since = SystemTime::now();
-            crate::log!(
-                Info,
-                "handover",
-                target = config::target_name(&e.hk.target),
-                key = describe(&e.hk.key),
-                listener = e.addr
-            );
+            e.handed_over();
         }
-        Ok(Some(l.as_raw_fd()))
+        Ok(Some(l))
     }
 
     /// One status line per handed-over key.

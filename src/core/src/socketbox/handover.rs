@@ -212,12 +212,12 @@ pub fn plan(
 }
 
 /// The handover key a connection's tuple falls on, if any (what `explain` reports).
-pub fn key_for<'a>(
-    keys: &'a [HandoverKey],
+pub fn key_for(
+    keys: &[HandoverKey],
     listener: u32,
     local_ip: Ipv6Addr,
     local_port: u16,
-) -> Option<&'a HandoverKey> {
+) -> Option<&HandoverKey> {
     // A specific address wins over the whole listener, as the kernel's lookup prefers it.
     let hit = |want_ip: Option<Ipv6Addr>| {
         keys.iter()

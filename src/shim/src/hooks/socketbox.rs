@@ -7,6 +7,11 @@
 //!
 //! `accept` takes the next fd, applies accept4's flags and shows its addresses in the family of
 //! the program's listener (the router's IPv6 sockets to an AF_INET program: bug S2).
+//!
+//! Listener handover (docs/router.md): a router may instead hand over one listening TCP socket
+//! for the program's keys ("A": an `A_HANDOVER` record on the datagram socket; "B": the answer
+//! to a registration asking for it). It is installed at the program's fd and accept goes
+//! straight to the kernel from then on.
 
 use core::net::SocketAddr;
 
@@ -253,16 +258,10 @@ fn check_registration(fd: c_int, listener: &SlotData) {
     ) {
         return;
     }
-    let Some(rt) = runtime::get() else { return };
-    let Some(Action::SocketboxB { api, slot: number }) = rt
-        .config
-        .rules
-        .get(listener.rule as usize)
-        .map(|r| &r.action)
-    else {
+    let Some((api, number)) = b_rule(listener) else {
         return;
     };
-    match register_b(api, *number, Some(fd)) {
+    match register_b(api, number, Some(fd)) {
         Ok((stream, back)) => {
             if let Some(b) = back {
                 sys::close(b); // our own listener, returned: we hold it already
@@ -279,6 +278,37 @@ fn check_registration(fd: c_int, listener: &SlotData) {
     }
 }
 
+/// The kernel's accept (flags None) or accept4.
+///
+/// # Safety
+/// `addr`/`len` as for accept(2): NULL or valid.
+pub(crate) unsafe fn real_accept(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: Option<c_int>,
+) -> c_int {
+    match flags {
+        // SAFETY: the caller's pointers, as accept(2) takes them.
+        None => unsafe { crate::real::accept::get()(fd, addr, len) },
+        // SAFETY: as above.
+        Some(f) => unsafe { crate::real::accept4::get()(fd, addr, len, f) },
+    }
+}
+
+/// The api socket and slot of the socketbox-b rule a listener was converted by.
+fn b_rule(listener: &SlotData) -> Option<(&'static str, u32)> {
+    match &runtime::get()?
+        .config
+        .rules
+        .get(listener.rule as usize)?
+        .action
+    {
+        Action::SocketboxB { api, slot } => Some((api.as_str(), *slot)),
+        _ => None,
+    }
+}
+
 /// accept/accept4 on a handed-over listener: the kernel's answer, with names converted only
 /// when the listener's family is not the program's.
 ///
@@ -291,12 +321,8 @@ pub(crate) unsafe fn accept_handed_over(
     len: *mut socklen_t,
     flags: Option<c_int>,
 ) -> c_int {
-    let real = |a: *mut sockaddr, l: *mut socklen_t| match flags {
-        // SAFETY: the program's own call with its own (or our NULL) address arguments.
-        None => unsafe { crate::real::accept::get()(fd, a, l) },
-        // SAFETY: as above.
-        Some(f) => unsafe { crate::real::accept4::get()(fd, a, l, f) },
-    };
+    // SAFETY: the program's own call with its own (or our NULL) address arguments.
+    let real = |a: *mut sockaddr, l: *mut socklen_t| unsafe { real_accept(fd, a, l, flags) };
     if listener.registration >= 0 {
         let _e = SavedErrno::new();
         check_registration(fd, listener);
@@ -535,16 +561,8 @@ pub(crate) fn bind_b(
 /// The router closed our "B" stream (it restarted): register again and put the new stream at
 /// the same fd number, with the program's flags and epoll registrations.
 fn register_again(fd: c_int, slot: &'static Slot, listener: &SlotData) -> Result<(), c_int> {
-    let rt = runtime::get().ok_or(libc::EINVAL)?;
-    let Some(Action::SocketboxB { api, slot: number }) = rt
-        .config
-        .rules
-        .get(listener.rule as usize)
-        .map(|r| &r.action)
-    else {
-        return Err(libc::EINVAL);
-    };
-    let stream = register(api, *number)?;
+    let (api, number) = b_rule(listener).ok_or(libc::EINVAL)?;
+    let stream = register(api, number)?;
     let mut g = slot.lock();
     if g.kind() != CONVERTED {
         sys::close(stream);
