@@ -244,6 +244,23 @@ pub fn to_prometheus(status: &str) -> String {
         if per_kind_fields.contains(&field) {
             continue;
         }
+        if field == "accepted" {
+            // A count of events, not a level.
+            let metric = "socketbox_accepted_total".to_string();
+            metrics
+                .entry(metric.clone())
+                .or_insert_with(|| {
+                    (
+                        "Connections the router accepted itself (handed-over keys never count)."
+                            .into(),
+                        "counter",
+                        Vec::new(),
+                    )
+                })
+                .2
+                .push(format!("{metric} {value}"));
+            continue;
+        }
         let metric = format!("socketbox_{}", metric_part(&field));
         let help = GAUGES.iter().find(|(g, _)| *g == field).map_or_else(
             || format!("socketbox status field {field}."),
@@ -277,8 +294,17 @@ mod prometheus_tests {
             s.count("unix:/run/a \"x\"", Event::Delivered);
         }
         s.count("fail", Event::Refused);
-        let text = render(&s.snapshot(), 1, 1, 0, 4);
+        let text = render(&s.snapshot(), 1, 1, 0, 4, 7)
+            + "handover target=unix:/w key=\"listener 0 127.0.0.1:80\" listener=127.0.0.1:80 state=handed-over since=2026-12-06T03:40:00Z\n";
         let p = to_prometheus(&text);
+        assert!(
+            p.contains("# TYPE socketbox_accepted_total counter\nsocketbox_accepted_total 7\n"),
+            "{p}"
+        );
+        assert!(
+            !p.contains("handover"),
+            "handover lines carry no counters: {p}"
+        );
         assert!(
             p.contains("# TYPE socketbox_target_delivered_total counter\n"),
             "{p}"
