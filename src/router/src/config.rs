@@ -53,6 +53,8 @@ pub enum Named {
         to: RelayTo,
         proxy: Option<ProxyVersion>,
     },
+    /// The built-in port-80 responder: redirect to https, serve ACME challenges from `webroot`.
+    HttpsRedirect { webroot: Option<String> },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -186,7 +188,7 @@ pub fn parse_listen_spec(s: &str) -> Result<ListenSpec, String> {
 }
 
 /// A native target string: `unix:PATH`, `fd:N`, `slot:N`, `spawn:NAME`, `relay:NAME`,
-/// `name:NAME`, `rule:K`, `map:K`, `fail`; socketbox's `jump-*:` spellings are accepted too.
+/// `responder:NAME`, `name:NAME`, `rule:K`, `map:K`, `fail`; socketbox's `jump-*:` spellings are accepted too.
 pub fn parse_target(s: &str) -> Result<Target, String> {
     if s == "fail" {
         return Ok(Target::Fail);
@@ -202,7 +204,7 @@ pub fn parse_target(s: &str) -> Result<Target, String> {
         "unix" | "jump-unix" if !v.is_empty() => Target::Unix(v.to_string()),
         "fd" | "jump-fd" => Target::Fd(v.parse().map_err(|_| format!("bad target '{s}'"))?),
         "slot" => Target::Slot(num(v)?),
-        "spawn" | "relay" | "name" if !v.is_empty() => Target::Named(v.to_string()),
+        "spawn" | "relay" | "responder" | "name" if !v.is_empty() => Target::Named(v.to_string()),
         "rule" | "jump-rule" => Target::JumpRule(num(v)?),
         "map" | "jump-map" => Target::JumpMap(num(v)?),
         _ => return Err(format!("bad target '{s}'")),
@@ -275,6 +277,8 @@ pub struct Native {
     #[serde(default)]
     pub relay: Vec<NativeRelay>,
     #[serde(default)]
+    pub responder: Vec<NativeResponder>,
+    #[serde(default)]
     pub rule_set: Vec<NativeRuleSet>,
     #[serde(default)]
     pub map_set: Vec<NativeMapSet>,
@@ -340,6 +344,14 @@ pub struct NativeRelay {
     pub name: String,
     pub to: String,
     pub proxy: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeResponder {
+    pub name: String,
+    pub action: String,
+    pub webroot: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -691,6 +703,37 @@ pub fn apply_file(c: &mut Config, format: &str, path: &str, text: &str) -> Resul
                     return Err(format!("{path}: target name '{}' defined twice", r.name));
                 }
             }
+            for r in &n.responder {
+                if r.action != "https-redirect" {
+                    return Err(format!(
+                        "{path}: responder '{}': action must be \"https-redirect\", not '{}'",
+                        r.name, r.action
+                    ));
+                }
+                if let Some(w) = &r.webroot {
+                    match std::fs::metadata(w) {
+                        Ok(m) if m.is_dir() => {}
+                        Ok(_) => {
+                            return Err(format!(
+                                "{path}: responder '{}': webroot {w} is not a directory",
+                                r.name
+                            ))
+                        }
+                        Err(e) => {
+                            return Err(format!(
+                                "{path}: responder '{}': webroot {w}: {}",
+                                r.name, e
+                            ))
+                        }
+                    }
+                }
+                let v = Named::HttpsRedirect {
+                    webroot: r.webroot.clone(),
+                };
+                if c.named.insert(r.name.clone(), v).is_some() {
+                    return Err(format!("{path}: target name '{}' defined twice", r.name));
+                }
+            }
             if let Some(w) = n.workers {
                 if w == 0 || w > 256 {
                     return Err(format!("{path}: workers must be 1..256"));
@@ -741,7 +784,7 @@ pub fn check_references(c: &Config) -> Result<(), String> {
         if let Target::Named(n) = t {
             if !c.named.contains_key(n) {
                 return Err(format!(
-                    "target '{n}' is not defined (no [[spawn]] or [[relay]] with that name)"
+                    "target '{n}' is not defined (no [[spawn]], [[relay]] or [[responder]] with that name)"
                 ));
             }
         }

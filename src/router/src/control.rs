@@ -165,6 +165,9 @@ impl Control {
                 Some(Named::Relay { to, proxy }) => {
                     crate::relay::start(&self.sh, &n, to, *proxy, p)
                 }
+                Some(Named::HttpsRedirect { webroot }) => {
+                    crate::responder::start(&self.sh, &n, webroot.as_deref(), p)
+                }
                 None => {
                     self.sh.stats.count(&format!("name:{n}"), Event::Refused);
                     crate::log!(

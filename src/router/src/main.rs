@@ -12,6 +12,7 @@ mod log;
 mod privs;
 mod queue;
 mod relay;
+mod responder;
 mod shared;
 mod sockserver;
 mod spawn;

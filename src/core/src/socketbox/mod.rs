@@ -13,6 +13,7 @@
 //!   never panic on any input (fuzzed).
 
 pub mod python;
+pub mod responder;
 pub mod table;
 pub mod text;
 pub mod wire;
