@@ -69,6 +69,10 @@ pub fn decide(cfg: &Config, t: &Tuple) -> Decision {
             name: "fail".into(),
             reason: "the rules say fail".into(),
         },
+        Ok(Target::Named(n)) if crate::daemon::router_end(n).is_some() => Decision::A {
+            name: format!("daemon:{n}"),
+            kind: AKind::Fd(crate::daemon::router_end(n).unwrap_or(-1)),
+        },
         Ok(t @ (Target::Slot(_) | Target::Named(_))) => Decision::Control(t.clone()),
         Ok(other) => Decision::Refuse {
             name: target_name(other),
