@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use sockswap_core::addr::{self, Decoded, UnixSockaddr};
+use sockswap_core::addr::{self, Decoded, UnixName, UnixSockaddr};
 use sockswap_core::config::LogLevel;
 use sockswap_core::decide::{self, decide, Decision};
 use sockswap_core::rule::{Action, Direction, QueryTarget, Rule};
@@ -178,6 +178,7 @@ pub fn supervise(
             break wait_child(pid);
         }
     };
+    slog!(shared, Debug, "program ended: {status:?}");
     for (path, dev, ino) in shared.files.lock().unwrap().iter() {
         // Only the file we made: a later socket at the same path is someone else's.
         // SAFETY: stat is plain data; path is a valid C string.
@@ -189,6 +190,7 @@ pub fn supervise(
         {
             // SAFETY: valid C string.
             unsafe { libc::unlink(path.as_ptr()) };
+            slog!(shared, Debug, "removed {}", path.to_string_lossy());
         }
     }
     Ok(status)
@@ -491,7 +493,7 @@ fn bind_replacing_stale(fd: &OwnedFd, sotype: i32, sa: &UnixSockaddr) -> Result<
         Err(libc::EADDRINUSE) => {}
         other => return other,
     }
-    let Some(path) = sa.c_path() else {
+    let Some(path) = fs_path(sa) else {
         return Err(libc::EADDRINUSE);
     };
     let cpath = CString::new(path).map_err(|_| libc::EINVAL)?;
@@ -656,7 +658,7 @@ fn bind_converted(
         })?;
         (sa, port)
     };
-    let path = sa.c_path().map(|p| p.to_vec());
+    let path = fs_path(&sa).map(|p| p.to_vec());
     if let (Some(mode), Some(p)) = (rule.mode, &path) {
         use std::os::unix::ffi::OsStrExt;
         use std::os::unix::fs::PermissionsExt;
@@ -695,8 +697,16 @@ fn bind_converted(
     Ok(Answer::Value(0))
 }
 
+/// The filesystem path of a Unix name (without the NUL `c_path` carries); None if abstract.
+fn fs_path(sa: &UnixSockaddr) -> Option<&[u8]> {
+    match sa.name() {
+        UnixName::Path(p) => Some(p),
+        _ => None,
+    }
+}
+
 fn remember_file(sh: &Shared, sa: &UnixSockaddr) {
-    let Some(p) = sa.c_path() else { return };
+    let Some(p) = fs_path(sa) else { return };
     let Ok(c) = CString::new(p) else { return };
     // SAFETY: stat is plain data; c is a valid C string.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
