@@ -267,7 +267,16 @@ fn run(
         .ok_or_else(|| Fail("no program given".into()))?;
     let file = resolve_program(prog);
     let has_rules = !cfg.rules.is_empty();
-    if has_rules && !allow_bypass && file.as_deref().is_some_and(seccomp::detect::is_setid) {
+    if has_rules && file.as_deref().is_some_and(seccomp::detect::is_setid) {
+        if allow_bypass {
+            eprintln!(
+                "sockswap: {}: set-user-ID/set-group-ID program: running it without the rules (--allow-bypass)",
+                prog.to_string_lossy()
+            );
+            env.remove(RULES_VAR);
+            env.remove(RULES_FILE_VAR);
+            return exec_plain(prog, &program[1..], &env);
+        }
         return Err(Fail(format!(
             "{}: a set-user-ID/set-group-ID program ignores LD_PRELOAD and cannot be given a seccomp filter without losing its privileges, so the rules would not be in force (--allow-bypass runs it anyway, without them)",
             prog.to_string_lossy()
