@@ -1,5 +1,6 @@
 // An HTTP server that answers with the client address it sees (r.RemoteAddr) and its own
-// listener address. Usage: http_server ADDR:PORT. Exits 0 on SIGTERM/SIGINT after saying so.
+// listener address. Usage: http_server ADDR:PORT, or http_server unix:PATH (a native Unix
+// socket, the benchmark's baseline). Exits 0 on SIGTERM/SIGINT after saying so.
 package main
 
 import (
@@ -8,11 +9,16 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
 func main() {
-	ln, err := net.Listen("tcp", os.Args[1])
+	network, addr := "tcp", os.Args[1]
+	if strings.HasPrefix(addr, "unix:") {
+		network, addr = "unix", addr[5:]
+	}
+	ln, err := net.Listen(network, addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "listen:", err)
 		os.Exit(3)

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sockswap_core::addr::{self, Decoded, UnixName, UnixSockaddr};
@@ -72,6 +72,8 @@ struct Shared {
     files: Mutex<Vec<(CString, u64, u64)>>,
     /// Accepts waiting for a connection in threads: set to answer EINTR (a signal came).
     interrupt: Mutex<Vec<Arc<AtomicBool>>>,
+    /// Trapped calls received, per entry of `filter::TRAPPED`.
+    counts: [AtomicU64; 6],
 }
 
 static EPHEMERAL: AtomicU32 = AtomicU32::new(0);
@@ -142,6 +144,7 @@ pub fn supervise(
         faces: Mutex::new(HashMap::new()),
         files: Mutex::new(Vec::new()),
         interrupt: Mutex::new(Vec::new()),
+        counts: Default::default(),
     });
     let sigfd = signalfd(signals)?;
     let mut pidfds = PidFds::default();
@@ -178,7 +181,7 @@ pub fn supervise(
             break wait_child(pid);
         }
     };
-    slog!(shared, Debug, "program ended: {status:?}");
+    slog!(shared, Info, "{}", statistics(&shared));
     for (path, dev, ino) in shared.files.lock().unwrap().iter() {
         // Only the file we made: a later socket at the same path is someone else's.
         // SAFETY: stat is plain data; path is a valid C string.
@@ -194,6 +197,31 @@ pub fn supervise(
         }
     }
     Ok(status)
+}
+
+/// "N trapped calls (bind 1, accept4 2, …), supervisor CPU T us": what the program cost.
+fn statistics(sh: &Shared) -> String {
+    let names = ["bind", "connect", "accept", "accept4", "getsockname", "getpeername"];
+    let mut total = 0;
+    let mut parts = Vec::new();
+    for (name, c) in names.iter().zip(&sh.counts) {
+        let n = c.load(Ordering::Relaxed);
+        total += n;
+        if n > 0 {
+            parts.push(format!("{name} {n}"));
+        }
+    }
+    // SAFETY: rusage is plain data.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: ru is valid.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let cpu_us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1_000_000
+        + ru.ru_utime.tv_usec
+        + ru.ru_stime.tv_usec;
+    format!(
+        "seccomp: {total} trapped calls ({}), supervisor CPU {cpu_us} us",
+        parts.join(", ")
+    )
 }
 
 fn signalfd(signals: &[i32]) -> Result<OwnedFd, String> {
@@ -311,6 +339,9 @@ fn handle_one(sh: &Arc<Shared>, pidfds: &mut PidFds) {
         nr: i64::from(n.data.nr),
         args: n.data.args,
     };
+    if let Some(i) = super::filter::TRAPPED.iter().position(|&nr| nr == call.nr) {
+        sh.counts[i].fetch_add(1, Ordering::Relaxed);
+    }
     let answer = match call.nr {
         libc::SYS_bind => on_bind_connect(sh, pidfds, call, Direction::In),
         libc::SYS_connect => on_bind_connect(sh, pidfds, call, Direction::Out),
@@ -420,6 +451,42 @@ fn inode(fd: &OwnedFd) -> Option<u64> {
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: st is valid.
     (unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0).then_some(st.st_ino)
+}
+
+/// Records a converted socket's face. The table is swept when it has grown past a bound:
+/// faces whose socket no process holds any more are dropped (sockfs inode numbers are not
+/// reused for 2^32 sockets, so a stale entry never names a new socket meanwhile).
+fn add_face(sh: &Shared, ino: u64, face: Face) {
+    let mut faces = sh.faces.lock().unwrap();
+    faces.insert(ino, face);
+    if faces.len() >= 4096 && faces.len().is_power_of_two() {
+        let live = live_socket_inodes();
+        faces.retain(|ino, _| live.contains(ino));
+    }
+}
+
+/// Every socket inode some process has open (as far as /proc lets us see).
+fn live_socket_inodes() -> std::collections::HashSet<u64> {
+    let mut live = std::collections::HashSet::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return live;
+    };
+    for p in procs.flatten() {
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                let t = target.to_string_lossy();
+                if let Some(n) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
+                    if let Ok(n) = n.parse() {
+                        live.insert(n);
+                    }
+                }
+            }
+        }
+    }
+    live
 }
 
 fn face_of(sh: &Shared, fd: &OwnedFd) -> Option<(u64, Face)> {
@@ -676,7 +743,8 @@ fn bind_converted(
         return Ok(Answer::Done);
     }
     let ino = inode(&new).ok_or(libc::EBADF)?;
-    sh.faces.lock().unwrap().insert(
+    add_face(
+        sh,
         ino,
         Face {
             family,
@@ -737,7 +805,7 @@ fn connect_converted(
         sys_connect(sock.as_raw_fd(), &sa).map_err(decide::tcp_connect_errno)?;
         if let (Some((ino, mut f)), QueryTarget::Ip(ip)) = (face, target) {
             f.peer = Some(ip);
-            sh.faces.lock().unwrap().insert(ino, f);
+            add_face(sh, ino, f);
         }
         slog!(sh, Debug, "pid {}: fd {fd}: connect {} -> {shown}", call.pid, describe_target(target));
         return Ok(Answer::Value(0));
@@ -764,7 +832,8 @@ fn connect_converted(
     set_nonblocking(&new, file_nonblocking(sock));
     let cloexec = fd_cloexec(call.pid, fd);
     let ino = inode(&new).ok_or(libc::EBADF)?;
-    sh.faces.lock().unwrap().insert(
+    add_face(
+        sh,
         ino,
         Face {
             family,
@@ -877,7 +946,8 @@ fn try_accept(sh: &Shared, call: Call, listener: &OwnedFd, face: Face, flags: i3
     let peer = decide::accepted_peer(rule, face.family, Some(face.local), next_ephemeral_port());
     let local = addr::wildcard_to_loopback(face.local, face.family);
     let ino = inode(&conn).ok_or(libc::EBADF)?;
-    sh.faces.lock().unwrap().insert(
+    add_face(
+        sh,
         ino,
         Face {
             family: face.family,
@@ -895,7 +965,17 @@ fn try_accept(sh: &Shared, call: Call, listener: &OwnedFd, face: Face, flags: i3
         newfd_flags: if flags & libc::SOCK_CLOEXEC != 0 { libc::O_CLOEXEC as u32 } else { 0 },
     };
     // SAFETY: a is a valid seccomp_notif_addfd.
-    let r = unsafe { libc::ioctl(sh.notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &mut a) };
+    let mut r = unsafe { libc::ioctl(sh.notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &mut a) };
+    if r < 0 && errno() == libc::EINVAL {
+        // Before Linux 5.14 (no ADDFD_FLAG_SEND): install, then answer with the number. A
+        // signal in between leaves the fd in the program unannounced (documented).
+        a.flags = 0;
+        // SAFETY: as above.
+        r = unsafe { libc::ioctl(sh.notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &mut a) };
+        if r >= 0 {
+            respond(&sh.notify, call.id, Answer::Value(i64::from(r)));
+        }
+    }
     if r < 0 {
         sh.faces.lock().unwrap().remove(&ino);
         let e = errno();
