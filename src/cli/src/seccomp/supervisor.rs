@@ -287,8 +287,10 @@ impl PidFds {
         }
         // SAFETY: pidfd_open with integer arguments.
         let fd = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, PIDFD_THREAD) })
-            // SAFETY: as above (older kernels: only thread-group leaders).
-            .or_else(|_| cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) }))?;
+            // SAFETY: as above (before Linux 6.9: only thread-group leaders)...
+            .or_else(|_| cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) }))
+            // SAFETY: as above; ...so the leader of the thread's group (same fd table).
+            .or_else(|e| cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, tgid_of(pid).ok_or(e)?, 0) }))?;
         // SAFETY: a fresh fd we own.
         let owned = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
         let raw = owned.as_raw_fd();
@@ -315,6 +317,12 @@ impl PidFds {
             Err(e) => Err(e),
         }
     }
+}
+
+/// The thread group (process) of thread `tid`, from /proc.
+fn tgid_of(tid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    text.lines().find_map(|l| l.strip_prefix("Tgid:")).and_then(|v| v.trim().parse().ok())
 }
 
 /// The notification: its id, the calling thread and the call.
@@ -629,7 +637,12 @@ fn on_bind_connect(sh: &Shared, pidfds: &mut PidFds, call: Call, dir: Direction)
     };
     let sock = match pidfds.take(call.pid, fd) {
         Ok(s) => s,
-        Err(_) => return Ok(Answer::Continue), // not an fd: the kernel says EBADF/ENOTSOCK
+        Err(libc::EBADF) => return Ok(Answer::Continue), // the kernel says EBADF itself
+        Err(e) => {
+            // Never a silent pass-through: a call we cannot judge fails.
+            slog!(sh, Error, "pid {}: fd {fd}: cannot inspect the socket: {}", call.pid, crate::errno_words(e));
+            return Err(e);
+        }
     };
     let Ok(family) = sockopt_int(&sock, libc::SO_DOMAIN) else {
         return Ok(Answer::Continue);
@@ -853,8 +866,10 @@ fn connect_converted(
 // ---------------------------------------------------------------- names
 
 fn on_name(sh: &Shared, pidfds: &mut PidFds, call: Call, peer: bool) -> Result<Answer, i32> {
-    let Ok(sock) = pidfds.take(call.pid, call.args[0] as i32) else {
-        return Ok(Answer::Continue);
+    let sock = match pidfds.take(call.pid, call.args[0] as i32) {
+        Ok(s) => s,
+        Err(libc::EBADF) => return Ok(Answer::Continue),
+        Err(e) => return Err(e),
     };
     let Some((_, face)) = face_of(sh, &sock) else {
         return Ok(Answer::Continue);
@@ -874,8 +889,10 @@ fn on_name(sh: &Shared, pidfds: &mut PidFds, call: Call, peer: bool) -> Result<A
 // ---------------------------------------------------------------- accept
 
 fn on_accept(sh: &Arc<Shared>, pidfds: &mut PidFds, call: Call, flags: i32) -> Result<Answer, i32> {
-    let Ok(listener) = pidfds.take(call.pid, call.args[0] as i32) else {
-        return Ok(Answer::Continue);
+    let listener = match pidfds.take(call.pid, call.args[0] as i32) {
+        Ok(s) => s,
+        Err(libc::EBADF) => return Ok(Answer::Continue),
+        Err(e) => return Err(e),
     };
     let Some((_, face)) = face_of(sh, &listener) else {
         return Ok(Answer::Continue);
