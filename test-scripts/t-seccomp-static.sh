@@ -10,7 +10,7 @@
 . "$(dirname "$0")/lib.sh"
 need busybox gcc socat ss
 need_artifacts
-BIN=$T/progs
+BIN=$REPO_ROOT/target/seccomp-progs
 "$TS_DIR/progs/seccomp/build.sh" "$BIN" || fail "building the test programs failed"
 BB=$(command -v busybox)
 

@@ -24,9 +24,16 @@ pub const TRAPPED: &[libc::c_long] = &[
     libc::SYS_getpeername,
 ];
 
+/// Datagram calls the supervisor decides when they carry an address (argument 4 not NULL):
+/// only when some rule may convert a UDP socket.
+pub const TRAPPED_WITH_ADDRESS: &[libc::c_long] = &[libc::SYS_sendto, libc::SYS_recvfrom];
+
 // struct seccomp_data offsets.
 const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
+/// args[4], low and high 32 bits (little-endian).
+const OFF_ARG4_LO: u32 = 16 + 8 * 4;
+const OFF_ARG4_HI: u32 = OFF_ARG4_LO + 4;
 
 const fn stmt(code: u16, k: u32) -> sock_filter {
     sock_filter {
@@ -50,7 +57,7 @@ const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
 /// The filter program. Calls of another architecture (32-bit compat, x32) fail with ENOSYS:
 /// their socket calls (socketcall, other numbers) could not be decided here, and a rule must
 /// never be bypassed silently.
-pub fn program() -> Vec<sock_filter> {
+pub fn program(datagrams: bool) -> Vec<sock_filter> {
     let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
     let mut p = vec![
         stmt(LD_W_ABS, OFF_ARCH),
@@ -68,6 +75,18 @@ pub fn program() -> Vec<sock_filter> {
     for &nr in TRAPPED {
         p.push(jump(JEQ_K, nr as u32, 0, 1));
         p.push(stmt(RET_K, libc::SECCOMP_RET_USER_NOTIF));
+    }
+    if datagrams {
+        for &nr in TRAPPED_WITH_ADDRESS {
+            // Not this call: on to the next block. Else notify unless args[4] is NULL.
+            p.push(jump(JEQ_K, nr as u32, 0, 6));
+            p.push(stmt(LD_W_ABS, OFF_ARG4_LO));
+            p.push(jump(JEQ_K, 0, 0, 3));
+            p.push(stmt(LD_W_ABS, OFF_ARG4_HI));
+            p.push(jump(JEQ_K, 0, 0, 1));
+            p.push(stmt(RET_K, libc::SECCOMP_RET_ALLOW));
+            p.push(stmt(RET_K, libc::SECCOMP_RET_USER_NOTIF));
+        }
     }
     p.push(stmt(RET_K, libc::SECCOMP_RET_ALLOW));
     p
@@ -121,14 +140,26 @@ fn errno() -> i32 {
 mod tests {
     use super::*;
 
-    /// Runs the filter on a seccomp_data (nr, arch) the way the kernel would.
+    /// Runs the filter on a seccomp_data (nr, arch, args[4]) the way the kernel would.
     fn run(p: &[sock_filter], nr: u32, arch: u32) -> u32 {
+        run_arg(p, nr, arch, 0)
+    }
+
+    fn run_arg(p: &[sock_filter], nr: u32, arch: u32, arg4: u64) -> u32 {
         let mut pc = 0usize;
         let mut acc = 0u32;
         loop {
             let i = p[pc];
             match i.code {
-                LD_W_ABS => acc = if i.k == OFF_NR { nr } else { arch },
+                LD_W_ABS => {
+                    acc = match i.k {
+                        OFF_NR => nr,
+                        OFF_ARCH => arch,
+                        OFF_ARG4_LO => arg4 as u32,
+                        OFF_ARG4_HI => (arg4 >> 32) as u32,
+                        k => panic!("load of offset {k}"),
+                    }
+                }
                 JEQ_K => {
                     pc += usize::from(if acc == i.k { i.jt } else { i.jf });
                 }
@@ -144,8 +175,26 @@ mod tests {
     }
 
     #[test]
+    fn datagram_calls_trapped_only_with_an_address_and_datagram_rules() {
+        let notif = libc::SECCOMP_RET_USER_NOTIF;
+        let allow = libc::SECCOMP_RET_ALLOW;
+        let with = program(true);
+        let without = program(false);
+        for &nr in TRAPPED_WITH_ADDRESS {
+            let nr = nr as u32;
+            assert_eq!(run_arg(&with, nr, AUDIT_ARCH, 0x7fff_0000_1000), notif);
+            assert_eq!(run_arg(&with, nr, AUDIT_ARCH, 0x1000), notif);
+            assert_eq!(run_arg(&with, nr, AUDIT_ARCH, 0x7fff_0000_0000), notif);
+            assert_eq!(run_arg(&with, nr, AUDIT_ARCH, 0), allow);
+            assert_eq!(run_arg(&without, nr, AUDIT_ARCH, 0x1000), allow);
+        }
+        assert_eq!(run_arg(&with, libc::SYS_bind as u32, AUDIT_ARCH, 0), notif);
+        assert_eq!(run_arg(&with, libc::SYS_sendmsg as u32, AUDIT_ARCH, 5), allow);
+    }
+
+    #[test]
     fn trapped_denied_and_allowed() {
-        let p = program();
+        let p = program(true);
         for &nr in TRAPPED {
             assert_eq!(run(&p, nr as u32, AUDIT_ARCH), libc::SECCOMP_RET_USER_NOTIF);
         }

@@ -36,18 +36,19 @@ pub fn check_supported(cfg: &Config) -> Result<(), String> {
                 i + 1
             ));
         }
-        let converts = !matches!(r.action, Action::Reject(_) | Action::Ignore);
-        if converts && r.ty == Some(SockType::Udp) {
-            return Err(format!(
-                "rule {} ({r}): UDP conversion is not supported by the seccomp backend yet (use --backend preload with a dynamically linked program)",
-                i + 1
-            ));
-        }
     }
     if cfg.block_inet6 || cfg.accept_convert.is_some() || cfg.accept_convert_vsock.is_some() {
         return Err("UNSOCK_BLOCK_INET*/UNSOCK_ACCEPT_CONVERT* are not supported by the seccomp backend (use --backend preload)".into());
     }
     Ok(())
+}
+
+/// May some rule convert a datagram socket? (Then sendto/recvfrom with an address are trapped
+/// too; programs under TCP-only rules do not pay for them.)
+fn converts_datagrams(cfg: &Config) -> bool {
+    cfg.rules.iter().any(|r| {
+        r.ty != Some(SockType::Tcp) && !matches!(r.action, Action::Reject(_) | Action::Ignore)
+    })
 }
 
 /// Is seccomp user notification usable here? (Checked by asking the kernel whether it knows
@@ -88,7 +89,7 @@ pub fn run(
     for dir in &cfg.create_dirs {
         let _ = std::fs::create_dir_all(dir);
     }
-    let prog = filter::program();
+    let prog = filter::program(converts_datagrams(&cfg));
     let argv_ptrs: Vec<*const libc::c_char> = argv
         .iter()
         .map(|a| a.as_ptr())

@@ -51,6 +51,8 @@ struct Face {
     peer: Option<SocketAddr>,
     /// The rule that converted it (for `peer=`).
     rule: usize,
+    /// A datagram socket (sendto/recvfrom with addresses go through the supervisor).
+    dgram: bool,
 }
 
 /// One answer to a trapped call.
@@ -72,8 +74,58 @@ struct Shared {
     files: Mutex<Vec<(CString, u64, u64)>>,
     /// Accepts waiting for a connection in threads: set to answer EINTR (a signal came).
     interrupt: Mutex<Vec<Arc<AtomicBool>>>,
-    /// Trapped calls received, per entry of `filter::TRAPPED`.
-    counts: [AtomicU64; 6],
+    /// Trapped calls received, per entry of `filter::TRAPPED` and `TRAPPED_WITH_ADDRESS`.
+    counts: [AtomicU64; 8],
+    /// The Unix names datagrams come from, as IP addresses.
+    peers: Mutex<Peers>,
+}
+
+/// Unix datagram senders and the IP addresses they are reported as: a name a rule sent to is
+/// the address the program sent to; any other name gets loopback and port 61000 + its index,
+/// so that a reply to that address finds the name again.
+#[derive(Default)]
+struct Peers {
+    by_name: HashMap<Vec<u8>, SocketAddr>,
+    synthetic: Vec<Vec<u8>>,
+}
+
+const SYNTHETIC_BASE: u16 = 61000;
+const SYNTHETIC_MAX: usize = 4096;
+
+impl Peers {
+    fn remember(&mut self, name: &[u8], ip: SocketAddr) {
+        self.by_name.insert(name.to_vec(), ip);
+    }
+
+    /// The IP address a datagram from `name` is reported as.
+    fn address_of(&mut self, name: &[u8], family: i32) -> SocketAddr {
+        if let Some(a) = self.by_name.get(name) {
+            return *a;
+        }
+        let index = match self.synthetic.iter().position(|n| n == name) {
+            Some(i) => i,
+            None if self.synthetic.len() < SYNTHETIC_MAX => {
+                self.synthetic.push(name.to_vec());
+                self.synthetic.len() - 1
+            }
+            None => {
+                // Full: the oldest entry gives way (a reply to it reaches the newer sender).
+                self.synthetic.remove(0);
+                self.synthetic.push(name.to_vec());
+                SYNTHETIC_MAX - 1
+            }
+        };
+        SocketAddr::new(addr::loopback(family, false), SYNTHETIC_BASE + index as u16)
+    }
+
+    /// The Unix name behind a synthetic address.
+    fn name_of(&self, ip: SocketAddr) -> Option<Vec<u8>> {
+        if !ip.ip().is_loopback() && ip.ip() != addr::loopback(libc::AF_INET6, true) {
+            return None;
+        }
+        let i = usize::from(ip.port().checked_sub(SYNTHETIC_BASE)?);
+        self.synthetic.get(i).cloned()
+    }
 }
 
 static EPHEMERAL: AtomicU32 = AtomicU32::new(0);
@@ -145,6 +197,7 @@ pub fn supervise(
         files: Mutex::new(Vec::new()),
         interrupt: Mutex::new(Vec::new()),
         counts: Default::default(),
+        peers: Mutex::new(Peers::default()),
     });
     let sigfd = signalfd(signals)?;
     let mut pidfds = PidFds::default();
@@ -201,7 +254,9 @@ pub fn supervise(
 
 /// "N trapped calls (bind 1, accept4 2, …), supervisor CPU T us": what the program cost.
 fn statistics(sh: &Shared) -> String {
-    let names = ["bind", "connect", "accept", "accept4", "getsockname", "getpeername"];
+    let names = [
+        "bind", "connect", "accept", "accept4", "getsockname", "getpeername", "sendto", "recvfrom",
+    ];
     let mut total = 0;
     let mut parts = Vec::new();
     for (name, c) in names.iter().zip(&sh.counts) {
@@ -347,7 +402,11 @@ fn handle_one(sh: &Arc<Shared>, pidfds: &mut PidFds) {
         nr: i64::from(n.data.nr),
         args: n.data.args,
     };
-    if let Some(i) = super::filter::TRAPPED.iter().position(|&nr| nr == call.nr) {
+    if let Some(i) = super::filter::TRAPPED
+        .iter()
+        .chain(super::filter::TRAPPED_WITH_ADDRESS)
+        .position(|&nr| nr == call.nr)
+    {
         sh.counts[i].fetch_add(1, Ordering::Relaxed);
     }
     let answer = match call.nr {
@@ -357,6 +416,8 @@ fn handle_one(sh: &Arc<Shared>, pidfds: &mut PidFds) {
         libc::SYS_accept4 => on_accept(sh, pidfds, call, call.args[3] as i32),
         libc::SYS_getsockname => on_name(sh, pidfds, call, false),
         libc::SYS_getpeername => on_name(sh, pidfds, call, true),
+        libc::SYS_sendto => on_sendto(sh, pidfds, call),
+        libc::SYS_recvfrom => on_recvfrom(sh, pidfds, call),
         _ => Ok(Answer::Continue),
     };
     let answer = answer.unwrap_or_else(Answer::Error);
@@ -764,6 +825,7 @@ fn bind_converted(
             local: SocketAddr::new(ip.ip(), port),
             peer: None,
             rule: index,
+            dgram: sotype & 0xf == libc::SOCK_DGRAM,
         },
     );
     if let Err(e) = addfd(sh, call.id, &new, fd, cloexec, false) {
@@ -827,6 +889,12 @@ fn connect_converted(
         return Ok(Answer::Continue);
     };
     let new = unix_socket(sotype)?;
+    if sotype & 0xf == libc::SOCK_DGRAM {
+        sys_bind(&new, &UnixSockaddr::unnamed())?; // a name, so that replies reach it
+        if let Some(n) = unix_name_bytes(&sa) {
+            sh.peers.lock().unwrap().remember(&n, ip);
+        }
+    }
     // A Unix connect has no EINPROGRESS: wait at most a second for backlog room.
     let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
     // SAFETY: tv is a valid timeval.
@@ -853,6 +921,7 @@ fn connect_converted(
             local: decide::client_local(family, ip, next_ephemeral_port()),
             peer: Some(ip),
             rule: index,
+            dgram: sotype & 0xf == libc::SOCK_DGRAM,
         },
     );
     if let Err(e) = addfd(sh, call.id, &new, fd, cloexec, false) {
@@ -909,20 +978,32 @@ fn on_accept(sh: &Arc<Shared>, pidfds: &mut PidFds, call: Call, flags: i32) -> R
             let stop = Arc::new(AtomicBool::new(false));
             sh.interrupt.lock().unwrap().push(stop.clone());
             let sh = sh.clone();
-            std::thread::spawn(move || wait_accept(&sh, call, listener, face, flags, &stop));
+            std::thread::spawn(move || {
+                wait_readable(&sh, call, &listener, &stop, |sh| {
+                    try_accept(sh, call, &listener, face, flags)
+                })
+            });
             Ok(Answer::Done)
         }
     }
 }
 
-fn wait_accept(sh: &Shared, call: Call, listener: OwnedFd, face: Face, flags: i32, stop: &AtomicBool) {
+/// Waits (in a thread of its own) until `sock` is readable and `attempt` answers the call;
+/// answers EINTR when a forwarded signal asks, and gives up when the caller is gone.
+fn wait_readable(
+    sh: &Shared,
+    call: Call,
+    sock: &OwnedFd,
+    stop: &AtomicBool,
+    attempt: impl Fn(&Shared) -> Result<Option<Answer>, i32>,
+) {
     loop {
         if stop.load(Ordering::Relaxed) {
             respond(&sh.notify, call.id, Answer::Error(libc::EINTR));
             return;
         }
         let mut p = libc::pollfd {
-            fd: listener.as_raw_fd(),
+            fd: sock.as_raw_fd(),
             events: libc::POLLIN,
             revents: 0,
         };
@@ -934,7 +1015,7 @@ fn wait_accept(sh: &Shared, call: Call, listener: OwnedFd, face: Face, flags: i3
         if p.revents == 0 {
             continue;
         }
-        match try_accept(sh, call, &listener, face, flags) {
+        match attempt(sh) {
             Ok(Some(a)) => return respond(&sh.notify, call.id, a),
             Ok(None) => continue, // another process took it
             Err(e) => return respond(&sh.notify, call.id, Answer::Error(e)),
@@ -971,6 +1052,7 @@ fn try_accept(sh: &Shared, call: Call, listener: &OwnedFd, face: Face, flags: i3
             local,
             peer: Some(peer),
             rule: face.rule,
+            dgram: false,
         },
     );
     write_sockaddr(call.pid, call.args[1], call.args[2], &encode(face.family, peer))?;
@@ -1005,4 +1087,164 @@ fn try_accept(sh: &Shared, call: Call, listener: &OwnedFd, face: Face, flags: i3
     }
     slog!(sh, Trace, "pid {}: accept on {} -> fd {r}, peer {peer}", call.pid, face.local);
     Ok(Some(Answer::Done))
+}
+
+// ---------------------------------------------------------------- datagrams
+
+/// A Unix name as the bytes that identify it (abstract names with their leading NUL).
+fn unix_name_bytes(sa: &UnixSockaddr) -> Option<Vec<u8>> {
+    let path = sa.bytes.get(addr::SUN_PATH_OFFSET..sa.len)?;
+    (!path.is_empty()).then(|| match sa.name() {
+        UnixName::Path(p) => p.to_vec(),
+        _ => path.to_vec(),
+    })
+}
+
+/// `sendto` with an address on a datagram socket: to a converted destination (or to an
+/// address we reported for a Unix sender) it goes out through the supervisor's copy of the
+/// socket, converting the socket first if it still is an IP socket.
+fn on_sendto(sh: &Shared, pidfds: &mut PidFds, call: Call) -> Result<Answer, i32> {
+    let fd = call.args[0] as i32;
+    let sock = match pidfds.take(call.pid, fd) {
+        Ok(s) => s,
+        Err(libc::EBADF) => return Ok(Answer::Continue),
+        Err(e) => return Err(e),
+    };
+    let face = face_of(sh, &sock);
+    let sotype = sockopt_int(&sock, libc::SO_TYPE).unwrap_or(0);
+    if sotype & 0xf != libc::SOCK_DGRAM {
+        return Ok(Answer::Continue); // a stream ignores the address (TCP does)
+    }
+    let len = (call.args[5] as u32).min(128) as usize;
+    let bytes = read_mem(call.pid, call.args[4], len)?;
+    let Decoded::Ip(ip) = addr::decode(&bytes) else {
+        return Ok(Answer::Continue);
+    };
+    let family = match face {
+        Some((_, f)) => f.family,
+        None => sockopt_int(&sock, libc::SO_DOMAIN).unwrap_or(0),
+    };
+    let synthetic = sh.peers.lock().unwrap().name_of(ip);
+    let dest = match synthetic {
+        Some(name) => raw_unix(&name)?,
+        None => match decide(&sh.rules, Direction::Out, family, sotype, QueryTarget::Ip(ip)) {
+            Decision::PassThrough if face.is_some() => {
+                slog!(sh, Warn, "pid {}: fd {fd}: sendto {ip} from a Unix datagram socket; no 'out' rule matches", call.pid);
+                return Err(libc::ENETUNREACH);
+            }
+            Decision::PassThrough => return Ok(Answer::Continue),
+            Decision::Reject(e) => return Err(e),
+            Decision::Convert { rule, .. } => {
+                let sa = decide::endpoint(rule, ip.ip(), ip.port(), sotype).map_err(|e| e.errno())?;
+                if let Some(n) = unix_name_bytes(&sa) {
+                    sh.peers.lock().unwrap().remember(&n, ip);
+                }
+                sa
+            }
+        },
+    };
+    let data = read_mem(call.pid, call.args[1], (call.args[2] as usize).min(1 << 20))?;
+    let via = match face {
+        Some(_) => sock,
+        None => convert_for_send(sh, call, fd, &sock, family)?,
+    };
+    let flags = (call.args[3] as i32) | libc::MSG_NOSIGNAL;
+    // SAFETY: data and dest are valid for their lengths.
+    let n = unsafe {
+        libc::sendto(via.as_raw_fd(), data.as_ptr().cast(), data.len(), flags, dest.bytes.as_ptr().cast(), dest.len as u32)
+    };
+    if n < 0 {
+        let e = errno();
+        // UDP needs no receiver: a datagram to nobody is dropped, not an error.
+        return if decide::receiver_absent(e) { Ok(Answer::Value(data.len() as i64)) } else { Err(e) };
+    }
+    Ok(Answer::Value(n as i64))
+}
+
+fn raw_unix(name: &[u8]) -> Result<UnixSockaddr, i32> {
+    match name.first() {
+        Some(0) => UnixSockaddr::abstract_name(&name[1..]),
+        _ => UnixSockaddr::path(name),
+    }
+    .map_err(|_| libc::ENAMETOOLONG)
+}
+
+/// An IP datagram socket about to send to a converted destination becomes an autobound Unix
+/// datagram socket (so replies can reach it), reporting the wildcard and an ephemeral port.
+fn convert_for_send(sh: &Shared, call: Call, fd: i32, sock: &OwnedFd, family: i32) -> Result<OwnedFd, i32> {
+    let new = unix_socket(libc::SOCK_DGRAM)?;
+    sys_bind(&new, &UnixSockaddr::unnamed())?;
+    set_nonblocking(&new, file_nonblocking(sock));
+    let cloexec = fd_cloexec(call.pid, fd);
+    let ino = inode(&new).ok_or(libc::EBADF)?;
+    add_face(
+        sh,
+        ino,
+        Face {
+            family,
+            local: SocketAddr::new(addr::unspecified(family), next_ephemeral_port()),
+            peer: None,
+            rule: usize::MAX,
+            dgram: true,
+        },
+    );
+    addfd(sh, call.id, &new, fd, cloexec, false)?;
+    slog!(sh, Debug, "pid {}: fd {fd}: datagram socket converted for sending", call.pid);
+    Ok(new)
+}
+
+/// `recvfrom` with an address buffer on a converted datagram socket: received through the
+/// supervisor's copy, the sender reported as an IP address.
+fn on_recvfrom(sh: &Arc<Shared>, pidfds: &mut PidFds, call: Call) -> Result<Answer, i32> {
+    let sock = match pidfds.take(call.pid, call.args[0] as i32) {
+        Ok(s) => s,
+        Err(libc::EBADF) => return Ok(Answer::Continue),
+        Err(e) => return Err(e),
+    };
+    let Some((_, face)) = face_of(sh, &sock).filter(|(_, f)| f.dgram) else {
+        return Ok(Answer::Continue);
+    };
+    let flags = call.args[3] as i32;
+    match try_recvfrom(sh, call, &sock, face, flags | libc::MSG_DONTWAIT)? {
+        Some(a) => Ok(a),
+        None if flags & libc::MSG_DONTWAIT != 0 || file_nonblocking(&sock) => Err(libc::EAGAIN),
+        None => {
+            let stop = Arc::new(AtomicBool::new(false));
+            sh.interrupt.lock().unwrap().push(stop.clone());
+            let sh = sh.clone();
+            std::thread::spawn(move || {
+                wait_readable(&sh, call, &sock, &stop, |sh| {
+                    try_recvfrom(sh, call, &sock, face, flags | libc::MSG_DONTWAIT)
+                })
+            });
+            Ok(Answer::Done)
+        }
+    }
+}
+
+fn try_recvfrom(sh: &Shared, call: Call, sock: &OwnedFd, face: Face, flags: i32) -> Result<Option<Answer>, i32> {
+    let cap = (call.args[2] as usize).min(1 << 20);
+    let mut buf = vec![0u8; cap];
+    let mut from = UnixSockaddr::unnamed();
+    let mut fromlen = from.bytes.len() as u32;
+    // SAFETY: buf and from are valid for their lengths.
+    let n = unsafe {
+        libc::recvfrom(sock.as_raw_fd(), buf.as_mut_ptr().cast(), cap, flags, from.bytes.as_mut_ptr().cast(), &mut fromlen)
+    };
+    if n < 0 {
+        return match errno() {
+            libc::EAGAIN => Ok(None),
+            e => Err(e),
+        };
+    }
+    from.len = (fromlen as usize).min(from.bytes.len());
+    let copied = (n as usize).min(cap);
+    write_mem(call.pid, call.args[1], &buf[..copied])?;
+    let sender = match unix_name_bytes(&from) {
+        Some(name) => sh.peers.lock().unwrap().address_of(&name, face.family),
+        // An unnamed sender cannot be answered; report the wildcard, port 0.
+        None => SocketAddr::new(addr::unspecified(face.family), 0),
+    };
+    write_sockaddr(call.pid, call.args[4], call.args[5], &encode(face.family, sender))?;
+    Ok(Some(Answer::Value(n as i64)))
 }
