@@ -310,13 +310,21 @@ fn run(
                 .as_deref()
                 .map(seccomp::detect::inspect)
                 .unwrap_or(seccomp::detect::Kind::Libc);
-            let b = if kind.needs_seccomp() { Backend::Seccomp } else { Backend::Preload };
+            let b = if kind.needs_seccomp() {
+                Backend::Seccomp
+            } else {
+                Backend::Preload
+            };
             if cfg.log >= sockswap_core::LogLevel::Info {
                 eprintln!(
                     "sockswap: {} is {}: backend {}",
                     prog.to_string_lossy(),
                     kind.describe(),
-                    if b == Backend::Seccomp { "seccomp" } else { "preload" }
+                    if b == Backend::Seccomp {
+                        "seccomp"
+                    } else {
+                        "preload"
+                    }
                 );
             }
             b
@@ -382,10 +390,14 @@ fn run_seccomp(
         return Err(Fail(why));
     }
     let Some(file) = file else {
-        eprintln!("sockswap: cannot run {}: No such file or directory", prog.to_string_lossy());
+        eprintln!(
+            "sockswap: cannot run {}: No such file or directory",
+            prog.to_string_lossy()
+        );
         return Ok(ExitCode::from(127));
     };
-    let cstr = |b: &[u8]| CString::new(b).map_err(|_| Fail("an argument contains a NUL byte".into()));
+    let cstr =
+        |b: &[u8]| CString::new(b).map_err(|_| Fail("an argument contains a NUL byte".into()));
     let path = cstr(file.as_os_str().as_bytes())?;
     let mut argv = vec![cstr(prog.as_bytes())?];
     for a in args {

@@ -152,7 +152,10 @@ pub fn accepted_peer(
 /// The local IP name a converted client socket connected to `dest` reports: loopback of its
 /// family (IPv4-mapped if the destination was) and `ephemeral`.
 pub fn client_local(family: i32, dest: SocketAddr, ephemeral: u16) -> SocketAddr {
-    SocketAddr::new(addr::loopback(family, addr::is_mapped(dest.ip())), ephemeral)
+    SocketAddr::new(
+        addr::loopback(family, addr::is_mapped(dest.ip())),
+        ephemeral,
+    )
 }
 
 /// What a TCP program expects instead of a Unix socket's connect errors.
@@ -205,7 +208,9 @@ mod tests {
         match d {
             Decision::PassThrough => "pass".into(),
             Decision::Reject(e) => format!("reject {e}"),
-            Decision::Convert { index, rule } => format!("convert {index} {}", action_name(&rule.action)),
+            Decision::Convert { index, rule } => {
+                format!("convert {index} {}", action_name(&rule.action))
+            }
         }
     }
 
@@ -226,37 +231,112 @@ mod tests {
         let docker = QueryTarget::Unix(UnixName::Path(b"/var/run/docker.sock"));
         let table: &[(Direction, i32, i32, QueryTarget, &str)] = &[
             (Direction::In, inet, stream, ip("0.0.0.0:22"), "pass"),
-            (Direction::In, inet, stream, ip("127.0.0.1:8000"), "convert 1 path"),
-            (Direction::In, inet6, stream, ip("[::]:8000"), "convert 1 path"),
+            (
+                Direction::In,
+                inet,
+                stream,
+                ip("127.0.0.1:8000"),
+                "convert 1 path",
+            ),
+            (
+                Direction::In,
+                inet6,
+                stream,
+                ip("[::]:8000"),
+                "convert 1 path",
+            ),
             // SOCK_NONBLOCK|SOCK_CLOEXEC in the type change nothing.
-            (Direction::In, inet, stream | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, ip("127.0.0.1:8000"), "convert 1 path"),
-            (Direction::In, inet, dgram, ip("127.0.0.1:53"), "convert 2 abstract"),
+            (
+                Direction::In,
+                inet,
+                stream | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                ip("127.0.0.1:8000"),
+                "convert 1 path",
+            ),
+            (
+                Direction::In,
+                inet,
+                dgram,
+                ip("127.0.0.1:53"),
+                "convert 2 abstract",
+            ),
             (Direction::In, inet, stream, ip("127.0.0.1:53"), "reject 13"),
-            (Direction::In, inet, stream, ip("127.0.0.1:9000"), "convert 3 blackhole"),
-            (Direction::Out, inet, stream, ip("10.1.2.3:80"), &format!("reject {}", libc::ENETUNREACH)),
-            (Direction::Out, inet, stream, ip("127.0.0.1:6379"), "convert 5 path"),
-            (Direction::Out, inet, dgram, ip("127.0.0.1:6379"), "convert 5 path"),
+            (
+                Direction::In,
+                inet,
+                stream,
+                ip("127.0.0.1:9000"),
+                "convert 3 blackhole",
+            ),
+            (
+                Direction::Out,
+                inet,
+                stream,
+                ip("10.1.2.3:80"),
+                &format!("reject {}", libc::ENETUNREACH),
+            ),
+            (
+                Direction::Out,
+                inet,
+                stream,
+                ip("127.0.0.1:6379"),
+                "convert 5 path",
+            ),
+            (
+                Direction::Out,
+                inet,
+                dgram,
+                ip("127.0.0.1:6379"),
+                "convert 5 path",
+            ),
             (Direction::Out, inet, stream, ip("127.0.0.1:80"), "pass"),
             (Direction::Out, unix, stream, docker, "convert 6 path"),
-            (Direction::Out, unix, stream, QueryTarget::Unix(UnixName::Path(b"/other")), "pass"),
+            (
+                Direction::Out,
+                unix,
+                stream,
+                QueryTarget::Unix(UnixName::Path(b"/other")),
+                "pass",
+            ),
             // The address does not fit the socket's family: the kernel answers.
             (Direction::In, inet6, stream, ip("127.0.0.1:8000"), "pass"),
             (Direction::In, inet, stream, ip("[::1]:8000"), "pass"),
             (Direction::Out, inet, stream, docker, "pass"),
             // Types rules never concern.
-            (Direction::In, inet, libc::SOCK_RAW, ip("127.0.0.1:8000"), "pass"),
-            (Direction::In, inet, libc::SOCK_SEQPACKET, ip("127.0.0.1:8000"), "pass"),
+            (
+                Direction::In,
+                inet,
+                libc::SOCK_RAW,
+                ip("127.0.0.1:8000"),
+                "pass",
+            ),
+            (
+                Direction::In,
+                inet,
+                libc::SOCK_SEQPACKET,
+                ip("127.0.0.1:8000"),
+                "pass",
+            ),
         ];
         for (i, (dir, fam, ty, target, want)) in table.iter().enumerate() {
             let got = kind(decide(&rs, *dir, *fam, *ty, *target));
-            assert_eq!(&got, want, "row {i}: {dir:?} family {fam} type {ty} {target:?}");
+            assert_eq!(
+                &got, want,
+                "row {i}: {dir:?} family {fam} type {ty} {target:?}"
+            );
         }
     }
 
     #[test]
     fn no_rules_pass_everything() {
         assert_eq!(
-            decide(&[], Direction::In, libc::AF_INET, libc::SOCK_STREAM, ip("0.0.0.0:1")),
+            decide(
+                &[],
+                Direction::In,
+                libc::AF_INET,
+                libc::SOCK_STREAM,
+                ip("0.0.0.0:1")
+            ),
             Decision::PassThrough
         );
     }
@@ -282,8 +362,12 @@ mod tests {
             EndpointError::NoUnixName
         );
         let r = Rule::parse("out,from-abstract=a*,path=/run/b.sock").unwrap();
-        let sa = out_endpoint(&r, QueryTarget::Unix(UnixName::Abstract(b"ab")), libc::SOCK_STREAM)
-            .unwrap();
+        let sa = out_endpoint(
+            &r,
+            QueryTarget::Unix(UnixName::Abstract(b"ab")),
+            libc::SOCK_STREAM,
+        )
+        .unwrap();
         assert_eq!(sa.name(), UnixName::Path(b"/run/b.sock"));
         assert!(port_in_name(&Rule::parse("in,path=/run/%p").unwrap()));
         assert!(!port_in_name(&Rule::parse("in,path=/run/x").unwrap()));

@@ -86,7 +86,8 @@ fn classify_elf64(b: &[u8]) -> Option<Kind> {
     if !has_interp {
         return Some(Kind::Static);
     }
-    let links_libc = b.windows(7).any(|w| w == b"libc.so") || b.windows(9).any(|w| w == b"libc.musl");
+    let links_libc =
+        b.windows(7).any(|w| w == b"libc.so") || b.windows(9).any(|w| w == b"libc.musl");
     Some(if links_libc { Kind::Libc } else { Kind::NoLibc })
 }
 

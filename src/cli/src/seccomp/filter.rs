@@ -133,7 +133,9 @@ pub fn install(prog: &[sock_filter]) -> Result<i32, i32> {
 }
 
 fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 #[cfg(test)]
@@ -189,7 +191,10 @@ mod tests {
             assert_eq!(run_arg(&without, nr, AUDIT_ARCH, 0x1000), allow);
         }
         assert_eq!(run_arg(&with, libc::SYS_bind as u32, AUDIT_ARCH, 0), notif);
-        assert_eq!(run_arg(&with, libc::SYS_sendmsg as u32, AUDIT_ARCH, 5), allow);
+        assert_eq!(
+            run_arg(&with, libc::SYS_sendmsg as u32, AUDIT_ARCH, 5),
+            allow
+        );
     }
 
     #[test]
@@ -200,11 +205,19 @@ mod tests {
         }
         let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
         assert_eq!(run(&p, libc::SYS_io_uring_setup as u32, AUDIT_ARCH), enosys);
-        for nr in [libc::SYS_read, libc::SYS_socket, libc::SYS_listen, libc::SYS_close] {
+        for nr in [
+            libc::SYS_read,
+            libc::SYS_socket,
+            libc::SYS_listen,
+            libc::SYS_close,
+        ] {
             assert_eq!(run(&p, nr as u32, AUDIT_ARCH), libc::SECCOMP_RET_ALLOW);
         }
         assert_eq!(run(&p, libc::SYS_read as u32, 0x4000_0003), enosys);
         #[cfg(target_arch = "x86_64")]
-        assert_eq!(run(&p, libc::SYS_connect as u32 | X32_SYSCALL_BIT, AUDIT_ARCH), enosys);
+        assert_eq!(
+            run(&p, libc::SYS_connect as u32 | X32_SYSCALL_BIT, AUDIT_ARCH),
+            enosys
+        );
     }
 }

@@ -75,7 +75,9 @@ pub fn available() -> Result<(), String> {
 }
 
 fn last_errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// Runs `path` with `argv`/`envp` under the filter and supervises it until it exits.
@@ -113,7 +115,16 @@ pub fn run(
     if pid == 0 {
         drop(ours);
         // SAFETY: see above; every pointer was prepared before fork.
-        unsafe { child(theirs.as_raw_fd(), &prog, &old_mask, &path, &argv_ptrs, &envp_ptrs) }
+        unsafe {
+            child(
+                theirs.as_raw_fd(),
+                &prog,
+                &old_mask,
+                &path,
+                &argv_ptrs,
+                &envp_ptrs,
+            )
+        }
     }
     drop(theirs);
     let notify = match receive_listener(&ours) {

@@ -147,7 +147,9 @@ macro_rules! slog {
 }
 
 fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 fn cvt(r: libc::c_long) -> Result<libc::c_long, i32> {
@@ -255,7 +257,14 @@ pub fn supervise(
 /// "N trapped calls (bind 1, accept4 2, …), supervisor CPU T us": what the program cost.
 fn statistics(sh: &Shared) -> String {
     let names = [
-        "bind", "connect", "accept", "accept4", "getsockname", "getpeername", "sendto", "recvfrom",
+        "bind",
+        "connect",
+        "accept",
+        "accept4",
+        "getsockname",
+        "getpeername",
+        "sendto",
+        "recvfrom",
     ];
     let mut total = 0;
     let mut parts = Vec::new();
@@ -302,7 +311,13 @@ fn handle_signals(sh: &Shared, sigfd: &OwnedFd, pid: i32) -> Option<ExitStatus> 
         let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
         let size = std::mem::size_of::<libc::signalfd_siginfo>();
         // SAFETY: info is valid for size bytes.
-        let n = unsafe { libc::read(sigfd.as_raw_fd(), (&mut info as *mut libc::signalfd_siginfo).cast(), size) };
+        let n = unsafe {
+            libc::read(
+                sigfd.as_raw_fd(),
+                (&mut info as *mut libc::signalfd_siginfo).cast(),
+                size,
+            )
+        };
         if n != size as isize {
             break;
         }
@@ -345,7 +360,9 @@ impl PidFds {
             // SAFETY: as above (before Linux 6.9: only thread-group leaders)...
             .or_else(|_| cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) }))
             // SAFETY: as above; ...so the leader of the thread's group (same fd table).
-            .or_else(|e| cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, tgid_of(pid).ok_or(e)?, 0) }))?;
+            .or_else(|e| {
+                cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, tgid_of(pid).ok_or(e)?, 0) })
+            })?;
         // SAFETY: a fresh fd we own.
         let owned = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
         let raw = owned.as_raw_fd();
@@ -377,7 +394,9 @@ impl PidFds {
 /// The thread group (process) of thread `tid`, from /proc.
 fn tgid_of(tid: u32) -> Option<u32> {
     let text = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
-    text.lines().find_map(|l| l.strip_prefix("Tgid:")).and_then(|v| v.trim().parse().ok())
+    text.lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// The notification: its id, the calling thread and the call.
@@ -393,7 +412,14 @@ fn handle_one(sh: &Arc<Shared>, pidfds: &mut PidFds) {
     // SAFETY: seccomp_notif is plain data; RECV fills it (it must be zeroed first).
     let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
     // SAFETY: n is a valid seccomp_notif.
-    if unsafe { libc::ioctl(sh.notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_RECV, &mut n) } < 0 {
+    if unsafe {
+        libc::ioctl(
+            sh.notify.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_RECV,
+            &mut n,
+        )
+    } < 0
+    {
         return; // ENOENT: the caller was interrupted before we received it
     }
     let call = Call {
@@ -438,13 +464,25 @@ fn respond(notify: &OwnedFd, id: u64, answer: Answer) {
         flags,
     };
     // SAFETY: resp is a valid seccomp_notif_resp. ENOENT = the caller is gone or interrupted.
-    unsafe { libc::ioctl(notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_SEND, &mut resp) };
+    unsafe {
+        libc::ioctl(
+            notify.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SEND,
+            &mut resp,
+        )
+    };
 }
 
 fn id_valid(notify: &OwnedFd, id: u64) -> bool {
     let mut id = id;
     // SAFETY: id is a valid u64.
-    unsafe { libc::ioctl(notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &mut id) == 0 }
+    unsafe {
+        libc::ioctl(
+            notify.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
+            &mut id,
+        ) == 0
+    }
 }
 
 /// Reads `len` bytes of the program's memory at `addr`.
@@ -506,7 +544,13 @@ fn sockopt_int(fd: &OwnedFd, name: i32) -> Result<i32, i32> {
     let mut len = 4u32;
     // SAFETY: v is valid for 4 bytes.
     let r = unsafe {
-        libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, name, (&mut v as *mut i32).cast(), &mut len)
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            name,
+            (&mut v as *mut i32).cast(),
+            &mut len,
+        )
     };
     if r < 0 {
         Err(errno())
@@ -587,7 +631,11 @@ fn set_nonblocking(fd: &OwnedFd, on: bool) {
     // SAFETY: fcntl on an fd we own.
     unsafe {
         let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        let fl = if on { fl | libc::O_NONBLOCK } else { fl & !libc::O_NONBLOCK };
+        let fl = if on {
+            fl | libc::O_NONBLOCK
+        } else {
+            fl & !libc::O_NONBLOCK
+        };
         libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl);
     }
 }
@@ -660,22 +708,60 @@ impl FromBytesCompat for std::ffi::OsStr {
 }
 
 /// Installs `src` in the program at fd number `at` (replacing what is there, like dup3).
-fn addfd(sh: &Shared, id: u64, src: &OwnedFd, at: i32, cloexec: bool, send: bool) -> Result<i32, i32> {
+fn addfd(
+    sh: &Shared,
+    id: u64,
+    src: &OwnedFd,
+    at: i32,
+    cloexec: bool,
+    send: bool,
+) -> Result<i32, i32> {
     let mut a = libc::seccomp_notif_addfd {
         id,
         flags: (libc::SECCOMP_ADDFD_FLAG_SETFD as u32)
-            | if send { libc::SECCOMP_ADDFD_FLAG_SEND as u32 } else { 0 },
+            | if send {
+                libc::SECCOMP_ADDFD_FLAG_SEND as u32
+            } else {
+                0
+            },
         srcfd: src.as_raw_fd() as u32,
         newfd: at as u32,
         newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
     };
     // SAFETY: a is a valid seccomp_notif_addfd.
-    let r = unsafe { libc::ioctl(sh.notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &mut a) };
+    let r = unsafe {
+        libc::ioctl(
+            sh.notify.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+            &mut a,
+        )
+    };
     if r < 0 {
         Err(errno())
     } else {
         Ok(r)
     }
+}
+
+/// Puts `new` in the program at `fd`'s number in place of `old` (the program's socket, via our
+/// copy): `O_NONBLOCK` and close-on-exec carried over, `face` recorded. On failure nothing is
+/// recorded; Err(ENOENT) = the call is gone (interrupted or the thread died).
+fn install_replacement(
+    sh: &Shared,
+    call: Call,
+    fd: i32,
+    old: &OwnedFd,
+    new: &OwnedFd,
+    face: Face,
+) -> Result<(), i32> {
+    set_nonblocking(new, file_nonblocking(old));
+    let cloexec = fd_cloexec(call.pid, fd);
+    let ino = inode(new).ok_or(libc::EBADF)?;
+    add_face(sh, ino, face);
+    addfd(sh, call.id, new, fd, cloexec, false).inspect_err(|_| {
+        sh.faces.lock().unwrap().remove(&ino);
+    })?;
+    Ok(())
 }
 
 fn describe_target(t: QueryTarget<'_>) -> String {
@@ -687,7 +773,12 @@ fn describe_target(t: QueryTarget<'_>) -> String {
 
 // ---------------------------------------------------------------- bind and connect
 
-fn on_bind_connect(sh: &Shared, pidfds: &mut PidFds, call: Call, dir: Direction) -> Result<Answer, i32> {
+fn on_bind_connect(
+    sh: &Shared,
+    pidfds: &mut PidFds,
+    call: Call,
+    dir: Direction,
+) -> Result<Answer, i32> {
     let fd = call.args[0] as i32;
     let len = (call.args[2] as u32).min(128) as usize;
     let bytes = read_mem(call.pid, call.args[1], len)?;
@@ -701,7 +792,13 @@ fn on_bind_connect(sh: &Shared, pidfds: &mut PidFds, call: Call, dir: Direction)
         Err(libc::EBADF) => return Ok(Answer::Continue), // the kernel says EBADF itself
         Err(e) => {
             // Never a silent pass-through: a call we cannot judge fails.
-            slog!(sh, Error, "pid {}: fd {fd}: cannot inspect the socket: {}", call.pid, crate::errno_words(e));
+            slog!(
+                sh,
+                Error,
+                "pid {}: fd {fd}: cannot inspect the socket: {}",
+                call.pid,
+                crate::errno_words(e)
+            );
             return Err(e);
         }
     };
@@ -722,25 +819,43 @@ fn on_bind_connect(sh: &Shared, pidfds: &mut PidFds, call: Call, dir: Direction)
         return Ok(Answer::Continue); // the kernel refuses a second bind, as for TCP
     }
     let decision = decide(&sh.rules, dir, judged_family, sotype, target);
-    let verb = if dir == Direction::In { "bind" } else { "connect" };
+    let verb = if dir == Direction::In {
+        "bind"
+    } else {
+        "connect"
+    };
     let (index, rule) = match decision {
         Decision::PassThrough => {
             if let (Some(_), QueryTarget::Ip(_), Direction::Out) = (face, target, dir) {
                 slog!(sh, Warn, "pid {}: fd {fd}: connect to {} from a socket bound to a Unix path; no 'out' rule matches", call.pid, describe_target(target));
                 return Err(libc::ENETUNREACH);
             }
-            slog!(sh, Trace, "pid {}: {verb} {}: no rule", call.pid, describe_target(target));
+            slog!(
+                sh,
+                Trace,
+                "pid {}: {verb} {}: no rule",
+                call.pid,
+                describe_target(target)
+            );
             return Ok(Answer::Continue);
         }
         Decision::Reject(e) => {
-            slog!(sh, Debug, "pid {}: {verb} {}: rejected", call.pid, describe_target(target));
+            slog!(
+                sh,
+                Debug,
+                "pid {}: {verb} {}: rejected",
+                call.pid,
+                describe_target(target)
+            );
             return Err(e);
         }
         Decision::Convert { index, rule } => (index, rule),
     };
     match dir {
         Direction::In => bind_converted(sh, call, fd, &sock, family, sotype, index, rule, target),
-        Direction::Out => connect_converted(sh, call, fd, &sock, family, sotype, face, index, rule, target),
+        Direction::Out => connect_converted(
+            sh, call, fd, &sock, family, sotype, face, index, rule, target,
+        ),
     }
 }
 
@@ -765,7 +880,14 @@ fn bind_converted(
             bind_replacing_stale(sock, sotype, &sa)?;
             remember_file(sh, &sa);
         }
-        slog!(sh, Debug, "pid {}: fd {fd}: bind {} -> {}", call.pid, describe_target(target), decide::describe_unix(sa.name()));
+        slog!(
+            sh,
+            Debug,
+            "pid {}: fd {fd}: bind {} -> {}",
+            call.pid,
+            describe_target(target),
+            decide::describe_unix(sa.name())
+        );
         return Ok(Answer::Value(0));
     }
     let QueryTarget::Ip(ip) = target else {
@@ -775,7 +897,14 @@ fn bind_converted(
     let (sa, port) = if rule.action == Action::Blackhole {
         let sa = UnixSockaddr::unnamed(); // autobind: an abstract name nobody is told
         sys_bind(&new, &sa)?;
-        (sa, if ip.port() == 0 { next_ephemeral_port() } else { ip.port() })
+        (
+            sa,
+            if ip.port() == 0 {
+                next_ephemeral_port()
+            } else {
+                ip.port()
+            },
+        )
     } else if ip.port() == 0 && decide::port_in_name(rule) {
         let mut found = Err(libc::EADDRINUSE);
         for _ in 0..256 {
@@ -792,10 +921,21 @@ fn bind_converted(
         }
         found?
     } else {
-        let port = if ip.port() == 0 { next_ephemeral_port() } else { ip.port() };
+        let port = if ip.port() == 0 {
+            next_ephemeral_port()
+        } else {
+            ip.port()
+        };
         let sa = decide::endpoint(rule, ip.ip(), port, sotype).map_err(|e| e.errno())?;
         bind_replacing_stale(&new, sotype, &sa).inspect_err(|&e| {
-            slog!(sh, Warn, "pid {}: cannot bind {}: {}", call.pid, decide::describe_unix(sa.name()), crate::errno_words(e));
+            slog!(
+                sh,
+                Warn,
+                "pid {}: cannot bind {}: {}",
+                call.pid,
+                decide::describe_unix(sa.name()),
+                crate::errno_words(e)
+            );
         })?;
         (sa, port)
     };
@@ -803,10 +943,11 @@ fn bind_converted(
     if let (Some(mode), Some(p)) = (rule.mode, &path) {
         use std::os::unix::ffi::OsStrExt;
         use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(std::ffi::OsStr::from_bytes(p), std::fs::Permissions::from_mode(mode));
+        let _ = std::fs::set_permissions(
+            std::ffi::OsStr::from_bytes(p),
+            std::fs::Permissions::from_mode(mode),
+        );
     }
-    set_nonblocking(&new, file_nonblocking(sock));
-    let cloexec = fd_cloexec(call.pid, fd);
     let unlink_ours = || {
         if let Some(p) = &path {
             let _ = std::fs::remove_file(std::ffi::OsStr::from_bytes_compat(p));
@@ -816,27 +957,31 @@ fn bind_converted(
         unlink_ours();
         return Ok(Answer::Done);
     }
-    let ino = inode(&new).ok_or(libc::EBADF)?;
-    add_face(
-        sh,
-        ino,
-        Face {
-            family,
-            local: SocketAddr::new(ip.ip(), port),
-            peer: None,
-            rule: index,
-            dgram: sotype & 0xf == libc::SOCK_DGRAM,
-        },
-    );
-    if let Err(e) = addfd(sh, call.id, &new, fd, cloexec, false) {
-        sh.faces.lock().unwrap().remove(&ino);
+    let face = Face {
+        family,
+        local: SocketAddr::new(ip.ip(), port),
+        peer: None,
+        rule: index,
+        dgram: sotype & 0xf == libc::SOCK_DGRAM,
+    };
+    if let Err(e) = install_replacement(sh, call, fd, sock, &new, face) {
         unlink_ours();
-        return if e == libc::ENOENT { Ok(Answer::Done) } else { Err(e) };
+        return if e == libc::ENOENT {
+            Ok(Answer::Done)
+        } else {
+            Err(e)
+        };
     }
     if !rule.noremove {
         remember_file(sh, &sa);
     }
-    slog!(sh, Debug, "pid {}: fd {fd}: bind {ip} -> {}", call.pid, decide::describe_unix(sa.name()));
+    slog!(
+        sh,
+        Debug,
+        "pid {}: fd {fd}: bind {ip} -> {}",
+        call.pid,
+        decide::describe_unix(sa.name())
+    );
     Ok(Answer::Value(0))
 }
 
@@ -882,7 +1027,13 @@ fn connect_converted(
             f.peer = Some(ip);
             add_face(sh, ino, f);
         }
-        slog!(sh, Debug, "pid {}: fd {fd}: connect {} -> {shown}", call.pid, describe_target(target));
+        slog!(
+            sh,
+            Debug,
+            "pid {}: fd {fd}: connect {} -> {shown}",
+            call.pid,
+            describe_target(target)
+        );
         return Ok(Answer::Value(0));
     }
     let QueryTarget::Ip(ip) = target else {
@@ -896,39 +1047,64 @@ fn connect_converted(
         }
     }
     // A Unix connect has no EINPROGRESS: wait at most a second for backlog room.
-    let tv = libc::timeval { tv_sec: 1, tv_usec: 0 };
+    let tv = libc::timeval {
+        tv_sec: 1,
+        tv_usec: 0,
+    };
     // SAFETY: tv is a valid timeval.
     unsafe {
-        libc::setsockopt(new.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDTIMEO, (&tv as *const libc::timeval).cast(), std::mem::size_of::<libc::timeval>() as u32)
+        libc::setsockopt(
+            new.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
     };
     if let Err(e) = sys_connect(new.as_raw_fd(), &sa) {
-        slog!(sh, Debug, "pid {}: fd {fd}: connect {ip} -> {shown}: {}", call.pid, crate::errno_words(e));
+        slog!(
+            sh,
+            Debug,
+            "pid {}: fd {fd}: connect {ip} -> {shown}: {}",
+            call.pid,
+            crate::errno_words(e)
+        );
         return Err(decide::tcp_connect_errno(e));
     }
-    let zero = libc::timeval { tv_sec: 0, tv_usec: 0 };
+    let zero = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
     // SAFETY: zero is a valid timeval.
     unsafe {
-        libc::setsockopt(new.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDTIMEO, (&zero as *const libc::timeval).cast(), std::mem::size_of::<libc::timeval>() as u32)
+        libc::setsockopt(
+            new.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&zero as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
     };
-    set_nonblocking(&new, file_nonblocking(sock));
-    let cloexec = fd_cloexec(call.pid, fd);
-    let ino = inode(&new).ok_or(libc::EBADF)?;
-    add_face(
-        sh,
-        ino,
-        Face {
-            family,
-            local: decide::client_local(family, ip, next_ephemeral_port()),
-            peer: Some(ip),
-            rule: index,
-            dgram: sotype & 0xf == libc::SOCK_DGRAM,
-        },
-    );
-    if let Err(e) = addfd(sh, call.id, &new, fd, cloexec, false) {
-        sh.faces.lock().unwrap().remove(&ino);
-        return if e == libc::ENOENT { Ok(Answer::Done) } else { Err(e) };
+    let face = Face {
+        family,
+        local: decide::client_local(family, ip, next_ephemeral_port()),
+        peer: Some(ip),
+        rule: index,
+        dgram: sotype & 0xf == libc::SOCK_DGRAM,
+    };
+    if let Err(e) = install_replacement(sh, call, fd, sock, &new, face) {
+        return if e == libc::ENOENT {
+            Ok(Answer::Done)
+        } else {
+            Err(e)
+        };
     }
-    slog!(sh, Debug, "pid {}: fd {fd}: connect {ip} -> {shown}", call.pid);
+    slog!(
+        sh,
+        Debug,
+        "pid {}: fd {fd}: connect {ip} -> {shown}",
+        call.pid
+    );
     Ok(Answer::Value(0))
 }
 
@@ -951,7 +1127,12 @@ fn on_name(sh: &Shared, pidfds: &mut PidFds, call: Call, peer: bool) -> Result<A
     if call.args[1] == 0 {
         return Err(libc::EFAULT);
     }
-    write_sockaddr(call.pid, call.args[1], call.args[2], &encode(face.family, name))?;
+    write_sockaddr(
+        call.pid,
+        call.args[1],
+        call.args[2],
+        &encode(face.family, name),
+    )?;
     Ok(Answer::Value(0))
 }
 
@@ -1026,10 +1207,21 @@ fn wait_readable(
 /// Accepts one pending connection on our copy of a converted listener and installs it in the
 /// program with the answer (ADDFD + SEND: the fd exists in the program only if the call
 /// returns it). None: nothing pending.
-fn try_accept(sh: &Shared, call: Call, listener: &OwnedFd, face: Face, flags: i32) -> Result<Option<Answer>, i32> {
+fn try_accept(
+    sh: &Shared,
+    call: Call,
+    listener: &OwnedFd,
+    face: Face,
+    flags: i32,
+) -> Result<Option<Answer>, i32> {
     // SAFETY: accept4 without an address on an fd we own.
     let c = unsafe {
-        libc::accept4(listener.as_raw_fd(), std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK)
+        libc::accept4(
+            listener.as_raw_fd(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+        )
     };
     if c < 0 {
         return match errno() {
@@ -1055,22 +1247,43 @@ fn try_accept(sh: &Shared, call: Call, listener: &OwnedFd, face: Face, flags: i3
             dgram: false,
         },
     );
-    write_sockaddr(call.pid, call.args[1], call.args[2], &encode(face.family, peer))?;
+    write_sockaddr(
+        call.pid,
+        call.args[1],
+        call.args[2],
+        &encode(face.family, peer),
+    )?;
     let mut a = libc::seccomp_notif_addfd {
         id: call.id,
         flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
         srcfd: conn.as_raw_fd() as u32,
         newfd: 0,
-        newfd_flags: if flags & libc::SOCK_CLOEXEC != 0 { libc::O_CLOEXEC as u32 } else { 0 },
+        newfd_flags: if flags & libc::SOCK_CLOEXEC != 0 {
+            libc::O_CLOEXEC as u32
+        } else {
+            0
+        },
     };
     // SAFETY: a is a valid seccomp_notif_addfd.
-    let mut r = unsafe { libc::ioctl(sh.notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &mut a) };
+    let mut r = unsafe {
+        libc::ioctl(
+            sh.notify.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+            &mut a,
+        )
+    };
     if r < 0 && errno() == libc::EINVAL {
         // Before Linux 5.14 (no ADDFD_FLAG_SEND): install, then answer with the number. A
         // signal in between leaves the fd in the program unannounced (documented).
         a.flags = 0;
         // SAFETY: as above.
-        r = unsafe { libc::ioctl(sh.notify.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &mut a) };
+        r = unsafe {
+            libc::ioctl(
+                sh.notify.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+                &mut a,
+            )
+        };
         if r >= 0 {
             respond(&sh.notify, call.id, Answer::Value(i64::from(r)));
         }
@@ -1080,12 +1293,23 @@ fn try_accept(sh: &Shared, call: Call, listener: &OwnedFd, face: Face, flags: i3
         let e = errno();
         if e == libc::ENOENT {
             // The caller went away with the connection accepted: the client sees it closed.
-            slog!(sh, Warn, "pid {}: accept interrupted after a connection was taken; it is closed", call.pid);
+            slog!(
+                sh,
+                Warn,
+                "pid {}: accept interrupted after a connection was taken; it is closed",
+                call.pid
+            );
             return Ok(Some(Answer::Done));
         }
         return Err(e);
     }
-    slog!(sh, Trace, "pid {}: accept on {} -> fd {r}, peer {peer}", call.pid, face.local);
+    slog!(
+        sh,
+        Trace,
+        "pid {}: accept on {} -> fd {r}, peer {peer}",
+        call.pid,
+        face.local
+    );
     Ok(Some(Answer::Done))
 }
 
@@ -1127,7 +1351,13 @@ fn on_sendto(sh: &Shared, pidfds: &mut PidFds, call: Call) -> Result<Answer, i32
     let synthetic = sh.peers.lock().unwrap().name_of(ip);
     let dest = match synthetic {
         Some(name) => raw_unix(&name)?,
-        None => match decide(&sh.rules, Direction::Out, family, sotype, QueryTarget::Ip(ip)) {
+        None => match decide(
+            &sh.rules,
+            Direction::Out,
+            family,
+            sotype,
+            QueryTarget::Ip(ip),
+        ) {
             Decision::PassThrough if face.is_some() => {
                 slog!(sh, Warn, "pid {}: fd {fd}: sendto {ip} from a Unix datagram socket; no 'out' rule matches", call.pid);
                 return Err(libc::ENETUNREACH);
@@ -1135,7 +1365,8 @@ fn on_sendto(sh: &Shared, pidfds: &mut PidFds, call: Call) -> Result<Answer, i32
             Decision::PassThrough => return Ok(Answer::Continue),
             Decision::Reject(e) => return Err(e),
             Decision::Convert { rule, .. } => {
-                let sa = decide::endpoint(rule, ip.ip(), ip.port(), sotype).map_err(|e| e.errno())?;
+                let sa =
+                    decide::endpoint(rule, ip.ip(), ip.port(), sotype).map_err(|e| e.errno())?;
                 if let Some(n) = unix_name_bytes(&sa) {
                     sh.peers.lock().unwrap().remember(&n, ip);
                 }
@@ -1151,12 +1382,23 @@ fn on_sendto(sh: &Shared, pidfds: &mut PidFds, call: Call) -> Result<Answer, i32
     let flags = (call.args[3] as i32) | libc::MSG_NOSIGNAL;
     // SAFETY: data and dest are valid for their lengths.
     let n = unsafe {
-        libc::sendto(via.as_raw_fd(), data.as_ptr().cast(), data.len(), flags, dest.bytes.as_ptr().cast(), dest.len as u32)
+        libc::sendto(
+            via.as_raw_fd(),
+            data.as_ptr().cast(),
+            data.len(),
+            flags,
+            dest.bytes.as_ptr().cast(),
+            dest.len as u32,
+        )
     };
     if n < 0 {
         let e = errno();
         // UDP needs no receiver: a datagram to nobody is dropped, not an error.
-        return if decide::receiver_absent(e) { Ok(Answer::Value(data.len() as i64)) } else { Err(e) };
+        return if decide::receiver_absent(e) {
+            Ok(Answer::Value(data.len() as i64))
+        } else {
+            Err(e)
+        };
     }
     Ok(Answer::Value(n as i64))
 }
@@ -1171,25 +1413,29 @@ fn raw_unix(name: &[u8]) -> Result<UnixSockaddr, i32> {
 
 /// An IP datagram socket about to send to a converted destination becomes an autobound Unix
 /// datagram socket (so replies can reach it), reporting the wildcard and an ephemeral port.
-fn convert_for_send(sh: &Shared, call: Call, fd: i32, sock: &OwnedFd, family: i32) -> Result<OwnedFd, i32> {
+fn convert_for_send(
+    sh: &Shared,
+    call: Call,
+    fd: i32,
+    sock: &OwnedFd,
+    family: i32,
+) -> Result<OwnedFd, i32> {
     let new = unix_socket(libc::SOCK_DGRAM)?;
     sys_bind(&new, &UnixSockaddr::unnamed())?;
-    set_nonblocking(&new, file_nonblocking(sock));
-    let cloexec = fd_cloexec(call.pid, fd);
-    let ino = inode(&new).ok_or(libc::EBADF)?;
-    add_face(
+    let face = Face {
+        family,
+        local: SocketAddr::new(addr::unspecified(family), next_ephemeral_port()),
+        peer: None,
+        rule: usize::MAX,
+        dgram: true,
+    };
+    install_replacement(sh, call, fd, sock, &new, face)?;
+    slog!(
         sh,
-        ino,
-        Face {
-            family,
-            local: SocketAddr::new(addr::unspecified(family), next_ephemeral_port()),
-            peer: None,
-            rule: usize::MAX,
-            dgram: true,
-        },
+        Debug,
+        "pid {}: fd {fd}: datagram socket converted for sending",
+        call.pid
     );
-    addfd(sh, call.id, &new, fd, cloexec, false)?;
-    slog!(sh, Debug, "pid {}: fd {fd}: datagram socket converted for sending", call.pid);
     Ok(new)
 }
 
@@ -1222,14 +1468,27 @@ fn on_recvfrom(sh: &Arc<Shared>, pidfds: &mut PidFds, call: Call) -> Result<Answ
     }
 }
 
-fn try_recvfrom(sh: &Shared, call: Call, sock: &OwnedFd, face: Face, flags: i32) -> Result<Option<Answer>, i32> {
+fn try_recvfrom(
+    sh: &Shared,
+    call: Call,
+    sock: &OwnedFd,
+    face: Face,
+    flags: i32,
+) -> Result<Option<Answer>, i32> {
     let cap = (call.args[2] as usize).min(1 << 20);
     let mut buf = vec![0u8; cap];
     let mut from = UnixSockaddr::unnamed();
     let mut fromlen = from.bytes.len() as u32;
     // SAFETY: buf and from are valid for their lengths.
     let n = unsafe {
-        libc::recvfrom(sock.as_raw_fd(), buf.as_mut_ptr().cast(), cap, flags, from.bytes.as_mut_ptr().cast(), &mut fromlen)
+        libc::recvfrom(
+            sock.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            cap,
+            flags,
+            from.bytes.as_mut_ptr().cast(),
+            &mut fromlen,
+        )
     };
     if n < 0 {
         return match errno() {
@@ -1245,6 +1504,11 @@ fn try_recvfrom(sh: &Shared, call: Call, sock: &OwnedFd, face: Face, flags: i32)
         // An unnamed sender cannot be answered; report the wildcard, port 0.
         None => SocketAddr::new(addr::unspecified(face.family), 0),
     };
-    write_sockaddr(call.pid, call.args[4], call.args[5], &encode(face.family, sender))?;
+    write_sockaddr(
+        call.pid,
+        call.args[4],
+        call.args[5],
+        &encode(face.family, sender),
+    )?;
     Ok(Some(Answer::Value(n as i64)))
 }

@@ -80,7 +80,12 @@ pub(crate) fn judge<'r>(
     };
     let sotype = sotype & 0xf;
     if let (Direction::Out, libc::SOCK_DGRAM, QueryTarget::Ip(ip)) = (direction, sotype, target) {
-        let fits = family == if ip.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+        let fits = family
+            == if ip.is_ipv4() {
+                libc::AF_INET
+            } else {
+                libc::AF_INET6
+            };
         if let Some(sa) = peers::name_of_synthetic(ip).filter(|_| fits) {
             return Verdict::ToPeer { sa, sotype, slot };
         }
@@ -773,9 +778,10 @@ fn connect_converted(
     match target {
         QueryTarget::Ip(ip) => {
             let family = data.family;
-            data.local = Some(bound.unwrap_or_else(|| {
-                decide::client_local(family, ip, swap::next_ephemeral_port())
-            }));
+            data.local =
+                Some(bound.unwrap_or_else(|| {
+                    decide::client_local(family, ip, swap::next_ephemeral_port())
+                }));
             data.peer = Some(ip);
         }
         QueryTarget::Unix(_) => {}
