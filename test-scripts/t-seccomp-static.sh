@@ -66,3 +66,16 @@ assert_contains "$T/suid.err" "set-user-ID" "saying why"
 "$SOCKSWAP_BIN" run --allow-bypass -r 'in,reject' -- "$T/suid/busybox" true 2>/dev/null ||
     fail "--allow-bypass should run it"
 pass "setuid: refused, and run with --allow-bypass"
+
+# (e) the supervisor dies: the program's trapped calls fail (ENOSYS), it does not hang
+P4=$(free_port) || exit 1
+bg orphan "$SOCKSWAP_BIN" run -r "out,port=$P4,path=$S2" -- "$BB" sh -c \
+    "echo ready >$T/ready; while [ ! -e $T/go ]; do $BB sleep 0.05; done; $BB nc 127.0.0.1 $P4 </dev/null; echo \"status \$?\" >$T/after"
+SUP=$BG_PID
+wait_file "$T/ready" 15 "$SUP"
+kill -KILL "$SUP"
+wait_exit "$SUP" 10 || fail "sockswap did not die"
+touch "$T/go"
+wait_file "$T/after" 15 || fail "the program hung after its supervisor died"
+assert_contains "$T/after" "status 1" "nc failed once the supervisor was gone"
+assert_contains "$T/orphan.err" "Function not implemented" "its connect failed with ENOSYS"
