@@ -203,8 +203,12 @@ unsafe fn child(
         // SAFETY: b is valid for 4 bytes.
         unsafe { libc::send(sock, b.as_ptr().cast(), 4, libc::MSG_NOSIGNAL) };
     };
-    // SAFETY: old_mask is a valid set.
-    unsafe { libc::sigprocmask(libc::SIG_SETMASK, old_mask, std::ptr::null_mut()) };
+    // SAFETY: old_mask is a valid set; SIGPIPE back to its default (Rust's runtime ignores
+    // it, and an ignored signal stays ignored across exec).
+    unsafe {
+        libc::sigprocmask(libc::SIG_SETMASK, old_mask, std::ptr::null_mut());
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    };
     let listener = match filter::install(prog) {
         Ok(fd) => fd,
         Err(e) => {
