@@ -53,6 +53,9 @@ esac
 rc=0
 timeout 20 "$SOCKSWAP_BIN" run --backend seccomp -- "$BB" sh -c 'kill -9 $$' 2>/dev/null || rc=$?
 assert_eq 137 "$rc" "death by SIGKILL passed through"
+ign=$("$SOCKSWAP_BIN" run --backend seccomp -- "$BB" sed -n 's/^SigIgn:[[:space:]]*//p' /proc/self/status)
+[ -n "$ign" ] && [ $(( 0x$ign & (1 << 12) )) -eq 0 ] || fail "SIGPIPE is ignored in the program (SigIgn $ign)"
+pass "the program starts with SIGPIPE at its default (SigIgn $ign)"
 out=$("$SOCKSWAP_BIN" run --backend seccomp -r 'in,reject' -- "$BIN/uring_probe")
 assert_eq "io_uring_setup: ENOSYS" "$out" "io_uring is unavailable under the filter"
 
