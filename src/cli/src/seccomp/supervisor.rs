@@ -640,6 +640,24 @@ fn set_nonblocking(fd: &OwnedFd, on: bool) {
     }
 }
 
+/// SO_SNDTIMEO in whole seconds (0 = none): bounds a blocking Unix connect.
+fn set_send_timeout(fd: &OwnedFd, secs: i64) {
+    let tv = libc::timeval {
+        tv_sec: secs,
+        tv_usec: 0,
+    };
+    // SAFETY: tv is a valid timeval of the size given.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
+    };
+}
+
 fn unix_socket(sotype: i32) -> Result<OwnedFd, i32> {
     // SAFETY: socket with integer arguments.
     let fd = unsafe { libc::socket(libc::AF_UNIX, (sotype & 0xf) | libc::SOCK_CLOEXEC, 0) };
@@ -1047,20 +1065,7 @@ fn connect_converted(
         }
     }
     // A Unix connect has no EINPROGRESS: wait at most a second for backlog room.
-    let tv = libc::timeval {
-        tv_sec: 1,
-        tv_usec: 0,
-    };
-    // SAFETY: tv is a valid timeval.
-    unsafe {
-        libc::setsockopt(
-            new.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            (&tv as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as u32,
-        )
-    };
+    set_send_timeout(&new, 1);
     if let Err(e) = sys_connect(new.as_raw_fd(), &sa) {
         slog!(
             sh,
@@ -1071,20 +1076,7 @@ fn connect_converted(
         );
         return Err(decide::tcp_connect_errno(e));
     }
-    let zero = libc::timeval {
-        tv_sec: 0,
-        tv_usec: 0,
-    };
-    // SAFETY: zero is a valid timeval.
-    unsafe {
-        libc::setsockopt(
-            new.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            (&zero as *const libc::timeval).cast(),
-            std::mem::size_of::<libc::timeval>() as u32,
-        )
-    };
+    set_send_timeout(&new, 0);
     let face = Face {
         family,
         local: decide::client_local(family, ip, next_ephemeral_port()),
