@@ -13,6 +13,9 @@
 #      program, still sees curl's IPv4 address.
 #  (c) a refused registration (a slot the router does not have) fails the server's bind in
 #      one line ("cannot register slot"), and it exits.
+#  (d) a blocking accept (python3's plain socket, forced onto the seccomp backend) on the B
+#      listener waits in the supervisor until the router passes a connection: the client's
+#      address comes back, in the AF_INET family the program made.
 # Router: $SOCKSWAP_ROUTER (default target/release/socketbox).
 . "$(dirname "$0")/lib.sh"
 . "$HELPERS/router_shim.sh"
@@ -105,3 +108,44 @@ pass "B: refused registration: bind failed (exit $rc)"
 kill -TERM "$SRV"
 wait_exit "$SRV" 10 || fail "B: server did not exit on SIGTERM"
 pass "B: server stopped"
+
+# (d) blocking accept on a B listener, then a connection through the router
+SP3=$(free_port) || exit 1
+RP3=$(free_port) || exit 1
+cat >"$T/b3.toml" <<CONF
+[[listen]]
+address = "[::ffff:127.0.0.1]:$RP3"
+[[api_socket]]
+path = "$T/api3"
+[[slot]]
+number = 3
+uid = 0
+[[rule_set]]
+id = 0
+default = "fail"
+rules = [ { port = $RP3, to = "slot:3" } ]
+CONF
+start_router routerb3 -f "$T/b3.toml"
+bg pyb "$SOCKSWAP_BIN" run --backend seccomp -r "in,tcp,port=$SP3,socketbox-b=$T/api3:3" -- "$PYTHON" -c "
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(8)
+print('listening', s.getsockname(), 'blocking', s.getblocking(), flush=True)
+c, a = s.accept()
+c.sendall(('peer %s:%d family %d' % (a[0], a[1], c.family)).encode()); c.close()
+" "$SP3"
+PYB=$BG_PID
+wait_grep "$T/pyb.out" "listening \\('127.0.0.1', $SP3\\) blocking True" 15 "$PYB"
+wait_grep "$T/routerb3.err" "event=b-register slot=3 uid=0 pid=$PYB( |$)" 10 "$PYB"
+out=$(timeout 10 "$PYTHON" -c "
+import socket, sys
+c = socket.create_connection(('127.0.0.1', int(sys.argv[1])), timeout=5)
+print(c.getsockname()[1], c.recv(200).decode())
+" "$RP3") || fail "blocking accept: no answer through the router"
+cport=${out%% *}
+case $out in
+    "$cport peer 127.0.0.1:$cport family 2") pass "blocking accept on a B listener got the client 127.0.0.1:$cport (AF_INET)" ;;
+    *) fail "blocking accept: unexpected answer [$out]" ;;
+esac
+wait_exit "$PYB" 10 || fail "python server did not exit"
+assert_eq 0 "$WAIT_RC" "python server exit status"
