@@ -207,11 +207,7 @@ mod tests {
         }
         let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
         assert_eq!(run(&p, libc::SYS_io_uring_setup as u32, AUDIT_ARCH), enosys);
-        for nr in [
-            libc::SYS_read,
-            libc::SYS_socket,
-            libc::SYS_close,
-        ] {
+        for nr in [libc::SYS_read, libc::SYS_socket, libc::SYS_close] {
             assert_eq!(run(&p, nr as u32, AUDIT_ARCH), libc::SECCOMP_RET_ALLOW);
         }
         assert_eq!(run(&p, libc::SYS_read as u32, 0x4000_0003), enosys);

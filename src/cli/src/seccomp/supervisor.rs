@@ -912,7 +912,13 @@ fn bind_converted(
     let socketbox_a = matches!(rule.action, Action::SocketboxA(_));
     if socketbox_a || matches!(rule.action, Action::SocketboxB { .. }) {
         let QueryTarget::Ip(ip) = target else {
-            slog!(sh, Warn, "pid {}: fd {fd}: bind {}: a socketbox listener must be bound to an IP address", call.pid, describe_target(target));
+            slog!(
+                sh,
+                Warn,
+                "pid {}: fd {fd}: bind {}: a socketbox listener must be bound to an IP address",
+                call.pid,
+                describe_target(target)
+            );
             return Err(libc::EINVAL);
         };
         if sotype & 0xf != libc::SOCK_STREAM {
