@@ -1273,30 +1273,7 @@ fn try_accept(
     }
     // SAFETY: a fresh fd we own.
     let conn = unsafe { OwnedFd::from_raw_fd(c) };
-    set_nonblocking(&conn, flags & libc::SOCK_NONBLOCK != 0);
-    let rule = sh.rules.get(face.rule);
-    let peer = decide::accepted_peer(rule, face.family, Some(face.local), next_ephemeral_port());
-    let local = addr::wildcard_to_loopback(face.local, face.family);
-    let ino = inode(&conn).ok_or(libc::EBADF)?;
-    add_face(
-        sh,
-        ino,
-        Face {
-            family: face.family,
-            local,
-            peer: Some(peer),
-            rule: face.rule,
-            dgram: false,
-            socketbox: None,
-        },
-    );
-    write_sockaddr(
-        call.pid,
-        call.args[1],
-        call.args[2],
-        &encode(face.family, peer),
-    )?;
-    answer_with_connection(sh, call, &conn, flags, Some(ino), face.local, peer)
+    install_connection(sh, call, conn, face, flags)
 }
 
 /// Installs an accepted connection in the program as the answer to its accept (ADDFD + SEND:
@@ -1780,7 +1757,7 @@ fn try_receive(
             );
             continue;
         }
-        return install_passed(sh, call, conn, face, flags);
+        return install_connection(sh, call, conn, face, flags);
     }
 }
 
@@ -1815,11 +1792,11 @@ fn ip_name(fd: &OwnedFd, peer: bool) -> Option<SocketAddr> {
     }
 }
 
-/// Gives the program a connection the router passed, as accept4 would give a new one: its
-/// real client address (in the program's family: a router's IPv6 socket to an AF_INET
-/// program shows the IPv4 address) or, for a Unix stream, loopback as for any converted
-/// listener.
-fn install_passed(
+/// Gives the program a connection accepted on a converted listener or passed by the router,
+/// as accept4 would give a new one: a TCP socket's real client address (in the program's
+/// family: a router's IPv6 socket to an AF_INET program shows the IPv4 address) or, for a
+/// Unix stream, loopback (or the rule's `peer=`) as for any converted listener.
+fn install_connection(
     sh: &Shared,
     call: Call,
     conn: OwnedFd,
