@@ -25,6 +25,18 @@ need_router_bin
 BIN=$REPO_ROOT/target/seccomp-progs
 "$TS_DIR/progs/seccomp/build.sh" "$BIN" || fail "building the test programs failed"
 
+start_routed() { # NAME LISTEN-ADDRESS PORT TO [EXTRA-TOML]: a router (config checked first) routing PORT to TO
+    local name=$1
+    {
+        printf '[[listen]]\naddress = "%s"\n' "$2"
+        [ -z "${5:-}" ] || printf '%s\n' "$5"
+        printf '[[rule_set]]\nid = 0\ndefault = "fail"\nrules = [ { port = %s, to = "%s" } ]\n' "$3" "$4"
+    } >"$T/$name.toml"
+    "$ROUTER" check -f "$T/$name.toml" >"$T/$name-check.out" 2>&1 ||
+        fail "socketbox check refused $name's config: $(cat "$T/$name-check.out")"
+    start_router "$name" -f "$T/$name.toml"
+}
+
 check_through_router() { # NAME RP: curl via the router; the Go server sees curl's address
     local name=$1 rp=$2 i out body cport
     for i in 1 2 3; do
@@ -44,16 +56,7 @@ check_through_router() { # NAME RP: curl via the router; the Go server sees curl
 RP=$(free_port) || exit 1
 SP=$(free_port) || exit 1
 A=$T/go.a
-cat >"$T/a.toml" <<CONF
-[[listen]]
-address = "127.0.0.1:$RP"
-[[rule_set]]
-id = 0
-default = "fail"
-rules = [ { port = $RP, to = "unix:$A" } ]
-CONF
-"$ROUTER" check -f "$T/a.toml" >"$T/a-check.out" 2>&1 || fail "socketbox check refused the A config: $(cat "$T/a-check.out")"
-start_router routera -f "$T/a.toml"
+start_routed routera "127.0.0.1:$RP" "$RP" "unix:$A"
 bg goa "$SOCKSWAP_BIN" run --backend seccomp --log debug -r "in,tcp,port=$SP,socketbox=$A" -- "$BIN/http_server_static" "127.0.0.1:$SP"
 SRV=$BG_PID
 wait_grep "$T/goa.out" "listening on 127.0.0.1:$SP" 15 "$SRV"
@@ -72,22 +75,12 @@ pass "A: server stopped, socket file removed"
 RP=$(free_port) || exit 1
 SP=$(free_port) || exit 1
 API=$T/api
-cat >"$T/b.toml" <<CONF
-[[listen]]
-address = "[::ffff:127.0.0.1]:$RP"
-[[api_socket]]
-path = "$API"
-mode = "0600"
+start_routed routerb "[::ffff:127.0.0.1]:$RP" "$RP" "slot:1" "[[api_socket]]
+path = \"$API\"
+mode = \"0600\"
 [[slot]]
 number = 1
-uid = 0
-[[rule_set]]
-id = 0
-default = "fail"
-rules = [ { port = $RP, to = "slot:1" } ]
-CONF
-"$ROUTER" check -f "$T/b.toml" >"$T/b-check.out" 2>&1 || fail "socketbox check refused the B config: $(cat "$T/b-check.out")"
-start_router routerb -f "$T/b.toml"
+uid = 0"
 assert_unix_socket "$API"
 bg gob "$SOCKSWAP_BIN" run --backend seccomp -r "in,tcp,port=$SP,socketbox-b=$API:1" -- "$BIN/http_server_static" "127.0.0.1:$SP"
 SRV=$BG_PID
@@ -112,20 +105,11 @@ pass "B: server stopped"
 # (d) blocking accept on a B listener, then a connection through the router
 SP3=$(free_port) || exit 1
 RP3=$(free_port) || exit 1
-cat >"$T/b3.toml" <<CONF
-[[listen]]
-address = "[::ffff:127.0.0.1]:$RP3"
-[[api_socket]]
-path = "$T/api3"
+start_routed routerb3 "[::ffff:127.0.0.1]:$RP3" "$RP3" "slot:3" "[[api_socket]]
+path = \"$T/api3\"
 [[slot]]
 number = 3
-uid = 0
-[[rule_set]]
-id = 0
-default = "fail"
-rules = [ { port = $RP3, to = "slot:3" } ]
-CONF
-start_router routerb3 -f "$T/b3.toml"
+uid = 0"
 bg pyb "$SOCKSWAP_BIN" run --backend seccomp -r "in,tcp,port=$SP3,socketbox-b=$T/api3:3" -- "$PYTHON" -c "
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

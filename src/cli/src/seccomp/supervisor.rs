@@ -1609,20 +1609,19 @@ fn bind_b(
         dgram: false,
         socketbox: Some(Socketbox::B),
     };
-    if let Err(e) = install_replacement(sh, call, fd, sock, &stream, face) {
-        return if e == libc::ENOENT {
-            Ok(Answer::Done)
-        } else {
-            Err(e)
-        };
+    match install_replacement(sh, call, fd, sock, &stream, face) {
+        Ok(()) => {
+            slog!(
+                sh,
+                Debug,
+                "pid {}: fd {fd}: bind {ip} -> registered slot {slot} at {api}",
+                call.pid
+            );
+            Ok(Answer::Value(0))
+        }
+        Err(libc::ENOENT) => Ok(Answer::Done), // the call went away; so does the registration
+        Err(e) => Err(e),
     }
-    slog!(
-        sh,
-        Debug,
-        "pid {}: fd {fd}: bind {ip} -> registered slot {slot} at {api}",
-        call.pid
-    );
-    Ok(Answer::Value(0))
 }
 
 /// Connects to a router's "B" API socket (`@name`: abstract) and registers `slot` with the
