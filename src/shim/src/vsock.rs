@@ -98,7 +98,7 @@ pub fn bind(
         log!(Warn, "fd {fd}: AF_VSOCK carries streams only");
         return Err(libc::EPROTOTYPE);
     }
-    let (kind, mut data) = crate::hooks::calls::snapshot(fd, slot, sotype)?;
+    let (kind, mut data) = crate::swap::snapshot(fd, slot, sotype)?;
     if kind == CONVERTED {
         return Err(libc::EINVAL); // already bound
     }
@@ -177,7 +177,7 @@ pub fn connect(
         return Err(libc::EPROTOTYPE);
     }
     let (sa, len) = dest.sockaddr(target.port());
-    let (kind, mut data) = crate::hooks::calls::snapshot(fd, slot, sotype)?;
+    let (kind, mut data) = crate::swap::snapshot(fd, slot, sotype)?;
     if kind == CONVERTED {
         // A second connect on a socket we already made AF_VSOCK: the kernel answers
         // (EALREADY while connecting, EISCONN after).
@@ -189,7 +189,7 @@ pub fn connect(
         return Err(libc::EISCONN);
     }
     let bound = if kind == TRACKED && data.flags & fdtable::IP_BOUND != 0 {
-        crate::hooks::real_local_address(fd)
+        crate::swap::real_local_address(fd)
     } else {
         None
     };

@@ -9,8 +9,6 @@ mod names;
 mod netns;
 mod socketbox;
 
-pub(crate) use calls::real_local_address;
-
 use libc::{c_int, sockaddr, socklen_t};
 
 use crate::fdtable::{self, SlotData, CONVERTED};

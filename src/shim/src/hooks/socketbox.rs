@@ -291,7 +291,7 @@ pub(crate) fn bind_b(
         libc::EADDRNOTAVAIL
     })?;
     let mut g = slot.lock();
-    let mut data = match crate::hooks::calls::record_to_swap(&mut g, fd, sotype) {
+    let mut data = match crate::swap::record_to_swap(&mut g, fd, sotype) {
         Ok(d) => d,
         Err(e) => {
             sys::close(stream);
