@@ -61,6 +61,8 @@ pub const PENDING: u16 = 2048;
 /// Slot flag: a non-blocking AF_VSOCK connect returned EINPROGRESS and the program has not yet
 /// seen it complete (SO_ERROR then reports a refusal as ECONNREFUSED, as TCP does).
 pub const CONNECTING: u16 = 4096;
+/// Slot flag: the accepted end of a connection (a converted listener's `accept`).
+pub const ACCEPTED: u16 = 8192;
 
 pub const MAX_OPTS: usize = 12;
 pub const MAX_OPT_LEN: usize = 16;

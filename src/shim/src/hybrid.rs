@@ -209,7 +209,7 @@ pub fn connect(
     };
     let tmp = Replacement::new(fd, libc::SOCK_STREAM, &mut data)?;
     if let Some(p) = params {
-        vsock::apply_params(tmp.fd, p);
+        vsock::apply_params(tmp.fd, p, &mut data);
     }
     let nonblocking = tmp.nonblocking();
     let wait = if nonblocking {

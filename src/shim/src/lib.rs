@@ -11,6 +11,7 @@ mod fdtable;
 mod hooks;
 mod hybrid;
 mod log;
+mod oracle;
 mod peers;
 mod real;
 mod runtime;

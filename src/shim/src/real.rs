@@ -63,6 +63,7 @@ real_functions! {
     epoll_ctl: fn(c_int, c_int, c_int, *mut libc::epoll_event) -> c_int;
     fclose: fn(*mut libc::FILE) -> c_int;
     listen: fn(c_int, c_int) -> c_int;
+    ioctl: fn(c_int, libc::c_ulong, *mut c_void) -> c_int;
     send: fn(c_int, *const c_void, usize, c_int) -> isize;
     sendmmsg: fn(c_int, *mut libc::mmsghdr, libc::c_uint, c_int) -> c_int;
     recvmmsg: fn(c_int, *mut libc::mmsghdr, libc::c_uint, c_int, *mut libc::timespec) -> c_int;
@@ -97,7 +98,7 @@ pub fn resolve_all() {
         fcntl::get(),
         fcntl64::get(),
     );
-    let _ = (epoll_ctl::get(), fclose::get(), listen::get());
+    let _ = (epoll_ctl::get(), fclose::get(), listen::get(), ioctl::get());
     let _ = (
         sendto::get(),
         sendmsg::get(),

@@ -932,6 +932,7 @@ unsafe fn accept_converted(
         data.rule = listener.rule;
         data.local = local;
         data.peer = Some(peer);
+        data.flags |= fdtable::ACCEPTED;
         s.lock().set(CONVERTED, data);
     }
     // SAFETY: the program's pointers; NULL is allowed (accept(fd, NULL, NULL), bug U1).

@@ -228,6 +228,7 @@ unsafe fn hand_over(
                 }
             };
             data.peer = Some(shown_peer);
+            data.flags |= fdtable::ACCEPTED;
             if let Some(s) = fdtable::get_or_map(passed) {
                 s.lock().set(CONVERTED, data);
             }
