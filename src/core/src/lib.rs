@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod errno;
 pub mod glob;
+pub mod inherit;
 pub mod netns;
 pub mod rule;
 pub mod socketbox;

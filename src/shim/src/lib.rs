@@ -10,6 +10,7 @@ mod activation;
 mod fdtable;
 mod hooks;
 mod hybrid;
+mod inherit;
 mod log;
 mod oracle;
 mod peers;

@@ -3,7 +3,7 @@
 //! constructors can call `connect()` before ours has run.
 
 use core::sync::atomic::{AtomicPtr, Ordering};
-use libc::{c_int, c_void, sockaddr, socklen_t};
+use libc::{c_char, c_int, c_void, sockaddr, socklen_t};
 
 macro_rules! real_functions {
     ($( $name:ident : fn($($arg:ty),*) $(-> $ret:ty)? ; )*) => {
@@ -64,6 +64,12 @@ real_functions! {
     fclose: fn(*mut libc::FILE) -> c_int;
     listen: fn(c_int, c_int) -> c_int;
     ioctl: fn(c_int, libc::c_ulong, *mut c_void) -> c_int;
+    execve: fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
+    execvpe: fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
+    fexecve: fn(c_int, *const *const c_char, *const *const c_char) -> c_int;
+    execveat: fn(c_int, *const c_char, *const *const c_char, *const *const c_char, c_int) -> c_int;
+    posix_spawn: fn(*mut libc::pid_t, *const c_char, *const libc::posix_spawn_file_actions_t, *const libc::posix_spawnattr_t, *const *mut c_char, *const *mut c_char) -> c_int;
+    posix_spawnp: fn(*mut libc::pid_t, *const c_char, *const libc::posix_spawn_file_actions_t, *const libc::posix_spawnattr_t, *const *mut c_char, *const *mut c_char) -> c_int;
     send: fn(c_int, *const c_void, usize, c_int) -> isize;
     sendmmsg: fn(c_int, *mut libc::mmsghdr, libc::c_uint, c_int) -> c_int;
     recvmmsg: fn(c_int, *mut libc::mmsghdr, libc::c_uint, c_int, *mut libc::timespec) -> c_int;

@@ -4,6 +4,7 @@
 
 pub(crate) mod calls;
 mod datagram;
+mod exec;
 pub(crate) mod lifecycle;
 mod names;
 mod netns;
