@@ -5,9 +5,10 @@
 set -euo pipefail
 
 # nc, socat, redis, curl: real programs under the shim; iproute2 (ss, ip netns), procps;
-# iptables/nftables (TPROXY tests), nginx-light + haproxy (router, PROXY protocol), wrk (bench).
+# iptables/nftables (TPROXY tests), nginx-light + haproxy (router, PROXY protocol, t-haproxy),
+# wrk (bench), openssh-server/-client (t-sshd).
 pkgs=(netcat-openbsd socat redis-server redis-tools curl iproute2 procps iptables nftables
-      nginx-light haproxy wrk)
+      nginx-light haproxy wrk openssh-server openssh-client)
 need=()
 for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")
