@@ -192,31 +192,23 @@ bench_passthru() {
     local port rules
     port=$(pick_port "${BENCH_EPOLL_PORT:-6393}")
     rules="in,port=$port,path=$WORK/ep-%p.sock;out,addr=127.0.0.1,port=$port,path=$WORK/ep-%p.sock"
-    for ((i = 0; i < REPS; i++)); do
-        ((i % 2 == 0)) && order="base shim" || order="shim base"
-        for v in $order; do
-            out=$(run_variant "$v" "$rules" "$BIN/passthru" epoll_ctl "$EPOLL_ITER" "$port") ||
-                { fail passthru "epoll_ctl() loop ($v) failed"; return; }
-            if [[ $(kv unix_fd "$out") != "$([[ $v == shim ]] && echo 1 || echo 0)" ]]; then
-                fail passthru "epoll_ctl() loop ($v): the client socket is$([[ $v == shim ]] && echo " not") an AF_UNIX socket"
-                return
-            fi
-            record epoll_ctl_ns "$v" "$(kv ns_per_op "$out")"
-            record epoll_ctl_added_vs_raw "$v" "$(kv added_vs_raw_ns "$out")"
-        done
-    done
-    # getsockopt(TCP_NODELAY) on the same converted socket (base: real TCP): what the kernel's
-    # answers through a template socket cost (oracle.rs)
-    for ((i = 0; i < REPS; i++)); do
-        ((i % 2 == 0)) && order="base shim" || order="shim base"
-        for v in $order; do
-            out=$(run_variant "$v" "$rules" "$BIN/passthru" getsockopt "$GSO_ITER" "$port") ||
-                { fail passthru "getsockopt() loop ($v) failed"; return; }
-            if [[ $(kv unix_fd "$out") != "$([[ $v == shim ]] && echo 1 || echo 0)" ]]; then
-                fail passthru "getsockopt() loop ($v): the client socket is$([[ $v == shim ]] && echo " not") an AF_UNIX socket"
-                return
-            fi
-            record getsockopt_ns "$v" "$(kv ns_per_op "$out")"
+    # and getsockopt(TCP_NODELAY) on the same socket: what the kernel's answers through a
+    # template socket cost (oracle.rs)
+    local call iter
+    for call in epoll_ctl getsockopt; do
+        [[ $call == epoll_ctl ]] && iter=$EPOLL_ITER || iter=$GSO_ITER
+        for ((i = 0; i < REPS; i++)); do
+            ((i % 2 == 0)) && order="base shim" || order="shim base"
+            for v in $order; do
+                out=$(run_variant "$v" "$rules" "$BIN/passthru" "$call" "$iter" "$port") ||
+                    { fail passthru "$call() loop ($v) failed"; return; }
+                if [[ $(kv unix_fd "$out") != "$([[ $v == shim ]] && echo 1 || echo 0)" ]]; then
+                    fail passthru "$call() loop ($v): the client socket is$([[ $v == shim ]] && echo " not") an AF_UNIX socket"
+                    return
+                fi
+                record "${call}_ns" "$v" "$(kv ns_per_op "$out")"
+                record "${call}_added_vs_raw" "$v" "$(kv added_vs_raw_ns "$out")"
+            done
         done
     done
 }

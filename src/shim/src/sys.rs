@@ -184,27 +184,22 @@ pub fn munmap(ptr: *mut u8, len: usize) {
     let _ = sys!(libc::SYS_munmap, ptr, len);
 }
 
+/// The hard RLIMIT_NOFILE (how many fds the process could ever have).
 pub fn getrlimit_nofile() -> u64 {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    match sys!(libc::SYS_getrlimit, libc::RLIMIT_NOFILE, &raw mut rl) {
-        Ok(_) => rl.rlim_max,
-        Err(_) => 1 << 20,
-    }
+    nofile().map_or(1 << 20, |rl| rl.rlim_max)
 }
 
 /// The soft RLIMIT_NOFILE (the highest fd number a program may open, plus one).
 pub fn getrlimit_nofile_soft() -> u64 {
+    nofile().map_or(1024, |rl| rl.rlim_cur)
+}
+
+fn nofile() -> Result<libc::rlimit, c_int> {
     let mut rl = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    match sys!(libc::SYS_getrlimit, libc::RLIMIT_NOFILE, &raw mut rl) {
-        Ok(_) => rl.rlim_cur,
-        Err(_) => 1024,
-    }
+    sys!(libc::SYS_getrlimit, libc::RLIMIT_NOFILE, &raw mut rl).map(|_| rl)
 }
 
 pub fn fstat(fd: c_int) -> Result<libc::stat, c_int> {
