@@ -37,7 +37,8 @@ pub const SYSTEMD: u16 = 4;
 pub const SOCKETBOX_A: u16 = 8;
 /// Slot flag: a socketbox "B" client (a SEQPACKET registration stream receiving fds).
 pub const SOCKETBOX_B: u16 = 16;
-/// Slot flag: the program called `listen` (what SO_ACCEPTCONN answers for A/B listeners).
+/// Slot flag: the program called `listen`: the state whose kernel answers getsockopt gives
+/// (oracle.rs), and what SO_ACCEPTCONN says for A/B listeners.
 pub const LISTENING: u16 = 32;
 /// Slot flag: a real TCP socket shown in the program's family (a router's IPv6 socket handed
 /// to an AF_INET program): names are converted, socket options go to the kernel.

@@ -1,4 +1,5 @@
-//! The illusion: names and socket options of converted sockets answer as TCP would.
+//! The illusion: names, socket options and queue ioctls of converted sockets answer as TCP/UDP
+//! would (options and ioctls through the template sockets of oracle.rs).
 
 use libc::{c_int, c_void, sockaddr, socklen_t};
 use sockswap_core::addr;
