@@ -175,6 +175,12 @@ pub unsafe extern "C" fn getsockopt(
         // SAFETY: the program's own pointers.
         return unsafe { answer(val, len, &e.to_ne_bytes()) };
     }
+    if level == libc::SOL_SOCKET && name == libc::SO_ERROR {
+        // Every family answers it alike (sock_getsockopt): the socket's own pending error,
+        // asked on every non-blocking connect, so without the template's two extra syscalls.
+        // SAFETY: the program's own call.
+        return unsafe { real(fd, level, name, val, len) };
+    }
     if data.flags & fdtable::REAL_TCP == 0 {
         if let Some(t) = oracle::template(data.family, oracle::state_of(&data)) {
             // SAFETY: the program's own arguments.
@@ -240,8 +246,9 @@ const IP_PROTOCOL: c_int = 52;
 
 /// getsockopt on a converted socket: the kernel answers on the template `t` (a real socket of
 /// the program's family in the same state) with the program's own buffer and length; then the
-/// value is replaced where it belongs to this socket: options the program set, SO_ERROR and
-/// SO_COOKIE (the Unix socket's own), SO_PEERNAME (the peer we pretend).
+/// value is replaced where it belongs to this socket: options the program set, SO_COOKIE and
+/// SO_BUF_LOCK (the Unix socket's own), SO_PEERNAME, IP_PROTOCOL and IPV6_V6ONLY (from the
+/// addresses we pretend). (SO_ERROR never gets here: the socket's own, asked directly.)
 ///
 /// # Safety
 /// `val`/`len` are the program's getsockopt arguments.
@@ -291,7 +298,7 @@ unsafe fn as_template(
     }
     match (level, name) {
         // (SO_BUF_LOCK: set by SO_RCVBUF/SO_SNDBUF, which the Unix socket holds.)
-        (libc::SOL_SOCKET, libc::SO_ERROR | libc::SO_COOKIE | libc::SO_BUF_LOCK) => own(),
+        (libc::SOL_SOCKET, libc::SO_COOKIE | libc::SO_BUF_LOCK) => own(),
         (libc::IPPROTO_IP, IP_PROTOCOL) => {
             // The kernel answers inet_num: the local port of a TCP/UDP socket.
             let port = data.local.map_or(0, |l| c_int::from(l.port()));
