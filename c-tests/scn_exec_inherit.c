@@ -8,6 +8,8 @@
  *   - listener dup2'd to fd 9, then execve: accept reports 127.0.0.1 peers
  *   - IPv6 listener left at its own number, then execvp
  *   - bound UDP socket dup2'd to fd 7, then execv
+ *   - socketbox "A" listener dup2'd to fd 9, then execv: accept takes the
+ *     connection a router (played by this test) sends, with its IP peer
  * and a socket that was never ours stays what it is: a real Unix socket at
  * fd 8, with a forged SOCKSWAP_INHERIT entry naming fd 8 (wrong inode) passed
  * by a raw execve that no hook sees, is still AF_UNIX in the new image. */
@@ -151,10 +153,48 @@ static void listener_case(enum how how, const char *ip, int at, int port, const 
     close(l);
 }
 
+/* The router's part: a real TCP connection whose accepted end goes to the A listener's path. */
+static void send_fd(const char *path, int fd) {
+    int d = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un u;
+    socklen_t ul = unix_addr(&u, path);
+    char byte = 0, cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec v = {&byte, 1};
+    struct msghdr m = {.msg_name = &u, .msg_namelen = ul, .msg_iov = &v, .msg_iovlen = 1,
+                       .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    CHECK(sendmsg(d, &m, 0) == 1, "sending an fd to %s", path);
+    close(d);
+}
+
+static void socketbox_case(void) {
+    int l = tcp_listen("127.0.0.1", 7308);
+    CHECK(is_socket_file(tpath("a-7308")), "A listener not made (dir: %s)", list_dir(h_dir));
+    pid_t pid = run_image(EXECV, l, 9, "listener", 7308, NULL);
+    int rl = tcp_listen("127.0.0.1", 0); /* the router's real listener: no rule covers port 0 */
+    haddr_t rn = sock_name(rl);
+    int c = tcp_connect_ok("127.0.0.1", sa_port((struct sockaddr *)&rn.ss));
+    int a = accept(rl, NULL, NULL);
+    CHECK(a >= 0, "router accept");
+    send_fd(tpath("a-7308"), a);
+    close(a);
+    echo_check(c, "through the inherited socketbox listener");
+    shutdown(c, SHUT_WR);
+    CHECK(wait_child(pid) == 0, "socketbox A listener: the new image failed");
+    INFO("socketbox A listener at fd 9, execv: ok");
+    close(c);
+    close(rl);
+    close(l);
+}
+
 int main(int argc, char **argv) {
     if (argc == 4) return image(argv[1], atoi(argv[2]), atoi(argv[3]));
     harness_preload("in,tcp,port=7301-7306,path={D}/%p.sock;out,tcp,port=7301-7306,path={D}/%p.sock;"
-                    "in,udp,port=7307,path={D}/%p.sock");
+                    "in,udp,port=7307,path={D}/%p.sock;in,tcp,port=7308,socketbox={D}/a-%p");
     accepted_case(EXECV, 0, 0, 7301, "accepted socket at fd 0, execv");
     accepted_case(EXECV, 1, 0, 7302, "accepted socket at fd 0 by posix_spawn");
     accepted_case(FEXECVE, 0, 1, 7303, "accepted socket at fd 1, fexecve");
@@ -165,6 +205,7 @@ int main(int argc, char **argv) {
     CHECK(is_socket_file(tpath("7307.sock")), "UDP bind not converted");
     CHECK(wait_child(run_image(EXECV, u, 7, "datagram", 7307, NULL)) == 0, "datagram image");
     INFO("bound UDP socket at fd 7, execv: ok");
+    socketbox_case();
 
     /* never ours: a real Unix socket and a forged entry for its fd */
     int sp[2];
