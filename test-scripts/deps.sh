@@ -8,9 +8,9 @@ set -euo pipefail
 # iptables/nftables (TPROXY tests), nginx-light + haproxy (router, PROXY protocol, t-haproxy),
 # wrk (bench); openssh-server/-client (t-sshd); dpkg-dev (dpkg-shlibdeps for `make deb`),
 # man-db + groff (man pages render), bash-completion, zsh, fish (the completions load in each
-# shell) for t-package.
+# shell) for t-package; golang-go (the Go bindings).
 pkgs=(netcat-openbsd socat redis-server redis-tools curl iproute2 procps iptables nftables
-      nginx-light haproxy wrk openssh-server openssh-client dpkg-dev man-db groff-base
+      nginx-light haproxy wrk openssh-server openssh-client golang-go dpkg-dev man-db groff-base
       bash-completion zsh fish)
 need=()
 for pkg in "${pkgs[@]}"; do

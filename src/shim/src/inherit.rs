@@ -20,6 +20,7 @@ const CARRIED: u16 = fdtable::LISTENING
     | fdtable::SOCKETBOX_A
     | fdtable::SOCKETBOX_B
     | fdtable::REAL_TCP
+    | fdtable::HANDED_OVER
     | fdtable::LAZY_PEER
     | fdtable::FOREIGN
     | fdtable::HYBRID

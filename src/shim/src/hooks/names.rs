@@ -86,6 +86,12 @@ unsafe fn names_passthrough(
     r
 }
 
+/// A real TCP socket behind the record (a router's socket shown in another family, or a
+/// listener the router handed over): the kernel answers its options and queues itself.
+fn kernel_answers(d: &SlotData) -> bool {
+    d.flags & (fdtable::REAL_TCP | fdtable::HANDED_OVER) != 0
+}
+
 fn is_ip_level(level: c_int) -> bool {
     level == libc::IPPROTO_TCP || level == libc::IPPROTO_IP || level == libc::IPPROTO_IPV6
 }
@@ -181,7 +187,7 @@ pub unsafe extern "C" fn getsockopt(
         // SAFETY: the program's own call.
         return unsafe { real(fd, level, name, val, len) };
     }
-    if data.flags & fdtable::REAL_TCP == 0 {
+    if !kernel_answers(&data) {
         if let Some(t) = oracle::template(data.family, oracle::state_of(&data)) {
             // SAFETY: the program's own arguments.
             return unsafe { as_template(fd, t, &data, level, name, val, len) };
@@ -215,7 +221,7 @@ pub unsafe extern "C" fn getsockopt(
         // SAFETY: the program's own call.
         return unsafe { real(fd, level, name, val, len) };
     }
-    if is_ip_level(level) && data.flags & fdtable::REAL_TCP == 0 {
+    if is_ip_level(level) && !kernel_answers(&data) {
         if let Some(o) = data.find_opt(level, name) {
             // SAFETY: the program's own pointers.
             return unsafe { answer(val, len, o.val.get(..o.len as usize).unwrap_or(&[])) };
@@ -372,9 +378,8 @@ pub unsafe extern "C" fn setsockopt(
         true => {
             let mut g = slot.lock();
             let d = g.data();
-            // A real TCP socket only shown in another family takes its options itself.
-            (d.family != libc::AF_UNIX && d.flags & fdtable::REAL_TCP == 0)
-                .then_some((d.family, d.sotype))
+            // A real TCP socket behind the record takes its options itself.
+            (d.family != libc::AF_UNIX && !kernel_answers(d)).then_some((d.family, d.sotype))
         }
         false => None,
     };
@@ -486,7 +491,7 @@ pub unsafe extern "C" fn ioctl(fd: c_int, request: libc::c_ulong, arg: *mut c_vo
         return unsafe { real(fd, request, arg) };
     }
     let template = pretending(fd)
-        .filter(|d| d.flags & fdtable::REAL_TCP == 0)
+        .filter(|d| !kernel_answers(d))
         .and_then(|d| oracle::template(d.family, oracle::state_of(&d)));
     let Some(t) = template else {
         // SAFETY: the program's own call.
