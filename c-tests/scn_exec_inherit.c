@@ -153,24 +153,6 @@ static void listener_case(enum how how, const char *ip, int at, int port, const 
     close(l);
 }
 
-/* The router's part: a real TCP connection whose accepted end goes to the A listener's path. */
-static void send_fd(const char *path, int fd) {
-    int d = socket(AF_UNIX, SOCK_DGRAM, 0);
-    struct sockaddr_un u;
-    socklen_t ul = unix_addr(&u, path);
-    char byte = 0, cbuf[CMSG_SPACE(sizeof(int))];
-    struct iovec v = {&byte, 1};
-    struct msghdr m = {.msg_name = &u, .msg_namelen = ul, .msg_iov = &v, .msg_iovlen = 1,
-                       .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    CHECK(sendmsg(d, &m, 0) == 1, "sending an fd to %s", path);
-    close(d);
-}
-
 static void socketbox_case(void) {
     int l = tcp_listen("127.0.0.1", 7308);
     CHECK(is_socket_file(tpath("a-7308")), "A listener not made (dir: %s)", list_dir(h_dir));
@@ -180,7 +162,7 @@ static void socketbox_case(void) {
     int c = tcp_connect_ok("127.0.0.1", sa_port((struct sockaddr *)&rn.ss));
     int a = accept(rl, NULL, NULL);
     CHECK(a >= 0, "router accept");
-    send_fd(tpath("a-7308"), a);
+    send_fd_to(tpath("a-7308"), a);
     close(a);
     echo_check(c, "through the inherited socketbox listener");
     shutdown(c, SHUT_WR);
