@@ -13,6 +13,7 @@ pub mod control;
 pub mod decide;
 pub mod errno;
 pub mod glob;
+pub mod inherit;
 pub mod netns;
 pub mod rule;
 pub mod socketbox;

@@ -158,6 +158,9 @@ fn init_once() {
     log!(Debug, "{} rule(s) loaded", config.rules.len());
     let watch_unix = config.watches_unix();
     let activation = crate::activation::Activation::from_env(&env, &config.rules);
+    if let Some(v) = env(sockswap_core::inherit::VAR) {
+        crate::inherit::adopt(&v);
+    }
     let rt = Box::new(Runtime {
         config,
         watch_unix,

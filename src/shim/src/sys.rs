@@ -184,15 +184,48 @@ pub fn munmap(ptr: *mut u8, len: usize) {
     let _ = sys!(libc::SYS_munmap, ptr, len);
 }
 
+/// The hard RLIMIT_NOFILE (how many fds the process could ever have).
 pub fn getrlimit_nofile() -> u64 {
+    nofile().map_or(1 << 20, |rl| rl.rlim_max)
+}
+
+/// The soft RLIMIT_NOFILE (the highest fd number a program may open, plus one).
+pub fn getrlimit_nofile_soft() -> u64 {
+    nofile().map_or(1024, |rl| rl.rlim_cur)
+}
+
+fn nofile() -> Result<libc::rlimit, c_int> {
     let mut rl = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    match sys!(libc::SYS_getrlimit, libc::RLIMIT_NOFILE, &raw mut rl) {
-        Ok(_) => rl.rlim_max,
-        Err(_) => 1 << 20,
-    }
+    sys!(libc::SYS_getrlimit, libc::RLIMIT_NOFILE, &raw mut rl).map(|_| rl)
+}
+
+pub fn fstat(fd: c_int) -> Result<libc::stat, c_int> {
+    // SAFETY: stat is plain old data; the kernel fills it.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    sys!(libc::SYS_fstat, fd, &raw mut st).map(|_| st)
+}
+
+pub fn listen(fd: c_int, backlog: c_int) -> SysResult {
+    sys!(libc::SYS_listen, fd, backlog)
+}
+
+/// accept4 without asking for the peer's address.
+pub fn accept4(fd: c_int, flags: c_int) -> Result<c_int, c_int> {
+    sys!(
+        libc::SYS_accept4,
+        fd,
+        core::ptr::null_mut::<sockaddr>(),
+        core::ptr::null_mut::<socklen_t>(),
+        flags
+    )
+    .map(|fd| fd as c_int)
+}
+
+pub fn ioctl(fd: c_int, request: libc::c_ulong, arg: *mut c_void) -> SysResult {
+    sys!(libc::SYS_ioctl, fd, request, arg)
 }
 
 pub fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> SysResult {

@@ -24,7 +24,7 @@ pub(crate) fn socket_from_server(
     sotype: c_int,
     sockaddr: &[u8],
 ) -> Result<(), c_int> {
-    let (_, recorded) = crate::hooks::calls::snapshot(fd, slot, sotype)?;
+    let (_, recorded) = crate::swap::snapshot(fd, slot, sotype)?;
     let (family, protocol) = (recorded.family, recorded.protocol);
     let fresh = ask(
         server,
