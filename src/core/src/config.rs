@@ -15,6 +15,10 @@ pub const RULES_FILE_VAR: &str = "SOCKSWAP_RULES_FILE";
 pub const LOG_VAR: &str = "SOCKSWAP_LOG";
 /// Exit status of a program whose configuration is invalid.
 pub const EXIT_BAD_CONFIG: i32 = 121;
+/// The most a rules file may hold: a longer one (or `/dev/zero`) is a configuration error.
+pub const MAX_RULES_FILE: usize = 1 << 20;
+/// How long reading a rules file may wait for data (a FIFO with no writer never sends any).
+pub const READ_DEADLINE_MS: i64 = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
