@@ -74,6 +74,8 @@ pub struct Config {
     pub api_sockets: Vec<ApiSocket>,
     pub slots: Vec<Slot>,
     pub b_uid_limit: usize,
+    /// A B connection that has not registered a slot within this is closed.
+    pub b_register_timeout: Duration,
     pub queue_len: usize,
     pub queue_timeout: Duration,
     pub status: Option<String>,
@@ -107,6 +109,8 @@ pub fn compute_needs_local(c: &Config) -> bool {
 
 pub const DEFAULT_QUEUE_LEN: usize = 4096;
 pub const DEFAULT_QUEUE_TIMEOUT_MS: u64 = 10_000;
+/// How long a B client may take to register a slot after connecting.
+pub const DEFAULT_B_REGISTER_TIMEOUT_MS: u64 = 5000;
 pub const DEFAULT_BACKLOG: i32 = 4096;
 
 fn default_workers() -> usize {
@@ -258,6 +262,7 @@ pub struct Native {
     #[serde(default)]
     pub templates: bool,
     pub b_uid_limit: Option<usize>,
+    pub b_register_timeout_ms: Option<u64>,
     pub user: Option<String>,
     pub group: Option<String>,
     pub groups: Option<Vec<String>>,
@@ -553,6 +558,7 @@ fn empty(o: &Options) -> Config {
         api_sockets: Vec::new(),
         slots: Vec::new(),
         b_uid_limit: 5,
+        b_register_timeout: Duration::from_millis(DEFAULT_B_REGISTER_TIMEOUT_MS),
         queue_len: DEFAULT_QUEUE_LEN,
         queue_timeout: Duration::from_millis(DEFAULT_QUEUE_TIMEOUT_MS),
         status: None,
@@ -705,6 +711,12 @@ pub fn apply_file(c: &mut Config, format: &str, path: &str, text: &str) -> Resul
             }
             if let Some(l) = n.b_uid_limit {
                 c.b_uid_limit = l;
+            }
+            if let Some(t) = n.b_register_timeout_ms {
+                if t == 0 {
+                    return Err(format!("{path}: b_register_timeout_ms must be at least 1"));
+                }
+                c.b_register_timeout = Duration::from_millis(t);
             }
             c.status = n.status.clone().or(c.status.take());
             if let Some(l) = &n.log_level {

@@ -357,7 +357,7 @@ impl Control {
             let now = Instant::now();
             let ds = [
                 self.a.expire(&self.ep, &self.sh, now),
-                self.b.expire(&self.sh, now),
+                self.b.expire(&self.ep, &self.sh, now),
                 self.spawner.expire(&self.sh, now),
             ];
             deadline = ds.iter().flatten().min().copied();
