@@ -65,8 +65,10 @@ pub struct ConfigError {
 }
 
 impl fmt::Display for ConfigError {
+    /// One line whatever the message quotes (a rule's text may hold a newline or a NUL).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.var, self.message)
+        let message = crate::socketbox::one_line(self.message.clone());
+        write!(f, "{}: {message}", self.var)
     }
 }
 
