@@ -181,8 +181,7 @@ impl AllowList {
         } else {
             let (a, b) = ports.split_once('-').unwrap_or((ports, ports));
             let p = |s: &str| {
-                s.parse::<u16>()
-                    .map_err(|_| format!("'{spec}': bad port '{s}'"))
+                crate::decimal::parse::<u16>(s).ok_or_else(|| format!("'{spec}': bad port '{s}'"))
             };
             (p(a)?, p(b)?)
         };
@@ -313,6 +312,9 @@ mod tests {
         assert!(!a.allows(libc::AF_INET6, libc::SOCK_STREAM, 8042));
         assert!(!a.allows(libc::AF_INET, libc::SOCK_STREAM, 8100));
         assert!(a.add_ports("sctp:1").is_err());
+        for bad in ["tcp:+80", "tcp:080", "tcp:80-+90", "tcp:80-090", "tcp: 80"] {
+            assert!(a.add_ports(bad).is_err(), "{bad}");
+        }
         assert!(a.add_ports("tcp:9-8").is_err());
     }
 

@@ -137,9 +137,8 @@ pub fn parse_listen_spec(s: &str) -> Result<ListenSpec, String> {
                 _ => return Err(format!("listener '{s}': unknown option '{opt}'")),
             },
             Some(("backlog", v)) => {
-                backlog = v
-                    .parse()
-                    .map_err(|_| format!("listener '{s}': bad backlog '{v}'"))?
+                backlog = sockswap_core::decimal::parse(v)
+                    .ok_or_else(|| format!("listener '{s}': bad backlog '{v}'"))?
             }
             Some(("mode", v)) => {
                 mode = Some(
@@ -155,7 +154,7 @@ pub fn parse_listen_spec(s: &str) -> Result<ListenSpec, String> {
     }
     if let Some(fd) = head.strip_prefix("fd:") {
         return Ok(ListenSpec::Fd(
-            fd.parse().map_err(|_| format!("listener '{s}': bad fd"))?,
+            sockswap_core::decimal::parse(fd).ok_or_else(|| format!("listener '{s}': bad fd"))?,
         ));
     }
     if let Some(path) = head.strip_prefix("unix:") {
@@ -176,9 +175,8 @@ pub fn parse_listen_spec(s: &str) -> Result<ListenSpec, String> {
     } else {
         parse_ip(ip)?
     };
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("listener '{s}': bad port '{port}'"))?;
+    let port: u16 = sockswap_core::decimal::parse(port)
+        .ok_or_else(|| format!("listener '{s}': bad port '{port}'"))?;
     Ok(ListenSpec::Tcp {
         addr: SocketAddr::new(ip, port),
         transparent,
@@ -199,12 +197,14 @@ pub fn parse_target(s: &str) -> Result<Target, String> {
         .split_once(':')
         .ok_or_else(|| format!("bad target '{s}' (expected KIND:VALUE or fail)"))?;
     let num = |v: &str| {
-        v.parse::<u32>()
-            .map_err(|_| format!("bad target '{s}': '{v}' is not a number"))
+        sockswap_core::decimal::parse::<u32>(v)
+            .ok_or_else(|| format!("bad target '{s}': '{v}' is not a number"))
     };
     Ok(match k {
         "unix" | "jump-unix" if !v.is_empty() => Target::Unix(v.to_string()),
-        "fd" | "jump-fd" => Target::Fd(v.parse().map_err(|_| format!("bad target '{s}'"))?),
+        "fd" | "jump-fd" => {
+            Target::Fd(sockswap_core::decimal::parse(v).ok_or_else(|| format!("bad target '{s}'"))?)
+        }
         "slot" => Target::Slot(num(v)?),
         "spawn" | "relay" | "name" if !v.is_empty() => Target::Named(v.to_string()),
         "rule" | "jump-rule" => Target::JumpRule(num(v)?),
@@ -233,15 +233,15 @@ pub fn parse_ip_match(s: &str) -> Result<IpMatch, String> {
     let addr = to_v6(ip);
     let mask = match m {
         None => mask_of_len(128),
-        Some(m) => match m.parse::<u8>() {
-            Ok(len) => {
+        Some(m) => match sockswap_core::decimal::parse::<u8>(m) {
+            Some(len) => {
                 let max = if v4 { 32 } else { 128 };
                 if len > max {
                     return Err(format!("'{s}': prefix length over {max}"));
                 }
                 mask_of_len(if v4 { len + 96 } else { len })
             }
-            Err(_) => to_v6(parse_ip(m).map_err(|_| format!("'{s}': bad mask '{m}'"))?),
+            None => to_v6(parse_ip(m).map_err(|_| format!("'{s}': bad mask '{m}'"))?),
         },
     };
     Ok(IpMatch { addr, mask })
@@ -541,9 +541,8 @@ fn parse_relay_to(s: &str) -> Result<RelayTo, String> {
         .rsplit_once(':')
         .ok_or_else(|| format!("relay to '{s}': expected ADDR:PORT or unix:PATH"))?;
     let ip = parse_ip(ip)?;
-    let port = port
-        .parse()
-        .map_err(|_| format!("relay to '{s}': bad port"))?;
+    let port =
+        sockswap_core::decimal::parse(port).ok_or_else(|| format!("relay to '{s}': bad port"))?;
     Ok(RelayTo::Tcp(SocketAddr::new(ip, port)))
 }
 

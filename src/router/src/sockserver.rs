@@ -61,8 +61,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--allow-uid" => {
                 let v = value()?;
                 o.uids.push(
-                    v.parse()
-                        .map_err(|_| format!("--allow-uid: not a uid: '{v}'"))?,
+                    sockswap_core::decimal::parse(&v)
+                        .ok_or_else(|| format!("--allow-uid: not a uid: '{v}'"))?,
                 );
             }
             "--max-clients" => {
