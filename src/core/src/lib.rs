@@ -11,6 +11,7 @@ pub mod addr;
 pub mod config;
 pub mod control;
 pub mod decide;
+pub mod decimal;
 pub mod errno;
 pub mod glob;
 pub mod inherit;

@@ -230,14 +230,10 @@ unsafe fn apply_rules(
             Direction::In => sockswap_core::netns::Op::Bind,
             Direction::Out => sockswap_core::netns::Op::Connect,
         };
+        // The server bound or connected it (a connect in progress is EINPROGRESS here for a
+        // non-blocking socket, as the kernel's).
         return match crate::hooks::netns::socket_from_server(fd, slot, server, op, sotype, bytes) {
-            // The server bound it; a connect completes here, with TCP's own semantics
-            // (EINPROGRESS for a non-blocking socket).
-            Ok(()) if direction == Direction::In => 0,
-            Ok(()) => {
-                drop(saved);
-                pass()
-            }
+            Ok(()) => 0,
             Err(e) => {
                 drop(saved);
                 fail(e)
