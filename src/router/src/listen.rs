@@ -158,6 +158,16 @@ fn systemd_fds() -> Result<Vec<RawFd>, String> {
     Ok((3..3 + n).collect())
 }
 
+/// Moves this thread (the main thread, before any other exists, so every later thread too)
+/// into the network namespace whose file is `path` (/run/netns/NAME, /proc/PID/ns/net).
+pub fn enter_netns(path: &str) -> Result<(), String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("netns {path}: {e}"))?;
+    // SAFETY: setns on an fd we own; CLONE_NEWNET makes the kernel check it is a net namespace.
+    sys::cvt(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) })
+        .map_err(|e| format!("netns {path}: setns: {e}"))?;
+    Ok(())
+}
+
 pub fn open_all(specs: &[ListenSpec]) -> Result<Vec<Listener>, String> {
     let mut out = Vec::new();
     for s in specs {
@@ -198,6 +208,18 @@ pub fn open_all(specs: &[ListenSpec]) -> Result<Vec<Listener>, String> {
                 });
             }
             ListenSpec::Fd(fd) => out.push(inherited(*fd, "fd")?),
+            ListenSpec::FdToListen { fd, backlog } => {
+                sys::listen(*fd, *backlog).map_err(|e| format!("fd {fd}: listen: {e}"))?;
+                out.push(inherited(*fd, "fd")?);
+            }
+            ListenSpec::InNetns { netns, inner } => {
+                enter_netns(netns)?;
+                let mut opened = open_all(std::slice::from_ref(inner))?;
+                for l in &mut opened {
+                    l.desc = format!("{} (netns {netns})", l.desc);
+                }
+                out.extend(opened);
+            }
             ListenSpec::Systemd => {
                 for fd in systemd_fds().map_err(|e| format!("systemd socket activation: {e}"))? {
                     out.push(inherited(fd, "systemd-fd")?);

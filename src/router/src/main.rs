@@ -116,6 +116,9 @@ fn main() {
         _ => {}
     }
     let cfg = config::build(&opts, &read_file).unwrap_or_else(|e| die(&e));
+    for w in &cfg.warnings {
+        eprintln!("socketbox: warning: {w}");
+    }
     match mode {
         Mode::Check => {
             print!("{}", summary(&cfg));
@@ -167,6 +170,9 @@ fn run(cfg: config::Config, opts: flags::Options) {
     ])
     .unwrap_or_else(|e| die(&format!("signalfd: {e}")));
     let listeners = listen::open_all(&cfg.listeners).unwrap_or_else(|e| die(&e));
+    if let Some(ns) = &cfg.final_netns {
+        listen::enter_netns(ns).unwrap_or_else(|e| die(&format!("final_netns: {e}")));
+    }
     let api = bserver::open_api_sockets(&cfg.api_sockets).unwrap_or_else(|e| die(&e));
     let status = cfg.status.as_deref().map(|p| {
         let fd = listen::unix_bind(p, libc::SOCK_STREAM)
