@@ -4,6 +4,8 @@ DESTDIR ?=
 CARGO   ?= cargo
 LIB      = target/release/libsockswap.so
 BIN      = target/release/sockswap
+# socketbox's receiving-side programs: links to `socketbox`, which dispatches on its name.
+SOCKETBOX_APPLETS = socketbox-inetd socketbox-inetd-p socketbox-relay send-receive-fd socket-query
 
 .PHONY: all build deps test test-cargo test-c test-scripts vm-setup bench demo install uninstall clean fmt fuzz
 
@@ -54,12 +56,19 @@ install: build
 	install -D -m 0755 $(LIB) $(DESTDIR)$(PREFIX)/lib/sockswap/libsockswap.so
 	install -D -m 0644 docs/configuration.md $(DESTDIR)$(PREFIX)/share/doc/sockswap/configuration.md
 	install -D -m 0755 target/release/socketbox $(DESTDIR)$(PREFIX)/bin/socketbox
+	for n in $(SOCKETBOX_APPLETS); do ln -sf socketbox $(DESTDIR)$(PREFIX)/bin/$$n; done
+	install -D -m 0755 target/release/libsocketbox.so $(DESTDIR)$(PREFIX)/lib/libsocketbox.so
+	install -D -m 0644 target/release/libsocketbox.a $(DESTDIR)$(PREFIX)/lib/libsocketbox.a
+	install -D -m 0644 include/socketbox/libsocketbox.h $(DESTDIR)$(PREFIX)/include/socketbox/libsocketbox.h
+	install -D -m 0644 include/socketbox/unix_scm_rights.h $(DESTDIR)$(PREFIX)/include/socketbox/unix_scm_rights.h
 	install -D -m 0644 docs/router.md $(DESTDIR)$(PREFIX)/share/doc/sockswap/router.md
 	install -D -m 0644 docs/socketbox.service $(DESTDIR)$(PREFIX)/share/doc/sockswap/socketbox.service
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/sockswap $(DESTDIR)$(PREFIX)/lib/sockswap/libsockswap.so
-	rm -f $(DESTDIR)$(PREFIX)/bin/socketbox
+	rm -f $(DESTDIR)$(PREFIX)/bin/socketbox $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(SOCKETBOX_APPLETS))
+	rm -f $(DESTDIR)$(PREFIX)/lib/libsocketbox.so $(DESTDIR)$(PREFIX)/lib/libsocketbox.a
+	rm -rf $(DESTDIR)$(PREFIX)/include/socketbox
 	rm -rf $(DESTDIR)$(PREFIX)/share/doc/sockswap
 
 fmt:

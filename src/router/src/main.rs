@@ -2,6 +2,7 @@
 //! itself — to the daemon its rules choose: over SCM_RIGHTS ("A" datagrams, "B" slots), to a
 //! spawned program (inetd), or through a relay with a PROXY header. See docs/router.md.
 
+mod applets;
 mod bserver;
 mod config;
 mod control;
@@ -91,6 +92,10 @@ fn status_client(path: &str) -> ! {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // socketbox's receiving-side programs: by link name or as a subcommand.
+    if let Some(rc) = applets::dispatch(&applets::argv0(), &args) {
+        std::process::exit(rc);
+    }
     if args.first().map(String::as_str) == Some("socket-server") {
         // Sockets for programs in other network namespaces (the shim's netns= rules).
         std::process::exit(sockserver::main(&args[1..]));

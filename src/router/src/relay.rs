@@ -29,7 +29,8 @@ fn addrs(t: &Tuple) -> (SocketAddr, SocketAddr) {
     (un(t.remote_ip, t.remote_port), un(t.local_ip, t.local_port))
 }
 
-enum Upstream {
+/// Where a relay copies to.
+pub enum Upstream {
     Tcp(TcpStream),
     Unix(UnixStream),
 }
@@ -138,7 +139,12 @@ fn relay(sh: &Shared, tname: &str, to: &RelayTo, proxy: Option<ProxyVersion>, p:
         }
     }
     sh.stats.count(tname, Event::Delivered);
-    let client: OwnedFd = p.fd;
+    copy_both_ways(p.fd, up);
+}
+
+/// Copy `client` → `up` on this thread and `up` → `client` on another, each direction's end
+/// passed on as a write shutdown; returns when both are done.
+pub fn copy_both_ways(client: OwnedFd, mut up: Upstream) {
     let client = UnixOrTcp::from(client);
     let (Ok(mut c2), Ok(mut u2)) = (client.try_clone(), up.try_clone()) else {
         return;
