@@ -92,6 +92,8 @@ pub struct Config {
     pub log_level: Option<String>,
     /// Where the config came from, for reloads.
     pub source: Option<(String, String)>,
+    /// `-z`: clear IPV6_TRANSPARENT (IP_TRANSPARENT) on each connection before delivering it.
+    pub clear_transparent: bool,
     /// python-socketbox's `final_netns`: entered after the listeners, before the API sockets.
     pub final_netns: Option<String>,
     /// Things in the config file worth a warning (keys python-socketbox ignores).
@@ -575,6 +577,7 @@ fn empty(o: &Options) -> Config {
         source: None,
         final_netns: None,
         warnings: Vec::new(),
+        clear_transparent: o.clear_transparent,
         needs_local: true,
     }
 }
@@ -826,6 +829,17 @@ pub fn build(o: &Options, read: &dyn Fn(&str) -> Result<String, String>) -> Resu
             RuleSet {
                 rules: Vec::new(),
                 default: Target::Unix(p.clone()),
+            },
+        );
+        c.table = t;
+    } else if o.exec.is_some() {
+        // -e: no routing, no config file (socketbox does not read it either).
+        let mut t = RouteTable::default();
+        t.rule_sets.insert(
+            0,
+            RuleSet {
+                rules: Vec::new(),
+                default: Target::Fail,
             },
         );
         c.table = t;

@@ -57,6 +57,11 @@ pub struct Options {
     pub log_level: Option<String>,
     pub target_owner: Vec<(String, u32)>,
     pub allow_new_privs: bool,
+    /// `-e PROGRAM [ARGS]`: run PROGRAM instead of routing, the listening socket (bound, not
+    /// listening, as socketbox leaves it) in SKBOX_LISTEN_FD.
+    pub exec: Option<Vec<String>>,
+    pub daemonize: bool,         // -d
+    pub clear_transparent: bool, // -z
 }
 
 pub const USAGE: &str = "\
@@ -79,6 +84,8 @@ socketbox flags:
   -i FD       send every connection to the inherited fd FD, no rules
   -b N        listen backlog                 -U        expand #//0_..#//7_ and #//P_ in paths
   -P NR:PATH  take connections from a B server at PATH, slot NR, instead of accept
+  -e          run the program after the options instead (the socket in SKBOX_LISTEN_FD)
+  -d          daemonize (after binding)      -z        clear IPV6_TRANSPARENT on each connection
 long options:
   --listen SPEC        more listeners: [ADDR]:PORT or ADDR:PORT, unix:PATH, fd:N, systemd;
                        options after commas: transparent, freebind, reuseport, noreuseaddr,
@@ -240,13 +247,24 @@ pub fn parse(args: &[String]) -> Result<(Mode, Options), String> {
                         o.b_client = Some((parse_num("-P", nr)?, path.to_string()));
                     }
                     'U' => o.templates = true,
+                    'e' => o.exec = Some(Vec::new()),
+                    'd' => o.daemonize = true,
+                    'z' => o.clear_transparent = true,
                     'h' => mode_word = Some("help".into()),
                     _ => return Err(format!("unknown flag -{f}")),
                 }
             }
             continue;
         }
+        if let Some(program) = &mut o.exec {
+            // -e: the program and its arguments end the options (socketbox's getopt "+").
+            program.extend(args[i - 1..].iter().cloned());
+            break;
+        }
         positional.push(a.clone());
+    }
+    if o.exec.as_ref().is_some_and(Vec::is_empty) {
+        return Err("-e: no program given (socketbox -e [options] PROGRAM [ARGS])".into());
     }
     if o.send_path.is_some() && o.send_fd.is_some() {
         return Err("-S and -i are exclusive".into());

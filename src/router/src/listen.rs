@@ -20,7 +20,7 @@ fn tcp(
     freebind: bool,
     reuseaddr: bool,
     reuseport: bool,
-    backlog: i32,
+    backlog: Option<i32>,
 ) -> Result<OwnedFd, String> {
     let ctx = |what: &str, e: std::io::Error| format!("listen {addr}: {what}: {e}");
     let domain = if addr.is_ipv4() {
@@ -61,7 +61,9 @@ fn tcp(
         }
     }
     sys::bind(fd, &sys::RawAddr::from_inet(&addr)).map_err(|e| ctx("bind", e))?;
-    sys::listen(fd, backlog).map_err(|e| ctx("listen", e))?;
+    if let Some(backlog) = backlog {
+        sys::listen(fd, backlog).map_err(|e| ctx("listen", e))?;
+    }
     Ok(s)
 }
 
@@ -168,6 +170,33 @@ pub fn enter_netns(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `-e`: the socket socketbox hands to the program — a TCP spec bound but not listening (the
+/// program calls listen), an inherited fd as it is.
+pub fn open_unlistened(spec: &ListenSpec) -> Result<OwnedFd, String> {
+    match spec {
+        ListenSpec::Tcp {
+            addr,
+            transparent,
+            freebind,
+            reuseaddr,
+            reuseport,
+            ..
+        } => {
+            let s = tcp(*addr, *transparent, *freebind, *reuseaddr, *reuseport, None)?;
+            // socketbox's socket is blocking; the program gets it as such.
+            sys::set_nonblocking(s.as_raw_fd(), false).map_err(|e| format!("-e: {e}"))?;
+            Ok(s)
+        }
+        ListenSpec::Fd(fd) => {
+            sys::getsockopt_int(*fd, libc::SOL_SOCKET, libc::SO_TYPE)
+                .map_err(|e| format!("-s {fd}: {e}"))?;
+            // SAFETY: the fd was handed to us to pass on.
+            Ok(unsafe { OwnedFd::from_raw_fd(*fd) })
+        }
+        other => Err(format!("-e takes -l/-p, -s or -P, not {other:?}")),
+    }
+}
+
 pub fn open_all(specs: &[ListenSpec]) -> Result<Vec<Listener>, String> {
     let mut out = Vec::new();
     for s in specs {
@@ -186,7 +215,7 @@ pub fn open_all(specs: &[ListenSpec]) -> Result<Vec<Listener>, String> {
                     *freebind,
                     *reuseaddr,
                     *reuseport,
-                    *backlog,
+                    Some(*backlog),
                 )?;
                 out.push(Listener {
                     fd,

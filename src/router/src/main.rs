@@ -154,7 +154,43 @@ fn main() {
         }
         _ => {}
     }
+    if opts.exec.is_some() {
+        exec_program(&cfg, &opts);
+    }
     run(cfg, opts);
+}
+
+/// `-e`: open the socket (bound, or the B registration with -P, or -s FD), daemonize with -d,
+/// drop privileges, then run the program with the socket's number in SKBOX_LISTEN_FD.
+fn exec_program(cfg: &config::Config, opts: &flags::Options) -> ! {
+    use std::os::fd::IntoRawFd;
+    use std::os::unix::process::CommandExt;
+    let fd = if let Some((slot, path)) = &opts.b_client {
+        let fd = control::b_client_connect(*slot, path).unwrap_or_else(|e| die(&e));
+        sys::set_nonblocking(fd.as_raw_fd(), false).unwrap_or_else(|e| die(&format!("-P: {e}")));
+        fd
+    } else {
+        match cfg.listeners.as_slice() {
+            [one] => listen::open_unlistened(one).unwrap_or_else(|e| die(&e)),
+            [] => die("-e: no socket: give -p PORT (and -l ADDR), -s FD or -P NR:PATH"),
+            _ => die("-e: one socket only (-l/-p, -s or -P), not --listen as well"),
+        }
+    };
+    if opts.daemonize {
+        sys::daemonize().unwrap_or_else(|e| die(&format!("-d: {e}")));
+    }
+    privs::drop_privileges(&cfg.privileges)
+        .unwrap_or_else(|e| die(&format!("dropping privileges: {e}")));
+    let fd = fd.into_raw_fd();
+    // SAFETY: fcntl on our fd: the program must inherit it (clear FD_CLOEXEC).
+    unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    let program = opts.exec.as_deref().unwrap_or_default();
+    let e = std::process::Command::new(&program[0])
+        .args(&program[1..])
+        .env("SKBOX_LISTEN_FD", fd.to_string())
+        .exec();
+    eprintln!("socketbox: -e: cannot run {}: {e}", program[0]);
+    std::process::exit(127);
 }
 
 fn run(cfg: config::Config, opts: flags::Options) {
@@ -195,6 +231,10 @@ fn run(cfg: config::Config, opts: flags::Options) {
         .source
         .as_ref()
         .and_then(|(_, p)| control::open_config_dir(p));
+    if opts.daemonize {
+        // After binding (so errors still reach the caller's terminal), before any thread.
+        sys::daemonize().unwrap_or_else(|e| die(&format!("-d: {e}")));
+    }
     privs::drop_privileges(&cfg.privileges)
         .unwrap_or_else(|e| die(&format!("dropping privileges: {e}")));
 
