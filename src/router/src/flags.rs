@@ -334,6 +334,18 @@ mod tests {
     }
 
     #[test]
+    fn exec_daemon_clear_transparent() {
+        // socketbox's getopt "+": the first non-option after -e starts the program.
+        let (m, o) = p("-dz -p 80 -e /bin/prog -p 1 x").unwrap();
+        assert_eq!(m, Mode::Run);
+        assert!(o.daemonize && o.clear_transparent);
+        assert_eq!(o.port, Some(80));
+        assert_eq!(o.exec, Some(vec!["/bin/prog".into(), "-p".into(), "1".into(), "x".into()]));
+        assert!(p("-p 80 -e").unwrap_err().contains("no program"));
+        assert!(p("-p 80 prog -e").is_err(), "a program before -e is a stray argument");
+    }
+
+    #[test]
     fn ipv4_given_plain() {
         let (_, o) = p("-l 127.0.0.1 -p80").unwrap();
         assert_eq!(
