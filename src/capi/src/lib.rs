@@ -75,7 +75,9 @@ pub fn getsockopt_int(fd: RawFd, level: c_int, opt: c_int) -> io::Result<c_int> 
 }
 
 fn acceptable(fd: RawFd, level: i32) -> bool {
-    if level >= 1 && getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).ok() != Some(libc::SOCK_STREAM) {
+    if level >= 1
+        && getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).ok() != Some(libc::SOCK_STREAM)
+    {
         return false;
     }
     if level >= 2 {
@@ -135,13 +137,16 @@ pub fn receive_fd(sock: RawFd, notify_disconnect: bool) -> io::Result<OwnedFd> {
             let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
             while !cmsg.is_null() {
                 if (*cmsg).cmsg_level == libc::SOL_SOCKET && (*cmsg).cmsg_type == libc::SCM_RIGHTS {
-                    let bytes = ((*cmsg).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+                    let bytes =
+                        ((*cmsg).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
                     let count = (bytes / size_of::<RawFd>()).min(MAX_FDS);
                     let data = libc::CMSG_DATA(cmsg) as *const RawFd;
                     for i in 0..count {
                         let fd = OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i)));
                         let first_here = i == 0 && chosen.is_none() && !refused;
-                        if first_here && acceptable(fd.as_raw_fd(), VALIDATION.load(Ordering::Relaxed)) {
+                        if first_here
+                            && acceptable(fd.as_raw_fd(), VALIDATION.load(Ordering::Relaxed))
+                        {
                             chosen = Some(fd);
                         } else if first_here {
                             refused = true; // this message's fds are all closed
@@ -183,7 +188,11 @@ pub fn new_receiver(path: &[u8]) -> io::Result<OwnedFd> {
     let s = socket(libc::SOCK_DGRAM)?;
     // SAFETY: a valid sockaddr_un of its size.
     cvt(unsafe {
-        libc::bind(s.as_raw_fd(), &addr as *const _ as *const libc::sockaddr, size_of::<libc::sockaddr_un>() as u32)
+        libc::bind(
+            s.as_raw_fd(),
+            &addr as *const _ as *const libc::sockaddr,
+            size_of::<libc::sockaddr_un>() as u32,
+        )
     })?;
     // SAFETY: sun_path is NUL-terminated (zeroed, path shorter than it).
     cvt(unsafe { libc::chmod(addr.sun_path.as_ptr(), 0o660) })?;
@@ -196,7 +205,14 @@ pub fn new_receiver(path: &[u8]) -> io::Result<OwnedFd> {
 pub fn register(sock: RawFd, slot: u32) -> io::Result<()> {
     let record = wire::b_register(slot);
     // SAFETY: sending a valid buffer.
-    let n = unsafe { libc::send(sock, record.as_ptr().cast(), record.len(), libc::MSG_NOSIGNAL) };
+    let n = unsafe {
+        libc::send(
+            sock,
+            record.as_ptr().cast(),
+            record.len(),
+            libc::MSG_NOSIGNAL,
+        )
+    };
     if n != record.len() as isize {
         return Err(io::Error::from_raw_os_error(libc::EPIPE));
     }
@@ -212,7 +228,11 @@ pub fn register(sock: RawFd, slot: u32) -> io::Result<()> {
             continue;
         }
         if errno_is(&e, libc::EAGAIN) {
-            let mut p = libc::pollfd { fd: sock, events: libc::POLLIN, revents: 0 };
+            let mut p = libc::pollfd {
+                fd: sock,
+                events: libc::POLLIN,
+                revents: 0,
+            };
             // SAFETY: one valid pollfd.
             unsafe { libc::poll(&mut p, 1, -1) };
             continue;
@@ -237,7 +257,11 @@ pub fn register_connect(path: &[u8], slot: u32) -> io::Result<OwnedFd> {
     let s = socket(libc::SOCK_SEQPACKET)?;
     // SAFETY: a valid sockaddr_un of its size.
     cvt(unsafe {
-        libc::connect(s.as_raw_fd(), &addr as *const _ as *const libc::sockaddr, size_of::<libc::sockaddr_un>() as u32)
+        libc::connect(
+            s.as_raw_fd(),
+            &addr as *const _ as *const libc::sockaddr,
+            size_of::<libc::sockaddr_un>() as u32,
+        )
     })?;
     register(s.as_raw_fd(), slot)?;
     Ok(s)
@@ -248,9 +272,17 @@ pub fn register_connect(path: &[u8], slot: u32) -> io::Result<OwnedFd> {
 ///
 /// # Safety
 /// `addr` is null or points to `addrlen` readable bytes.
-pub unsafe fn send_fd(sock: RawFd, fd: RawFd, addr: *const libc::sockaddr, addrlen: libc::socklen_t) -> io::Result<()> {
+pub unsafe fn send_fd(
+    sock: RawFd,
+    fd: RawFd,
+    addr: *const libc::sockaddr,
+    addrlen: libc::socklen_t,
+) -> io::Result<()> {
     let byte = [wire::A_BYTE];
-    let mut iov = libc::iovec { iov_base: byte.as_ptr() as *mut _, iov_len: 1 };
+    let mut iov = libc::iovec {
+        iov_base: byte.as_ptr() as *mut _,
+        iov_len: 1,
+    };
     let mut control = [0u64; 4];
     // SAFETY: POD.
     let mut msg: libc::msghdr = unsafe { zeroed() };
@@ -305,8 +337,13 @@ pub fn strtoul0(s: &[u8]) -> u64 {
     };
     let mut value: u64 = 0;
     for c in digits {
-        let Some(d) = (*c as char).to_digit(radix) else { break };
-        match value.checked_mul(u64::from(radix)).and_then(|v| v.checked_add(u64::from(d))) {
+        let Some(d) = (*c as char).to_digit(radix) else {
+            break;
+        };
+        match value
+            .checked_mul(u64::from(radix))
+            .and_then(|v| v.checked_add(u64::from(d)))
+        {
             Some(v) => value = v,
             None => return u64::MAX,
         }
@@ -319,13 +356,16 @@ pub fn strtoul0(s: &[u8]) -> u64 {
 }
 
 /// socketbox's port filter `ODD_BELOW[,EVEN_BELOW[,PORT...]]` (at most 30 listed ports):
-/// Ok(None) for an empty filter, Err(()) for a malformed one. Empty items are skipped (strtok).
-pub fn parse_port_filter(filter: &[u8]) -> Result<Option<[u16; 32]>, ()> {
+/// Ok(None) for an empty filter, Err(what is wrong) for a malformed one. Empty items are skipped (strtok).
+pub fn parse_port_filter(filter: &[u8]) -> Result<Option<[u16; 32]>, String> {
     let mut items = filter.split(|c| *c == b',').filter(|t| !t.is_empty());
     let Some(first) = items.next() else {
         return Ok(None);
     };
-    let port = |t: &[u8]| u16::try_from(strtoul0(t)).map_err(|_| ());
+    let port = |t: &[u8]| {
+        u16::try_from(strtoul0(t))
+            .map_err(|_| format!("'{}' is not a port (0..65535)", String::from_utf8_lossy(t)))
+    };
     let mut out = [0u16; 32];
     out[0] = port(first)?;
     match items.next() {
@@ -338,13 +378,13 @@ pub fn parse_port_filter(filter: &[u8]) -> Result<Option<[u16; 32]>, ()> {
             Some(t) => {
                 *slot = port(t)?;
                 if *slot == 0 {
-                    return Err(());
+                    return Err("a listed port is 0".into());
                 }
             }
         }
     }
     if items.next().is_some() {
-        return Err(());
+        return Err("more than 30 listed ports".into());
     }
     Ok(Some(out))
 }
@@ -355,8 +395,12 @@ pub fn check_port_filter(port: u16, filter: &[u16; 32]) -> bool {
     if port == 0 {
         return false;
     }
-    let below = if port % 2 == 0 { filter[1] } else { filter[0] };
-    port < below || filter[2..].iter().take_while(|p| **p != 0).any(|p| *p == port)
+    let below = if port & 1 == 0 { filter[1] } else { filter[0] };
+    port < below
+        || filter[2..]
+            .iter()
+            .take_while(|p| **p != 0)
+            .any(|p| *p == port)
 }
 
 /// `num` as five decimal digits (mod 100000).
@@ -374,7 +418,10 @@ pub fn five_digits(num: u16) -> [u8; 5] {
 /// `#//P_` the port, as five decimal digits (socketbox's `skbox_sockaddr_un_subst`).
 pub fn substitute_first(path: &mut [u8], ip: std::net::Ipv6Addr, port: u16) {
     let groups = ip.segments();
-    for (token, value) in (0..8u8).map(|g| (b'0' + g, groups[usize::from(g)])).chain([(b'P', port)]) {
+    for (token, value) in (0..8u8)
+        .map(|g| (b'0' + g, groups[usize::from(g)]))
+        .chain([(b'P', port)])
+    {
         let pattern = [b'#', b'/', b'/', token, b'_'];
         if let Some(at) = path.windows(5).position(|w| w == pattern) {
             path[at..at + 5].copy_from_slice(&five_digits(value));
@@ -471,7 +518,7 @@ pub unsafe extern "C" fn skbox_parse_port_filter(filter: *const c_char, result: 
             unsafe { std::ptr::copy_nonoverlapping(parsed.as_ptr(), result, 32) };
             1
         }
-        Ok(Some(_)) | Err(()) => -1,
+        Ok(Some(_)) | Err(_) => -1,
     }
 }
 
@@ -526,8 +573,19 @@ mod tests {
 
     #[test]
     fn strtoul_like_c() {
-        for (s, v) in [("80", 80), (" 0x50", 80), ("0120", 80), ("80abc", 80), ("", 0), ("x", 0),
-                       ("-1", u64::MAX), ("-0", 0), ("+7", 7), ("0x", 0), ("99999999999999999999999", u64::MAX)] {
+        for (s, v) in [
+            ("80", 80),
+            (" 0x50", 80),
+            ("0120", 80),
+            ("80abc", 80),
+            ("", 0),
+            ("x", 0),
+            ("-1", u64::MAX),
+            ("-0", 0),
+            ("+7", 7),
+            ("0x", 0),
+            ("99999999999999999999999", u64::MAX),
+        ] {
             assert_eq!(strtoul0(s.as_bytes()), v, "{s:?}");
         }
     }
@@ -538,16 +596,24 @@ mod tests {
         assert_eq!(parse_port_filter(b",,"), Ok(None));
         let f = parse_port_filter(b"1024").unwrap().unwrap();
         assert_eq!((f[0], f[1], f[2]), (1024, 1024, 0));
-        assert!(check_port_filter(80, &f) && check_port_filter(1023, &f) && !check_port_filter(1024, &f));
+        assert!(
+            check_port_filter(80, &f)
+                && check_port_filter(1023, &f)
+                && !check_port_filter(1024, &f)
+        );
         assert!(!check_port_filter(0, &f));
         let f = parse_port_filter(b"100,0,8080,,9000").unwrap().unwrap();
         assert!(check_port_filter(99, &f) && !check_port_filter(98, &f));
-        assert!(check_port_filter(8080, &f) && check_port_filter(9000, &f) && !check_port_filter(8081, &f));
-        assert_eq!(parse_port_filter(b"65536"), Err(()));
-        assert_eq!(parse_port_filter(b"1,1,0"), Err(()));
+        assert!(
+            check_port_filter(8080, &f)
+                && check_port_filter(9000, &f)
+                && !check_port_filter(8081, &f)
+        );
+        assert!(parse_port_filter(b"65536").is_err());
+        assert!(parse_port_filter(b"1,1,0").is_err());
         let thirty: Vec<String> = (1..=30).map(|p| p.to_string()).collect();
         assert!(parse_port_filter(format!("0,0,{}", thirty.join(",")).as_bytes()).is_ok());
-        assert_eq!(parse_port_filter(format!("0,0,{},31", thirty.join(",")).as_bytes()), Err(()));
+        assert!(parse_port_filter(format!("0,0,{},31", thirty.join(",")).as_bytes()).is_err());
     }
 
     #[test]

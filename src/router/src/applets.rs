@@ -37,7 +37,9 @@ pub fn dispatch(argv0: &str, args: &[String]) -> Option<i32> {
     if let Some((_, name, run)) = APPLETS.iter().find(|(_, name, _)| *name == base) {
         return Some(run(name, args));
     }
-    let (_, name, run) = APPLETS.iter().find(|(sub, _, _)| Some(*sub) == args.first().map(String::as_str))?;
+    let (_, name, run) = APPLETS
+        .iter()
+        .find(|(sub, _, _)| Some(*sub) == args.first().map(String::as_str))?;
     Some(run(name, &args[1..]))
 }
 
@@ -68,11 +70,9 @@ fn max_children(prog: &str, args: &[String]) -> Result<(usize, usize), String> {
         }
         Some(a) if a.starts_with("--max-children=") => {
             let v = &a["--max-children=".len()..];
-            let n = v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("{prog}: --max-children needs a number above 0, not '{v}'"))?;
+            let n = v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                format!("{prog}: --max-children needs a number above 0, not '{v}'")
+            })?;
             Ok((n, 1))
         }
         _ => Ok((DEFAULT_MAX_CHILDREN, 0)),
@@ -115,7 +115,9 @@ fn serve_children(prog: &str, sock: RawFd, argv: &[String], max: usize) -> i32 {
         };
         drop(conn);
         let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..]).stdin(Stdio::from(inp)).stdout(Stdio::from(out));
+        cmd.args(&argv[1..])
+            .stdin(Stdio::from(inp))
+            .stdout(Stdio::from(out));
         // SAFETY: setsid is async-signal-safe.
         unsafe {
             cmd.pre_exec(|| {
@@ -128,26 +130,42 @@ fn serve_children(prog: &str, sock: RawFd, argv: &[String], max: usize) -> i32 {
                 drop(child); // reaped above by waitpid
                 running += 1;
             }
-            Err(e) => eprintln!("{prog}: cannot run {}: {}; connection closed", argv[0], words(&e)),
+            Err(e) => eprintln!(
+                "{prog}: cannot run {}: {}; connection closed",
+                argv[0],
+                words(&e)
+            ),
         }
     }
 }
 
-/// `socketbox-inetd [--max-children N] SOCKET PROGRAM [ARGS...]`: an A receiver at SOCKET.
-fn inetd(prog: &str, args: &[String]) -> i32 {
-    let (max, skip) = match max_children(prog, args) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("{e}");
-            return 1;
-        }
-    };
+/// The inetd programs' arguments: the child limit, then at least `needed` positional ones
+/// (`usage` names them); Err(exit status) after printing why.
+fn inetd_args<'a>(
+    prog: &str,
+    args: &'a [String],
+    needed: usize,
+    usage: &str,
+) -> Result<(usize, &'a [String]), i32> {
+    let (max, skip) = max_children(prog, args).map_err(|e| {
+        eprintln!("{e}");
+        1
+    })?;
     let args = &args[skip..];
-    if args.len() < 2 {
-        eprintln!("Usage: {prog} [--max-children N] SOCKET PROGRAM [ARGUMENTS...]");
-        return 1;
+    if args.len() < needed {
+        eprintln!("Usage: {prog} [--max-children N] {usage}");
+        return Err(1);
     }
     skbox::set_validation_level(-1);
+    Ok((max, args))
+}
+
+/// `socketbox-inetd [--max-children N] SOCKET PROGRAM [ARGS...]`: an A receiver at SOCKET.
+fn inetd(prog: &str, args: &[String]) -> i32 {
+    let (max, args) = match inetd_args(prog, args, 2, "SOCKET PROGRAM [ARGUMENTS...]") {
+        Ok(x) => x,
+        Err(rc) => return rc,
+    };
     let sock = match a_receiver(&args[0]) {
         Ok(s) => s,
         Err(e) => {
@@ -170,19 +188,10 @@ fn a_receiver(path: &str) -> Result<OwnedFd, String> {
 /// `socketbox-inetd-p [--max-children N] SOCKET SLOT PROGRAM [ARGS...]`: a B client of slot SLOT
 /// (a number as C's strtoul reads it: 0x.. hex, 0.. octal); exits 0 when the router closes.
 fn inetd_p(prog: &str, args: &[String]) -> i32 {
-    let (max, skip) = match max_children(prog, args) {
+    let (max, args) = match inetd_args(prog, args, 3, "SOCKET SLOT PROGRAM [ARGUMENTS...]") {
         Ok(x) => x,
-        Err(e) => {
-            eprintln!("{e}");
-            return 1;
-        }
+        Err(rc) => return rc,
     };
-    let args = &args[skip..];
-    if args.len() < 3 {
-        eprintln!("Usage: {prog} [--max-children N] SOCKET SLOT PROGRAM [ARGUMENTS...]");
-        return 1;
-    }
-    skbox::set_validation_level(-1);
     let Ok(slot) = u32::try_from(skbox::strtoul0(args[1].as_bytes())) else {
         eprintln!("{prog}: slot '{}' is out of range (0..4294967295)", args[1]);
         return 1;
@@ -190,7 +199,11 @@ fn inetd_p(prog: &str, args: &[String]) -> i32 {
     let sock = match skbox::register_connect(args[0].as_bytes(), slot) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("{prog}: registering slot {slot} at {}: {}", args[0], words(&e));
+            eprintln!(
+                "{prog}: registering slot {slot} at {}: {}",
+                args[0],
+                words(&e)
+            );
             return 1;
         }
     };
@@ -248,7 +261,9 @@ fn atoi(s: &str) -> i64 {
     let n: i64 = digits
         .bytes()
         .take_while(u8::is_ascii_digit)
-        .fold(0i64, |n, d| n.saturating_mul(10).saturating_add(i64::from(d - b'0')));
+        .fold(0i64, |n, d| {
+            n.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+        });
     if neg {
         -n
     } else {
@@ -304,8 +319,17 @@ fn relay_target(o: &RelayOptions, local: SocketAddrV6) -> Option<Result<SocketAd
         addr[8..12].copy_from_slice(&l[8..12]);
     }
     addr[12..].copy_from_slice(&l[12..]);
-    let port = if o.remote.port() == 0 { local.port() } else { o.remote.port() };
-    Some(Ok(SocketAddrV6::new(addr.into(), port, 0, o.remote.scope_id())))
+    let port = if o.remote.port() == 0 {
+        local.port()
+    } else {
+        o.remote.port()
+    };
+    Some(Ok(SocketAddrV6::new(
+        addr.into(),
+        port,
+        0,
+        o.remote.scope_id(),
+    )))
 }
 
 fn v6(a: SocketAddr) -> SocketAddrV6 {
@@ -323,14 +347,26 @@ fn connect_unix(path: &str) -> std::io::Result<UnixStream> {
 }
 
 fn relay_one(prog: &str, o: &RelayOptions, conn: OwnedFd) {
-    let local = sys::local_addr(conn.as_raw_fd()).ok().and_then(|a| a.to_inet()).map(v6);
-    let remote = sys::peer_addr(conn.as_raw_fd()).ok().and_then(|a| a.to_inet()).map(v6);
+    let local = sys::local_addr(conn.as_raw_fd())
+        .ok()
+        .and_then(|a| a.to_inet())
+        .map(v6);
+    let remote = sys::peer_addr(conn.as_raw_fd())
+        .ok()
+        .and_then(|a| a.to_inet())
+        .map(v6);
     let zero = SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, 0, 0, 0);
     let (local, remote) = (local.unwrap_or(zero), remote.unwrap_or(zero));
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    eprintln!("{now} [{}]:{} -> [{}]:{}", remote.ip(), remote.port(), local.ip(), local.port());
+    eprintln!(
+        "{now} [{}]:{} -> [{}]:{}",
+        remote.ip(),
+        remote.port(),
+        local.ip(),
+        local.port()
+    );
     let up = match relay_target(o, local) {
         None => return, // NAT64 mode: not in the prefix
         Some(Err(path)) => match connect_unix(&path) {
@@ -352,7 +388,12 @@ fn relay_one(prog: &str, o: &RelayOptions, conn: OwnedFd) {
             let _ = s.set_nodelay(true);
             if o.proxy {
                 let mut hdr = [0u8; 536];
-                let n = wire::proxy_header(ProxyVersion::V1, SocketAddr::V6(remote), SocketAddr::V6(local), &mut hdr);
+                let n = wire::proxy_header(
+                    ProxyVersion::V1,
+                    SocketAddr::V6(remote),
+                    SocketAddr::V6(local),
+                    &mut hdr,
+                );
                 if s.write_all(&hdr[..n]).is_err() {
                     return;
                 }
@@ -589,12 +630,27 @@ enum Query {
 fn query_text(q: Query, raw: bool, local: SocketAddrV6, remote: SocketAddrV6) -> String {
     let addr = |a: &SocketAddrV6| {
         if raw {
-            a.ip().octets().iter().map(|b| format!("{b:02X}")).collect::<String>()
+            a.ip()
+                .octets()
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<String>()
         } else {
-            a.ip().segments().iter().map(|g| format!("{g:04x}")).collect::<Vec<_>>().join(":")
+            a.ip()
+                .segments()
+                .iter()
+                .map(|g| format!("{g:04x}"))
+                .collect::<Vec<_>>()
+                .join(":")
         }
     };
-    let port = |a: &SocketAddrV6| if raw { format!("{:04X}", a.port()) } else { a.port().to_string() };
+    let port = |a: &SocketAddrV6| {
+        if raw {
+            format!("{:04X}", a.port())
+        } else {
+            a.port().to_string()
+        }
+    };
     let all = |a: &SocketAddrV6| {
         if raw {
             format!("{}:{}", addr(a), port(a))
@@ -653,8 +709,16 @@ fn socket_query(prog: &str, args: &[String]) -> i32 {
         };
     }
     let get = |peer: bool| {
-        let r = if peer { sys::peer_addr(fd) } else { sys::local_addr(fd) };
-        r.and_then(|a| a.to_inet().map(v6).ok_or_else(|| std::io::Error::from_raw_os_error(libc::EAFNOSUPPORT)))
+        let r = if peer {
+            sys::peer_addr(fd)
+        } else {
+            sys::local_addr(fd)
+        };
+        r.and_then(|a| {
+            a.to_inet()
+                .map(v6)
+                .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EAFNOSUPPORT))
+        })
     };
     let needs_local = !matches!(q, Query::RemoteAll | Query::RemoteAddr | Query::RemotePort);
     let needs_remote = !matches!(q, Query::LocalAll | Query::LocalAddr | Query::LocalPort);
@@ -708,8 +772,21 @@ mod tests {
 
     #[test]
     fn getopt_like_c() {
-        assert_eq!(getopt("rs:", &s(&["-rs5", "3", "prog"])), Ok((vec![('r', String::new()), ('s', "5".into())], 1)));
-        assert_eq!(getopt("aplrRf:", &s(&["-la", "-f", "4"])), Ok((vec![('l', String::new()), ('a', String::new()), ('f', "4".into())], 3)));
+        assert_eq!(
+            getopt("rs:", &s(&["-rs5", "3", "prog"])),
+            Ok((vec![('r', String::new()), ('s', "5".into())], 1))
+        );
+        assert_eq!(
+            getopt("aplrRf:", &s(&["-la", "-f", "4"])),
+            Ok((
+                vec![
+                    ('l', String::new()),
+                    ('a', String::new()),
+                    ('f', "4".into())
+                ],
+                3
+            ))
+        );
         assert_eq!(getopt("ab", &s(&["-c"])), Err('c'));
         assert_eq!(getopt("f:", &s(&["-f"])), Err('f'));
         assert_eq!(getopt("a", &s(&["--", "-a"])), Ok((vec![], 1)));
@@ -721,9 +798,15 @@ mod tests {
         let r = SocketAddrV6::new("fd00::1:2".parse().unwrap(), 443, 0, 0);
         assert_eq!(query_text(Query::Both, false, l, r),
             "[0000:0000:0000:0000:0000:ffff:7f00:0001]:80 [fd00:0000:0000:0000:0000:0000:0001:0002]:443");
-        assert_eq!(query_text(Query::LocalAll, true, l, r), "00000000000000000000FFFF7F000001:0050");
+        assert_eq!(
+            query_text(Query::LocalAll, true, l, r),
+            "00000000000000000000FFFF7F000001:0050"
+        );
         assert_eq!(query_text(Query::RemotePort, true, l, r), "01BB");
-        assert_eq!(query_text(Query::RemoteAddr, false, l, r), "fd00:0000:0000:0000:0000:0000:0001:0002");
+        assert_eq!(
+            query_text(Query::RemoteAddr, false, l, r),
+            "fd00:0000:0000:0000:0000:0000:0001:0002"
+        );
     }
 
     #[test]
@@ -737,8 +820,22 @@ mod tests {
             proxy: false,
         };
         let local = SocketAddrV6::new("64:ff9b::c000:201".parse().unwrap(), 8080, 0, 0);
-        assert_eq!(relay_target(&o, local), Some(Ok(SocketAddrV6::new("::ffff:192.0.2.1".parse().unwrap(), 8080, 0, 0))));
-        assert_eq!(relay_target(&o, SocketAddrV6::new("64:ff9b:1::1".parse().unwrap(), 1, 0, 0)), None);
+        assert_eq!(
+            relay_target(&o, local),
+            Some(Ok(SocketAddrV6::new(
+                "::ffff:192.0.2.1".parse().unwrap(),
+                8080,
+                0,
+                0
+            )))
+        );
+        assert_eq!(
+            relay_target(
+                &o,
+                SocketAddrV6::new("64:ff9b:1::1".parse().unwrap(), 1, 0, 0)
+            ),
+            None
+        );
         o.unix = Some("/run/x".into());
         assert_eq!(relay_target(&o, local), Some(Err("/run/x-c0000201".into())));
         o.nat64 = false;

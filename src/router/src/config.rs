@@ -39,7 +39,10 @@ pub enum ListenSpec {
     /// `inner`, opened after entering the network namespace at `netns` (a file like
     /// /run/netns/NAME) — for good: the listeners after it are opened there too, as
     /// python-socketbox does.
-    InNetns { netns: String, inner: Box<ListenSpec> },
+    InNetns {
+        netns: String,
+        inner: Box<ListenSpec>,
+    },
     /// All of systemd's LISTEN_FDS.
     Systemd,
 }
@@ -653,9 +656,9 @@ pub fn apply_file(c: &mut Config, format: &str, path: &str, text: &str) -> Resul
             let d = p.daemon;
             c.privileges.user = d.uid.map(|u| u.to_string());
             c.privileges.group = d.gid.map(|g| g.to_string());
-            c.privileges.groups = d.groups.map(|g| {
-                g.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
-            });
+            c.privileges.groups = d
+                .groups
+                .map(|g| g.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
             c.privileges.chroot = d.chroot;
         }
         "toml" => {

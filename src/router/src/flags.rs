@@ -340,9 +340,20 @@ mod tests {
         assert_eq!(m, Mode::Run);
         assert!(o.daemonize && o.clear_transparent);
         assert_eq!(o.port, Some(80));
-        assert_eq!(o.exec, Some(vec!["/bin/prog".into(), "-p".into(), "1".into(), "x".into()]));
+        assert_eq!(
+            o.exec,
+            Some(vec![
+                "/bin/prog".into(),
+                "-p".into(),
+                "1".into(),
+                "x".into()
+            ])
+        );
         assert!(p("-p 80 -e").unwrap_err().contains("no program"));
-        assert!(p("-p 80 prog -e").is_err(), "a program before -e is a stray argument");
+        assert!(
+            p("-p 80 prog -e").is_err(),
+            "a program before -e is a stray argument"
+        );
     }
 
     #[test]

@@ -194,7 +194,9 @@ fn string<'a>(v: &'a Value, what: &str) -> Result<&'a str, String> {
 fn path(v: &Value, what: &str) -> Result<String, String> {
     let s = string(v, what)?;
     if s.is_empty() || s.contains('\0') {
-        return Err(format!("{what}: must be a non-empty path without NUL bytes"));
+        return Err(format!(
+            "{what}: must be a non-empty path without NUL bytes"
+        ));
     }
     Ok(s.to_string())
 }
@@ -225,10 +227,13 @@ fn backlog(f: &mut Fields) -> Result<i32, String> {
 /// (IPv4 written `::ffff:a.b.c.d`).
 fn ipv6(v: &Value, what: &str) -> Result<Ipv6Addr, String> {
     let s = string(v, what)?;
-    s.parse::<Ipv6Addr>().map_err(|_| match s.parse::<std::net::Ipv4Addr>() {
-        Ok(v4) => format!("{what}: \"{s}\" is IPv4; python-socketbox reads IPv6 only (write \"::ffff:{v4}\")"),
-        Err(_) => format!("{what}: \"{s}\" is not an IPv6 address"),
-    })
+    s.parse::<Ipv6Addr>()
+        .map_err(|_| match s.parse::<std::net::Ipv4Addr>() {
+            Ok(v4) => format!(
+                "{what}: \"{s}\" is IPv4; python-socketbox reads IPv6 only (write \"::ffff:{v4}\")"
+            ),
+            Err(_) => format!("{what}: \"{s}\" is not an IPv6 address"),
+        })
 }
 
 fn incoming(v: &Value, i: usize, warnings: &mut Vec<String>) -> Result<Incoming, String> {
@@ -252,7 +257,10 @@ fn incoming(v: &Value, i: usize, warnings: &mut Vec<String>) -> Result<Incoming,
             reuseaddr: switch(&mut f, "reuseaddr", true)?,
             reuseport: switch(&mut f, "reuseport", false)?,
             backlog: backlog(&mut f)?,
-            netns: f.get("netns").map(|v| path(v, &f.path("netns"))).transpose()?,
+            netns: f
+                .get("netns")
+                .map(|v| path(v, &f.path("netns")))
+                .transpose()?,
         }
     };
     f.warn_rest(warnings);
@@ -273,10 +281,16 @@ fn daemon(v: &Value, warnings: &mut Vec<String>) -> Result<Daemon, String> {
                     .collect::<Result<_, _>>()?,
             ),
             Some(other) => {
-                return Err(format!("daemon.groups: expected an array, got {}", kind(other)))
+                return Err(format!(
+                    "daemon.groups: expected an array, got {}",
+                    kind(other)
+                ))
             }
         },
-        chroot: f.get("chroot").map(|v| path(v, "daemon.chroot")).transpose()?,
+        chroot: f
+            .get("chroot")
+            .map(|v| path(v, "daemon.chroot"))
+            .transpose()?,
     };
     f.warn_rest(warnings);
     Ok(d)
@@ -480,9 +494,10 @@ impl Names<'_> {
             .ok_or_else(|| format!("{what}: \"{s}\" is not of the form r:NAME or o:N"))?;
         match kind {
             "r:" => {
-                let id = *self.ids.get(value).ok_or_else(|| {
-                    format!("{what}: \"{s}\" names no list in \"rules\"")
-                })?;
+                let id = *self
+                    .ids
+                    .get(value)
+                    .ok_or_else(|| format!("{what}: \"{s}\" names no list in \"rules\""))?;
                 Ok(if self.kinds[&id] {
                     Target::JumpMap(id)
                 } else {
@@ -505,22 +520,28 @@ impl Names<'_> {
     }
 }
 
-fn routes(
-    v: &Value,
-    slots: usize,
-    warnings: &mut Vec<String>,
-) -> Result<RouteTable, String> {
+fn routes(v: &Value, slots: usize, warnings: &mut Vec<String>) -> Result<RouteTable, String> {
     let lists = v
         .as_object()
         .ok_or_else(|| format!("rules: expected a JSON object, got {}", kind(v)))?;
     if !lists.contains_key(START) {
-        return Err(format!("rules: no \"{START}\" list (where every lookup starts)"));
+        return Err(format!(
+            "rules: no \"{START}\" list (where every lookup starts)"
+        ));
     }
     // Ids: _start first, then the names in sorted order.
-    let mut names: Vec<&str> = lists.keys().map(String::as_str).filter(|n| *n != START).collect();
+    let mut names: Vec<&str> = lists
+        .keys()
+        .map(String::as_str)
+        .filter(|n| *n != START)
+        .collect();
     names.sort_unstable();
     names.insert(0, START);
-    let ids: HashMap<&str, u32> = names.iter().enumerate().map(|(i, n)| (*n, i as u32)).collect();
+    let ids: HashMap<&str, u32> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (*n, i as u32))
+        .collect();
     // First pass: each list's type, and for maps whether they become a map-set.
     let mut kinds = HashMap::new();
     let mut bodies: BTreeMap<u32, (Fields, bool)> = BTreeMap::new();
@@ -587,7 +608,13 @@ fn routes(
         f.warn_rest(warnings);
         if !is_map {
             let rules = read.into_iter().map(|(_, c, t)| c.rule(t)).collect();
-            table.rule_sets.insert(id, RuleSet { rules, default: Target::Fail });
+            table.rule_sets.insert(
+                id,
+                RuleSet {
+                    rules,
+                    default: Target::Fail,
+                },
+            );
             continue;
         }
         let mask = masks[&id];
@@ -605,11 +632,24 @@ fn routes(
         match mask.key_spec() {
             Some(spec) => {
                 let entries = entries.into_iter().map(|(k, t)| (k.map_key(), t)).collect();
-                table.map_sets.insert(id, MapSet { spec, entries, default: Target::Fail });
+                table.map_sets.insert(
+                    id,
+                    MapSet {
+                        spec,
+                        entries,
+                        default: Target::Fail,
+                    },
+                );
             }
             None => {
                 let rules = entries.into_iter().map(|(k, t)| k.rule(t)).collect();
-                table.rule_sets.insert(id, RuleSet { rules, default: Target::Fail });
+                table.rule_sets.insert(
+                    id,
+                    RuleSet {
+                        rules,
+                        default: Target::Fail,
+                    },
+                );
             }
         }
     }
@@ -618,7 +658,10 @@ fn routes(
         let trampoline = names.len() as u32;
         table.rule_sets.insert(
             trampoline,
-            RuleSet { rules: Vec::new(), default: Target::JumpMap(0) },
+            RuleSet {
+                rules: Vec::new(),
+                default: Target::JumpMap(0),
+            },
         );
         table.start = trampoline;
     }
@@ -629,7 +672,14 @@ fn routes(
 impl std::hash::Hash for Canon {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
         let ip = |m: Option<IpMatch>| m.map(|m| (m.addr, m.mask));
-        (self.listener, ip(self.local), self.local_port, ip(self.remote), self.remote_port).hash(h);
+        (
+            self.listener,
+            ip(self.local),
+            self.local_port,
+            ip(self.remote),
+            self.remote_port,
+        )
+            .hash(h);
     }
 }
 
@@ -799,18 +849,41 @@ mod tests {
             vec![r#"rules._start.rules[0]: key "port" is not one python-socketbox reads; ignored"#]
         );
         assert_eq!(c.final_netns.as_deref(), Some("/run/netns/test_2"));
-        assert_eq!(c.daemon, Daemon { uid: Some(0), gid: Some(0), ..Daemon::default() });
+        assert_eq!(
+            c.daemon,
+            Daemon {
+                uid: Some(0),
+                gid: Some(0),
+                ..Daemon::default()
+            }
+        );
         assert_eq!(c.api_sockets[0].mode, Some(0o777));
-        assert_eq!(c.slots, vec![Slot { number: 0, uid: 150000, api_socket: 0, shared: false }]);
-        assert!(matches!(&c.incoming[1], Incoming::Bind { transparent: true, reuseaddr: true,
-            backlog: 4096, netns: Some(n), port: 2, .. } if n == "/run/netns/test_1"));
+        assert_eq!(
+            c.slots,
+            vec![Slot {
+                number: 0,
+                uid: 150000,
+                api_socket: 0,
+                shared: false
+            }]
+        );
+        assert!(
+            matches!(&c.incoming[1], Incoming::Bind { transparent: true, reuseaddr: true,
+            backlog: 4096, netns: Some(n), port: 2, .. } if n == "/run/netns/test_1")
+        );
         // "port" is ignored: any local port to ::1 on incoming socket 0 goes to slot 0.
         for port in [80, 81, 2] {
             let t = tuple(0, "::1", port, "::1", 5000);
             assert_eq!(c.routes.route(&t), Ok(&Target::Slot(0)));
         }
-        assert_eq!(c.routes.route(&tuple(1, "::1", 80, "::1", 5)), Ok(&Target::Fail));
-        assert_eq!(c.routes.route(&tuple(0, "::2", 80, "::1", 5)), Ok(&Target::Fail));
+        assert_eq!(
+            c.routes.route(&tuple(1, "::1", 80, "::1", 5)),
+            Ok(&Target::Fail)
+        );
+        assert_eq!(
+            c.routes.route(&tuple(0, "::2", 80, "::1", 5)),
+            Ok(&Target::Fail)
+        );
     }
 
     /// The python reference, transcribed: rule_canon + the lookup loop of socketbox_main.py.
@@ -876,7 +949,10 @@ mod tests {
         let c = parse(json).unwrap();
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
         assert!(c.routes.map_sets.contains_key(&1), "m is a map-set");
-        assert!(c.routes.rule_sets.contains_key(&2), "odd is a rule-set (listener in the mask)");
+        assert!(
+            c.routes.rule_sets.contains_key(&2),
+            "odd is a rule-set (listener in the mask)"
+        );
         // The python side, built from the same rules.
         let v: Value = serde_json::from_str(json).unwrap();
         let rules = &v["rules"];
@@ -884,11 +960,23 @@ mod tests {
             let mut f = Fields::new(r, "t").unwrap();
             Canon::read(&mut f).unwrap()
         };
-        let start: Vec<(Canon, String)> = rules["_start"]["rules"].as_array().unwrap().iter()
-            .map(|r| (read(r), r["jump"].as_str().unwrap().to_string())).collect();
+        let start: Vec<(Canon, String)> = rules["_start"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (read(r), r["jump"].as_str().unwrap().to_string()))
+            .collect();
         let map_of = |name: &str, mask: [u8; 40]| -> HashMap<[u8; 40], String> {
-            rules[name]["rules"].as_array().unwrap().iter()
-                .map(|r| (and(&python_canon(&read(r)).0, &mask), r["jump"].as_str().unwrap().to_string()))
+            rules[name]["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        and(&python_canon(&read(r)).0, &mask),
+                        r["jump"].as_str().unwrap().to_string(),
+                    )
+                })
                 .collect()
         };
         let m_mask = python_canon(&default_map_mask()).1;
@@ -907,8 +995,14 @@ mod tests {
                         Some((_, j)) => j.clone(),
                         None => continue,
                     },
-                    "m" => match m.get(&and(&tb, &m_mask)) { Some(j) => j.clone(), None => return Target::Fail },
-                    _ => match odd.get(&and(&tb, &odd_mask)) { Some(j) => j.clone(), None => return Target::Fail },
+                    "m" => match m.get(&and(&tb, &m_mask)) {
+                        Some(j) => j.clone(),
+                        None => return Target::Fail,
+                    },
+                    _ => match odd.get(&and(&tb, &odd_mask)) {
+                        Some(j) => j.clone(),
+                        None => return Target::Fail,
+                    },
                 };
                 match next.split_once(':').unwrap() {
                     ("o", n) => return Target::Slot(n.parse().unwrap()),
@@ -919,7 +1013,15 @@ mod tests {
         };
         let mut n = 0;
         for listener in 0..3u32 {
-            for local in ["fd00::1", "fd00::2", "fd00::101", "fd00:1::1", "::1", "::2", "::ffff:10.0.0.1"] {
+            for local in [
+                "fd00::1",
+                "fd00::2",
+                "fd00::101",
+                "fd00:1::1",
+                "::1",
+                "::2",
+                "::ffff:10.0.0.1",
+            ] {
                 for lport in [22u16, 80, 81] {
                     for remote in ["::1", "::ffff:10.0.0.9", "::ffff:10.1.0.9"] {
                         for rport in [7u16, 8] {
@@ -950,21 +1052,61 @@ mod tests {
         assert!(c.warnings.is_empty(), "{:?}", c.warnings);
         assert_eq!(c.daemon.groups, Some(vec![65534, 5]));
         assert_eq!(c.daemon.chroot.as_deref(), Some("/run/empty"));
-        assert_eq!(c.incoming[0], Incoming::Bind { address: "::1".parse().unwrap(), port: 8080,
-            transparent: false, freebind: true, reuseaddr: false, reuseport: true, backlog: 16,
-            netns: Some("/run/netns/x".into()) });
-        assert_eq!(c.incoming[1], Incoming::Fd { fd: 3, listen: Some(8) });
-        assert_eq!(c.incoming[2], Incoming::Fd { fd: 4, listen: None });
-        assert_eq!(c.api_sockets[0], ApiSocket { path: "./@rel".into(), owner_uid: None, owner_gid: Some(100), mode: Some(0o660) });
+        assert_eq!(
+            c.incoming[0],
+            Incoming::Bind {
+                address: "::1".parse().unwrap(),
+                port: 8080,
+                transparent: false,
+                freebind: true,
+                reuseaddr: false,
+                reuseport: true,
+                backlog: 16,
+                netns: Some("/run/netns/x".into())
+            }
+        );
+        assert_eq!(
+            c.incoming[1],
+            Incoming::Fd {
+                fd: 3,
+                listen: Some(8)
+            }
+        );
+        assert_eq!(
+            c.incoming[2],
+            Incoming::Fd {
+                fd: 4,
+                listen: None
+            }
+        );
+        assert_eq!(
+            c.api_sockets[0],
+            ApiSocket {
+                path: "./@rel".into(),
+                owner_uid: None,
+                owner_gid: Some(100),
+                mode: Some(0o660)
+            }
+        );
         assert_eq!(c.slots[0].uid, 1000);
-        assert_eq!(c.routes.route(&tuple(0, "::1", 80, "::1", 1)), Ok(&Target::Slot(0)));
-        assert_eq!(c.routes.route(&tuple(0, "::1", 81, "::1", 1)), Ok(&Target::Fail));
+        assert_eq!(
+            c.routes.route(&tuple(0, "::1", 80, "::1", 1)),
+            Ok(&Target::Slot(0))
+        );
+        assert_eq!(
+            c.routes.route(&tuple(0, "::1", 81, "::1", 1)),
+            Ok(&Target::Fail)
+        );
     }
 
     #[test]
     fn errors_name_the_path() {
-        let base = |rules: &str| format!(r#"{{"socketbox-version": 1, "daemon": {{}}, "incoming": [],
-            "paths": [{{"socket": "/x"}}], "outgoing": [{{"uid": 1, "path_nr": 0}}], "rules": {rules}}}"#);
+        let base = |rules: &str| {
+            format!(
+                r#"{{"socketbox-version": 1, "daemon": {{}}, "incoming": [],
+            "paths": [{{"socket": "/x"}}], "outgoing": [{{"uid": 1, "path_nr": 0}}], "rules": {rules}}}"#
+            )
+        };
         let cases = [
             (base(r#"{"a": {"type": "rule", "rules": []}}"#), "rules: no \"_start\""),
             (base(r#"{"_start": {"type": "list", "rules": []}}"#), "rules._start.type: \"list\""),
