@@ -13,7 +13,8 @@ LIBDIR=$(dirname "$SOCKETBOX")
 [ -f "$LIBDIR/libsocketbox.so" ] || fail "libsocketbox not built: $LIBDIR/libsocketbox.so (cargo build --release -p sockswap-socketbox)"
 gcc -O2 -Wall -Werror -I"$REPO_ROOT/include/socketbox" -o "$T/capi" "$RH/capi_client.c" \
     -L"$LIBDIR" -lsocketbox -Wl,-rpath,"$LIBDIR" 2>"$T/cc.err" || fail "compiling against libsocketbox.h: $(cat "$T/cc.err")"
-ldd "$T/capi" | grep -q "libsocketbox.so => $LIBDIR/libsocketbox.so" || fail "not linked to our libsocketbox: $(ldd "$T/capi")"
+deps=$(ldd "$T/capi") # captured first: grep -q closing the pipe early would fail it under pipefail
+grep -q "libsocketbox.so => $LIBDIR/libsocketbox.so" <<<"$deps" || fail "not linked to our libsocketbox: $deps"
 gcc -O2 -Wall -Werror -I"$REPO_ROOT/include/socketbox" -o "$T/capi-static" "$RH/capi_client.c" \
     "$LIBDIR/libsocketbox.a" -lpthread -ldl -lm 2>"$T/cc2.err" || fail "static link: $(cat "$T/cc2.err")"
 pass "a C program builds against include/socketbox/libsocketbox.h with libsocketbox.so and libsocketbox.a"

@@ -72,6 +72,9 @@ usage: socketbox [options]                 run the router
                                            print the counters of a running router
        socketbox socket-server --listen PATH --allow tcp|udp:PORTS ...
                                            create sockets for netns= clients (see --help there)
+       socketbox inetd|inetd-p|relay|send-receive-fd|socket-query ARGS...
+                                           socketbox's receiving-side programs, also run by
+                                           their own names (socketbox-inetd, ...)
 socketbox flags:
   -f FILE     config (text; .toml = native; .json = python-socketbox)   [/etc/socketbox.conf]
   -l ADDR     listen address (IPv6, IPv4 or ::ffff:IPv4)                [::]
