@@ -62,6 +62,9 @@ pub struct Options {
     pub exec: Option<Vec<String>>,
     pub daemonize: bool,         // -d
     pub clear_transparent: bool, // -z
+    /// `--handover listener` (with -S): hand the target a listening socket once instead of
+    /// each connection.
+    pub handover_listener: bool,
 }
 
 pub const USAGE: &str = "\
@@ -96,6 +99,8 @@ long options:
                        backlog=N, mode=0660
   --format text|toml|json   --status PATH   --workers N   --queue-len N   --queue-timeout MS
   --log-level off|error|warn|info|debug|trace   --target-owner PREFIX=UID   --allow-new-privs
+  --handover listener  with -S: hand the target one listening socket for its keys instead of
+                       each connection (the kernel dispatches; see docs/router.md)
 ";
 
 /// Parse an IP given as IPv6, IPv4, or `::ffff:a.b.c.d`.
@@ -176,6 +181,12 @@ pub fn parse(args: &[String]) -> Result<(Mode, Options), String> {
                     o.format = Some(value)
                 }
                 "listen" => o.listen.push(value),
+                "handover" => {
+                    if value != "listener" {
+                        return Err(format!("--handover: expected 'listener', got '{value}'"));
+                    }
+                    o.handover_listener = true
+                }
                 "status" => o.status = Some(value),
                 "workers" => {
                     let n: usize = parse_num("--workers", &value)?;

@@ -8,13 +8,15 @@ use crate::config::ListenSpec;
 use crate::sys;
 
 pub struct Listener {
-    pub fd: OwnedFd,
+    /// None: handed over whole to a target (the kernel gives its connections to the target's
+    /// listener; the router keeps the index so rules' `listener` numbers stay the same).
+    pub fd: Option<OwnedFd>,
     pub desc: String,
 }
 
 const IPV6_FREEBIND: i32 = 78;
 
-fn tcp(
+pub fn tcp(
     addr: SocketAddr,
     transparent: bool,
     freebind: bool,
@@ -136,7 +138,7 @@ fn inherited(fd: RawFd, what: &str) -> Result<Listener, String> {
     // SAFETY: fcntl on our fd.
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     Ok(Listener {
-        fd: owned,
+        fd: Some(owned),
         desc: format!("{what}:{fd}"),
     })
 }
@@ -197,9 +199,20 @@ pub fn open_unlistened(spec: &ListenSpec) -> Result<OwnedFd, String> {
     }
 }
 
-pub fn open_all(specs: &[ListenSpec]) -> Result<Vec<Listener>, String> {
+/// Opens every listener but those `handed_over` says the router leaves to a target.
+pub fn open_all(
+    specs: &[ListenSpec],
+    handed_over: &dyn Fn(usize) -> bool,
+) -> Result<Vec<Listener>, String> {
     let mut out = Vec::new();
-    for s in specs {
+    for (i, s) in specs.iter().enumerate() {
+        if let (true, ListenSpec::Tcp { addr, .. }) = (handed_over(i), s) {
+            out.push(Listener {
+                fd: None,
+                desc: format!("tcp:{addr} (handed over)"),
+            });
+            continue;
+        }
         match s {
             ListenSpec::Tcp {
                 addr,
@@ -218,7 +231,7 @@ pub fn open_all(specs: &[ListenSpec]) -> Result<Vec<Listener>, String> {
                     Some(*backlog),
                 )?;
                 out.push(Listener {
-                    fd,
+                    fd: Some(fd),
                     desc: format!("tcp:{addr}"),
                 });
             }
@@ -232,7 +245,7 @@ pub fn open_all(specs: &[ListenSpec]) -> Result<Vec<Listener>, String> {
                 sys::listen(fd.as_raw_fd(), *backlog)
                     .map_err(|e| format!("{path}: listen: {e}"))?;
                 out.push(Listener {
-                    fd,
+                    fd: Some(fd),
                     desc: format!("unix:{path}"),
                 });
             }
@@ -243,7 +256,7 @@ pub fn open_all(specs: &[ListenSpec]) -> Result<Vec<Listener>, String> {
             }
             ListenSpec::InNetns { netns, inner } => {
                 enter_netns(netns)?;
-                let mut opened = open_all(std::slice::from_ref(inner))?;
+                let mut opened = open_all(std::slice::from_ref(inner), &|_| false)?;
                 for l in &mut opened {
                     l.desc = format!("{} (netns {netns})", l.desc);
                 }
