@@ -34,7 +34,7 @@ grep -q 'warning: .*rules._start.rules\[0\]: key "port" is not one python-socket
 pass "python-socketbox's sample config.json: check exits 0, one warning for the ignored \"port\""
 
 # Routing as python-socketbox: listener 0 and local ::1 (any port: "port" is not read) -> slot 0.
-ex() { "$SOCKETBOX" explain -f "$T/config.json" "$@" 2>/dev/null | tail -1; }
+ex() { "$SOCKETBOX" explain -f "$T/config.json" "$@" 2>/dev/null | grep "^-> "; }
 for args in ":: 80 ::1 5000 0|-> fail" "::1 80 ::1 5000 0|-> slot:0" "::1 8080 ::1 5000 0|-> slot:0" \
             "::1 80 ::1 5000 1|-> fail" "::ffff:127.0.0.150 2 ::ffff:127.0.0.1 9 1|-> fail"; do
     got=$(ex ${args%|*})
