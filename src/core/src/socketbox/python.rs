@@ -171,15 +171,20 @@ impl<'a> Fields<'a> {
 }
 
 /// An integer as python's `int()` takes it from JSON: a number without fraction, or a string of
-/// decimal digits. Anything else, or out of `T`'s range, is an error.
+/// decimal digits (the router's one spelling: no leading zeros). Anything else, or out of
+/// `T`'s range, is an error.
 fn int<T: TryFrom<i64>>(v: &Value, what: &str) -> Result<T, String> {
     let n: i64 = match v {
         Value::Number(n) => n
             .as_i64()
             .ok_or_else(|| format!("{what}: {n} is not an integer in range"))?,
-        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => s
-            .parse()
-            .map_err(|_| format!("{what}: \"{s}\" is out of range"))?,
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            crate::decimal::parse(s).ok_or_else(|| {
+                format!(
+                    "{what}: \"{s}\" is not a decimal number (no leading zeros) or is out of range"
+                )
+            })?
+        }
         other => return Err(format!("{what}: expected an integer, got {}", kind(other))),
     };
     T::try_from(n).map_err(|_| format!("{what}: {n} is out of range"))
