@@ -91,6 +91,10 @@ completions: build
 install: build man completions
 	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/sockswap
 	install -D -m 0755 target/release/socketbox $(DESTDIR)$(BINDIR)/socketbox
+	ln -sf socketbox $(DESTDIR)$(BINDIR)/xsocket-server
+	install -D -m 0755 target/release/libxsocket.so $(DESTDIR)$(PREFIX)/lib/libxsocket.so
+	install -D -m 0644 target/release/libxsocket.a $(DESTDIR)$(PREFIX)/lib/libxsocket.a
+	install -D -m 0644 src/xsocket/include/xsocket.h $(DESTDIR)$(PREFIX)/include/xsocket.h
 	for n in $(SOCKETBOX_APPLETS); do ln -sf socketbox $(DESTDIR)$(BINDIR)/$$n || exit 1; done
 	install -D -m 0644 target/release/libsocketbox.so $(DESTDIR)$(PREFIX)/lib/libsocketbox.so
 	install -D -m 0644 include/socketbox/libsocketbox.h $(DESTDIR)$(PREFIX)/include/socketbox/libsocketbox.h
@@ -114,6 +118,8 @@ install: build man completions
 	install -D -m 0644 docs/systemd/socketbox.socket $(DESTDIR)$(DOCDIR)/examples/socketbox.socket
 
 uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sockswap $(DESTDIR)$(BINDIR)/socketbox $(DESTDIR)$(BINDIR)/xsocket-server
+	rm -f $(DESTDIR)$(PREFIX)/lib/libxsocket.so $(DESTDIR)$(PREFIX)/lib/libxsocket.a $(DESTDIR)$(PREFIX)/include/xsocket.h
 	rm -f $(DESTDIR)$(BINDIR)/sockswap $(DESTDIR)$(BINDIR)/socketbox
 	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(SOCKETBOX_APPLETS))
 	rm -f $(DESTDIR)$(PREFIX)/lib/libsocketbox.so

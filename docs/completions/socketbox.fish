@@ -1,6 +1,6 @@
 # fish completion for socketbox (sockswap's router). t-package checks that every flag of
 # `socketbox --help` is named here.
-set -l cmds check explain status socket-server inetd inetd-p relay send-receive-fd socket-query help
+set -l cmds check explain status socket-server xsocket-server inetd inetd-p relay send-receive-fd socket-query help
 complete -c socketbox -f -n "not __fish_seen_subcommand_from $cmds" -a "$cmds"
 complete -c socketbox -s f -r -F -d 'config file'
 complete -c socketbox -l config -r -F -d 'config file'
@@ -37,9 +37,9 @@ complete -c socketbox -l handover -x -a listener -d 'hand the -S target a listen
 complete -c socketbox -l check -d 'load the config and exit'
 complete -c socketbox -l help -d 'print usage'
 complete -c socketbox -l version -d 'print the version'
-complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l mode -x -d 'permissions of the socket file'
-complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l allow-uid -x -d 'a uid allowed to ask'
-complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l allow -x -d 'allowed family and ports (tcp|udp:PORTS)'
-complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l family -x -a 'inet inet6 both' -d 'address families served'
-complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l max-clients -x -d 'clients served at once'
-complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l idle-timeout-ms -x -d 'disconnect a client silent this long'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server xsocket-server' -l mode -x -d 'permissions of the socket file'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server xsocket-server' -l allow-uid -x -d 'a uid allowed to ask'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server xsocket-server' -l allow -x -d 'allowed family and ports (tcp|udp:PORTS)'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server xsocket-server' -l family -x -a 'inet inet6 both' -d 'address families served'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server xsocket-server' -l max-clients -x -d 'clients served at once'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server xsocket-server' -l idle-timeout-ms -x -d 'disconnect a client silent this long'

@@ -138,6 +138,14 @@ fn status_client(path: &str, prometheus: bool) -> ! {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // xsocket's server, by its own name (a link the package installs) or as a subcommand.
+    let argv0 = std::env::args().next().unwrap_or_default();
+    if argv0.rsplit('/').next() == Some("xsocket-server") {
+        std::process::exit(sockserver::xsocket_main(&args));
+    }
+    if args.first().map(String::as_str) == Some("xsocket-server") {
+        std::process::exit(sockserver::xsocket_main(&args[1..]));
+    }
     // socketbox's receiving-side programs: by link name or as a subcommand.
     if let Some(rc) = applets::dispatch(&applets::argv0(), &args) {
         std::process::exit(rc);
