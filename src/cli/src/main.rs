@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::ffi::OsString;
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -10,9 +11,8 @@ use std::process::{Command, ExitCode};
 use clap::{Args, Parser, Subcommand};
 
 mod control;
-use sockswap_core::config::{
-    parse_rule_file, parse_rule_list, rules_to_env, LOG_VAR, RULES_FILE_VAR, RULES_VAR,
-};
+mod ip2unix;
+use sockswap_core::config::{parse_rules, rules_to_env, LOG_VAR, RULES_FILE_VAR, RULES_VAR};
 use sockswap_core::rule::{first_match, Action, Direction, Query, QueryTarget, SockType};
 use sockswap_core::template::Fill;
 use sockswap_core::{Config, UnixName};
@@ -36,15 +36,24 @@ enum Cmd {
         rules: RuleArgs,
         #[command(flatten)]
         unsock: UnsockArgs,
+        /// Validate the rules and exit without running anything (as ip2unix -c).
+        #[arg(short = 'c', long = "check")]
+        check_only: bool,
+        /// Print the rules in force, in sockswap's rule syntax (stdout with -c, else stderr).
+        #[arg(short = 'p', long = "print")]
+        print: bool,
         /// Log level inside the program (off, error, warn, info, debug, trace).
         #[arg(long, value_name = "LEVEL")]
         log: Option<String>,
+        /// More log output inside the program: -v info, -vv debug, -vvv trace (as ip2unix -v).
+        #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, conflicts_with = "log")]
+        verbose: u8,
         /// The library to preload (default: found next to this program, or $SOCKSWAP_LIB).
         #[arg(long, value_name = "PATH")]
         lib: Option<PathBuf>,
         /// The program and its arguments.
         #[arg(
-            required = true,
+            required_unless_present = "check_only",
             trailing_var_arg = true,
             allow_hyphen_values = true,
             value_name = "PROGRAM"
@@ -84,14 +93,62 @@ enum Cmd {
     },
 }
 
+/// Rules on the command line: -r first, then each -f file, then -F. They replace any
+/// SOCKSWAP_RULES / SOCKSWAP_RULES_FILE inherited from the environment.
 #[derive(Args)]
 struct RuleArgs {
     /// A rule (repeatable), e.g. in,tcp,port=8080,path=/run/app.sock
     #[arg(short = 'r', long = "rule", value_name = "RULE")]
     rules: Vec<String>,
-    /// A file of rules, one per line.
-    #[arg(short = 'f', long = "rules-file", value_name = "FILE")]
-    file: Option<PathBuf>,
+    /// A file of rules (repeatable): one per line, or ip2unix's YAML/JSON list of rule objects.
+    #[arg(
+        short = 'f',
+        long = "rules-file",
+        visible_alias = "file",
+        value_name = "FILE"
+    )]
+    files: Vec<PathBuf>,
+    /// ip2unix's rules as YAML/JSON text: a list of rule objects.
+    #[arg(short = 'F', long = "rules-data", value_name = "YAML")]
+    data: Option<String>,
+}
+
+impl RuleArgs {
+    /// The rules given on the command line, relative `path=` made absolute; None if none given.
+    fn parse(&self) -> Result<Option<Vec<sockswap_core::Rule>>, Fail> {
+        if self.rules.is_empty() && self.files.is_empty() && self.data.is_none() {
+            return Ok(None);
+        }
+        let mut parsed = Vec::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            parsed.extend(parse_rules(r).map_err(|e| Fail(format!("-r #{}: {e}", i + 1)))?);
+        }
+        for f in &self.files {
+            let name = f.display().to_string();
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| Fail(format!("-f {name}: {}", io_reason(&e))))?;
+            match ip2unix::rules_if_yaml_list(&text, &name) {
+                Some(rules) => parsed.extend(rules.map_err(Fail)?),
+                None => {
+                    parsed.extend(parse_rules(&text).map_err(|e| Fail(format!("{name}: {e}")))?)
+                }
+            }
+        }
+        if let Some(data) = &self.data {
+            parsed.extend(ip2unix::rules_from_yaml(data, "-F").map_err(Fail)?);
+        }
+        let cwd = std::env::current_dir()?;
+        let cwd = cwd.to_string_lossy();
+        let parsed = parsed
+            .into_iter()
+            .map(|r| {
+                let text = r.to_string();
+                r.with_absolute_path(&cwd)
+                    .map_err(|e| Fail(format!("rule '{text}' in {cwd}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(parsed))
+    }
 }
 
 /// unsock's variables as options.
@@ -127,20 +184,9 @@ impl<E: std::fmt::Display> From<E> for Fail {
 /// The environment the program will get: ours, with the command line's rules laid over it.
 fn environment(rules: &RuleArgs, unsock: &UnsockArgs) -> Result<HashMap<String, String>, Fail> {
     let mut env: HashMap<String, String> = std::env::vars().collect();
-    if !rules.rules.is_empty() {
-        let mut parsed = Vec::new();
-        for (i, r) in rules.rules.iter().enumerate() {
-            let list = parse_rule_list(r).map_err(|e| Fail(format!("-r #{}: {e}", i + 1)))?;
-            parsed.extend(list);
-        }
+    if let Some(parsed) = rules.parse()? {
         env.insert(RULES_VAR.into(), rules_to_env(&parsed));
-    }
-    if let Some(f) = &rules.file {
-        let abs = std::path::absolute(f).map_err(|e| Fail(format!("-f {}: {e}", f.display())))?;
-        let text =
-            std::fs::read_to_string(&abs).map_err(|e| Fail(format!("-f {}: {e}", f.display())))?;
-        parse_rule_file(&text).map_err(|e| Fail(format!("{}: {e}", f.display())))?;
-        env.insert(RULES_FILE_VAR.into(), abs.to_string_lossy().into_owned());
+        env.remove(RULES_FILE_VAR);
     }
     let mut set = |k: &str, v: &Option<String>| {
         if let Some(v) = v {
@@ -210,19 +256,43 @@ fn find_lib(explicit: Option<&Path>) -> Result<PathBuf, Fail> {
     )))
 }
 
+/// What `sockswap run` was asked besides the program.
+struct RunOptions {
+    check_only: bool,
+    print: bool,
+    log: Option<String>,
+    verbose: u8,
+    lib: Option<PathBuf>,
+}
+
 fn run(
     rules: RuleArgs,
     unsock: UnsockArgs,
-    log: Option<String>,
-    lib: Option<PathBuf>,
+    opts: RunOptions,
     program: Vec<OsString>,
 ) -> Result<ExitCode, Fail> {
     let mut env = environment(&rules, &unsock)?;
-    if let Some(level) = log {
+    let level = match opts.verbose {
+        0 => opts.log,
+        1 => Some("info".into()),
+        2 => Some("debug".into()),
+        _ => Some("trace".into()),
+    };
+    if let Some(level) = level {
         env.insert(LOG_VAR.into(), level);
     }
-    load(&env)?; // the program must not start with rules the library would refuse
-    let lib = find_lib(lib.as_deref())?;
+    let cfg = load(&env)?; // the program must not start with rules the library would refuse
+    if opts.print {
+        if opts.check_only {
+            describe(&cfg, &mut std::io::stdout().lock())?;
+        } else {
+            describe(&cfg, &mut std::io::stderr().lock())?;
+        }
+    }
+    if opts.check_only {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let lib = find_lib(opts.lib.as_deref())?;
     let preload = match env.get("LD_PRELOAD").filter(|p| !p.is_empty()) {
         Some(rest) => format!("{}:{rest}", lib.display()),
         None => lib.display().to_string(),
@@ -242,23 +312,29 @@ fn run(
     ))
 }
 
-fn check(rules: RuleArgs, unsock: UnsockArgs) -> Result<ExitCode, Fail> {
-    let cfg = load(&environment(&rules, &unsock)?)?;
+/// The configuration in force, rules in their own syntax (what `check` and `run -p` print).
+fn describe(cfg: &Config, out: &mut dyn Write) -> std::io::Result<()> {
     if cfg.rules.is_empty() {
-        println!("no rules: every socket stays TCP/IP");
+        writeln!(out, "no rules: every socket stays TCP/IP")?;
     }
     for (i, r) in cfg.rules.iter().enumerate() {
-        println!("{}: {r}", i + 1);
+        writeln!(out, "{}: {r}", i + 1)?;
     }
     if cfg.block_inet6 {
-        println!("socket(AF_INET6) fails with EAFNOSUPPORT");
+        writeln!(out, "socket(AF_INET6) fails with EAFNOSUPPORT")?;
     }
     if let Some(a) = cfg.accept_convert {
-        println!("addresses of other families are reported as {a}");
+        writeln!(out, "addresses of other families are reported as {a}")?;
     }
     if let Some(a) = cfg.accept_convert_vsock {
-        println!("AF_VSOCK addresses are reported as {a}");
+        writeln!(out, "AF_VSOCK addresses are reported as {a}")?;
     }
+    Ok(())
+}
+
+fn check(rules: RuleArgs, unsock: UnsockArgs) -> Result<ExitCode, Fail> {
+    let cfg = load(&environment(&rules, &unsock)?)?;
+    describe(&cfg, &mut std::io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -397,10 +473,24 @@ fn main() -> ExitCode {
         Cmd::Run {
             rules,
             unsock,
+            check_only,
+            print,
             log,
+            verbose,
             lib,
             program,
-        } => run(rules, unsock, log, lib, program),
+        } => run(
+            rules,
+            unsock,
+            RunOptions {
+                check_only,
+                print,
+                log,
+                verbose,
+                lib,
+            },
+            program,
+        ),
         Cmd::Check { rules, unsock } => check(rules, unsock),
         Cmd::Explain {
             rules,
