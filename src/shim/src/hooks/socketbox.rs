@@ -241,29 +241,102 @@ unsafe fn hand_over(
     passed
 }
 
+/// Why a "B" registration failed: the errno, and the router's own words when it answered.
+struct RegisterError {
+    errno: c_int,
+    /// The router was there and said no (or closed without acknowledging).
+    refused: bool,
+    reason: [u8; wire::B_REFUSAL_REASON_MAX],
+    reason_len: usize,
+}
+
+impl RegisterError {
+    fn sys(errno: c_int) -> Self {
+        RegisterError {
+            errno,
+            refused: false,
+            reason: [0; wire::B_REFUSAL_REASON_MAX],
+            reason_len: 0,
+        }
+    }
+
+    /// "ECONNREFUSED (Connection refused): the router says: slot 2 is registered already"
+    fn log_line(&self, what: core::fmt::Arguments<'_>) {
+        let name = sockswap_core::errno::name(self.errno).unwrap_or("errno");
+        let meaning = crate::log::strerror(self.errno);
+        let reason = &self.reason[..self.reason_len];
+        match (self.refused, reason.is_empty()) {
+            (true, false) => log!(Error, "{what}: {name} ({meaning}): the router says: {}", Bytes(reason)),
+            (true, true) => log!(
+                Error,
+                "{what}: {name} ({meaning}): the router closed without acknowledging (its log says why)"
+            ),
+            _ => log!(Error, "{what}: {name} ({meaning})"),
+        }
+    }
+}
+
 /// Connects to a router's "B" API socket and registers `slot`; the registered stream.
-fn register(api: &str, slot: u32) -> Result<c_int, c_int> {
+fn register(api: &str, slot: u32) -> Result<c_int, RegisterError> {
     let sa = match api.strip_prefix('@') {
         Some(name) => UnixSockaddr::abstract_name(name.as_bytes()),
         None => UnixSockaddr::path(api.as_bytes()),
     }
-    .map_err(|_| libc::ENAMETOOLONG)?;
-    let s = sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0)?;
+    .map_err(|_| RegisterError::sys(libc::ENAMETOOLONG))?;
+    let s = sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0)
+        .map_err(RegisterError::sys)?;
     let close_on_err = |e: c_int| {
         sys::close(s);
-        e
+        RegisterError::sys(e)
     };
     sys::set_timeouts(s, B_REGISTER_TIMEOUT_MS);
     sys::connect(s, sa.bytes.as_ptr().cast(), sa.len as u32).map_err(close_on_err)?;
     sys::send(s, &wire::b_register(slot), libc::MSG_NOSIGNAL).map_err(close_on_err)?;
-    let mut ack = [0u8; 8];
-    let n = sys::recv(s, &mut ack, 0).map_err(close_on_err)? as usize;
-    if ack.get(..n) != Some(&wire::B_ACK[..]) {
-        // The router closes without a reply when it refuses (wrong uid, slot taken, ...).
-        return Err(close_on_err(libc::ECONNREFUSED));
+    let mut reply = [0u8; 4 + wire::B_REFUSAL_REASON_MAX];
+    let n = sys::recv(s, &mut reply, 0).map_err(close_on_err)? as usize;
+    let reply = reply.get(..n).unwrap_or(&[]);
+    if reply != wire::B_ACK {
+        // The router refuses (wrong uid, slot taken, ...) with a reason record, or (an older
+        // router) by closing without a reply.
+        let mut err = close_on_err(libc::ECONNREFUSED);
+        err.refused = true;
+        if let Some(reason) = wire::b_parse_refusal(reply) {
+            err.reason_len = reason.len().min(err.reason.len());
+            err.reason[..err.reason_len].copy_from_slice(&reason[..err.reason_len]);
+        }
+        return Err(err);
     }
     sys::set_timeouts(s, 0);
     Ok(s)
+}
+
+/// The "B" listener of this process that holds `api`:`number` already (a dual-stack program
+/// binding IPv4 and IPv6, or SO_REUSEPORT listeners): the router takes one registration per
+/// slot. Skips `fd` and listeners waiting for their router to come back.
+fn registered_sibling(fd: c_int, api: &str, number: u32) -> Option<(c_int, SlotData)> {
+    let rt = runtime::get()?;
+    let mut found = None;
+    fdtable::for_range(0, u32::MAX, |other, s| {
+        if found.is_some() || other == fd || s.kind() != CONVERTED {
+            return;
+        }
+        let mut g = s.lock();
+        if g.kind() != CONVERTED {
+            return;
+        }
+        let d = g.data();
+        if d.flags & fdtable::SOCKETBOX_B == 0 || d.flags & fdtable::B_WAITING != 0 {
+            return;
+        }
+        let same = matches!(
+            rt.config.rules.get(d.rule as usize).map(|r| &r.action),
+            Some(Action::SocketboxB { api: a, slot: n }) if a == api && *n == number
+        );
+        if same {
+            found = Some((other, *d));
+        }
+    });
+    found
 }
 
 /// bind under a `socketbox-b` rule.
@@ -271,23 +344,40 @@ pub(crate) fn bind_b(
     fd: c_int,
     slot: &'static Slot,
     index: usize,
-    api: &str,
-    number: u32,
+    rule: &sockswap_core::Rule,
     sotype: c_int,
     target: QueryTarget<'_>,
 ) -> Result<(), c_int> {
     let QueryTarget::Ip(ip) = target else {
         return Err(libc::EINVAL);
     };
+    let Action::SocketboxB { api, slot: number } = &rule.action else {
+        return Err(libc::EINVAL);
+    };
+    let (api, number) = (api.as_str(), *number);
     if sotype != libc::SOCK_STREAM {
         return Err(libc::EPROTOTYPE);
     }
-    let stream = register(api, number).map_err(|e| {
+    // A second bind to a slot this process holds behaves as a second bind to a path rule's
+    // path: with SO_REUSEPORT on both it shares the first listener, else the first serves and
+    // this one is bound where nothing reaches.
+    if let Some((first, first_data)) = registered_sibling(fd, api, number) {
+        let (_, own) = crate::hooks::calls::snapshot(fd, slot, sotype)?;
+        if crate::hooks::calls::reuses_port(&own) && crate::hooks::calls::reuses_port(&first_data) {
+            return crate::hooks::calls::share_listener(first, fd);
+        }
         log!(
-            Error,
-            "bind {ip}: cannot register slot {number} on the router's API socket {}: errno {e}",
-            Bytes(api.as_bytes())
+            Info,
+            "fd {fd}: bind {ip}: slot {number} is registered by fd {first} of this process, which serves this address too; this socket is bound where nothing reaches"
         );
+        let hole = sockswap_core::Rule::any(Action::Blackhole);
+        return crate::hooks::calls::bind_converted(fd, slot, index, &hole, sotype, target);
+    }
+    let stream = register(api, number).map_err(|e| {
+        e.log_line(format_args!(
+            "bind {ip}: cannot register slot {number} on the router's API socket {}",
+            Bytes(api.as_bytes())
+        ));
         libc::EADDRNOTAVAIL
     })?;
     let mut g = slot.lock();
@@ -329,7 +419,22 @@ fn register_again(fd: c_int, slot: &'static Slot, listener: &SlotData) -> Result
     else {
         return Err(libc::EINVAL);
     };
-    let stream = register(api, *number)?;
+    let stream = match register(api, *number) {
+        Ok(s) => s,
+        Err(e) if e.refused => {
+            // Listeners sharing one stream (SO_REUSEPORT) all saw it end: the first to
+            // register again holds the slot, the others share its new stream.
+            if let Some((first, _)) = registered_sibling(fd, api, *number) {
+                return crate::hooks::calls::share_listener(first, fd);
+            }
+            e.log_line(format_args!(
+                "fd {fd}: cannot register slot {number} again at {}",
+                Bytes(api.as_bytes())
+            ));
+            return Err(e.errno);
+        }
+        Err(e) => return Err(e.errno),
+    };
     let mut g = slot.lock();
     if g.kind() != CONVERTED {
         sys::close(stream);
