@@ -121,7 +121,11 @@ impl RuleArgs {
         }
         let mut parsed = Vec::new();
         for (i, r) in self.rules.iter().enumerate() {
-            parsed.extend(parse_rules(r).map_err(|e| Fail(format!("-r #{}: {e}", i + 1)))?);
+            let rules = parse_rules(r).map_err(|e| Fail(format!("-r #{}: {e}", i + 1)))?;
+            if rules.is_empty() {
+                return Err(Fail(format!("-r #{}: empty rule '{r}'", i + 1)));
+            }
+            parsed.extend(rules);
         }
         for f in &self.files {
             let name = f.display().to_string();

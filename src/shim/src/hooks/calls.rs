@@ -134,24 +134,27 @@ fn endpoint(
     };
     let ty = SockType::from_sock_type(sotype).unwrap_or(SockType::Tcp);
     let mut buf = [0u8; addr::SUN_PATH_LEN];
+    let too_long = || {
+        // A fixed name was checked at load; a template can still expand too long for this call.
+        log!(
+            Error,
+            "'{}' expanded for {} port {port} is longer than a Unix socket address holds (107 bytes): ENAMETOOLONG ({})",
+            tpl.as_str(),
+            ip,
+            crate::log::strerror(libc::ENAMETOOLONG)
+        );
+        libc::ENAMETOOLONG
+    };
     let n = tpl
         .expand(Fill { ip, port, ty }, &mut buf)
-        .map_err(|_| libc::ENAMETOOLONG)?;
+        .map_err(|_| too_long())?;
     let name = buf.get(..n).unwrap_or(&[]);
     let sa = if is_abstract {
         UnixSockaddr::abstract_name(name)
     } else {
         UnixSockaddr::path(name)
     };
-    sa.map_err(|_| {
-        log!(
-            Error,
-            "rule {}: '{}' expands to a name too long for a Unix socket",
-            0,
-            tpl.as_str()
-        );
-        libc::ENAMETOOLONG
-    })
+    sa.map_err(|_| too_long())
 }
 
 /// The Unix endpoint of a `from-unix`/`from-abstract` rule (no placeholders to fill).
