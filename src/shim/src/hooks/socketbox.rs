@@ -277,6 +277,7 @@ impl RegisterError {
 }
 
 /// Connects to a router's "B" API socket and registers `slot`; the registered stream.
+#[allow(clippy::result_large_err)] // the reason lives on the stack: nothing allocates in a hook
 fn register(api: &str, slot: u32) -> Result<c_int, RegisterError> {
     let sa = match api.strip_prefix('@') {
         Some(name) => UnixSockaddr::abstract_name(name.as_bytes()),
