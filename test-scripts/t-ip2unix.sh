@@ -45,6 +45,27 @@ good 'addr=1234::1,reject' 'addr=1234::1,reject=EACCES'
 good 'address=127.0.0.1,port=8080,abstract=web-%p' 'addr=127.0.0.1,port=8080,abstract=web-%p'
 good 'in,from-abstract=app-*,path=/run/x' 'in,from-abstract=app-*,path=/run/x'
 
+# ip2unix's README example, as -r arguments and as a -f file: the same six rules
+README_RULES=('out,port=53,ignore' 'out,tcp,path=/run/some.socket' 'in,addr=1.2.3.4,path=/run/another.socket'
+    'in,port=80,address=abcd::1,blackhole' 'in,port=80,reject=EADDRINUSE' 'in,tcp,port=22,systemd=ssh')
+WANT=$(printf '%s\n' '1: out,port=53,ignore' '2: out,tcp,path=/run/some.socket' \
+    '3: in,addr=1.2.3.4,path=/run/another.socket' '4: in,addr=abcd::1,port=80,blackhole' \
+    '5: in,port=80,reject=EADDRINUSE' '6: in,tcp,port=22,systemd=ssh')
+args=(); for r in "${README_RULES[@]}"; do args+=(-r "$r"); done
+assert_eq "$WANT" "$("$B" run -c -p "${args[@]}" 2>&1)" "ip2unix README's -r example"
+printf '%s\n' "${README_RULES[@]}" >"$T/readme.rules"
+assert_eq "$WANT" "$("$B" run -c -p -f "$T/readme.rules" 2>&1)" "ip2unix README's -f file example"
+# rules of ip2unix's scenario tests and VM tests
+good 'port=9999,ignore' 'port=9999,ignore'
+good 'port=1234,addr=1.2.3.4,noremove,path=/s.sock' 'addr=1.2.3.4,port=1234,path=/s.sock,noremove'
+good 'from-unix=/foo/ba[q-s]/xyz,path=/x.sock' 'from-unix=/foo/ba[q-s]/xyz,path=/x.sock'
+good 'from-abstract=foob[a-c]r,abstract=n' 'from-abstract=foob[a-c]r,abstract=n'
+good 'from-unix=/foo/bar,abstract=someabstract' 'from-unix=/foo/bar,abstract=someabstract'
+good 'addr=4.3.2.1,abstract=name' 'addr=4.3.2.1,abstract=name'
+good 'in,path=bar.sock' "in,path=$T/bar.sock"
+"$B" run -c -p -F '[{"ignore": true}]' >"$T/i.out" 2>&1 || fail "-F ignore: $(cat "$T/i.out")"
+assert_eq "1: ignore" "$(cat "$T/i.out")" "-F [{ignore: true}] (test_connections.py)"
+
 # ---- what ip2unix refuses is refused: exit 2, one line
 bad() { # RULE...
     local args=() r
