@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Hostile and malformed peers on a B API socket. Each case connects, misbehaves, and checks the
-router closed the connection without an acknowledgement (a refusal record `81 00 00 00 reason`
+router closed the connection without an acknowledgement (a refusal record `82 00 00 00 reason`
 before the close is fine). Prints one "ok CASE" line per case;
 exits 1 at the first surprise. Usage: hostile_b.py API_PATH GOOD_SLOT"""
 import os, socket, struct, sys
@@ -20,7 +20,7 @@ def expect_closed(name, s):
         except ConnectionResetError:
             return b""
     r = recv()
-    if r.startswith(b"\x81\x00\x00\x00"):
+    if r.startswith(b"\x82\x00\x00\x00"):
         r = recv()
     if r != b"":
         print("FAIL %s: got %r instead of a close" % (name, r), flush=True)

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use serde::Deserialize;
+use sockswap_core::socketbox::handover::{self, HandoverKey, ListenerInfo};
 use sockswap_core::socketbox::python::{ApiSocket, Slot};
 use sockswap_core::socketbox::table::{
     IpMatch, MapKeySpec, MapSet, RouteTable, Rule, RuleSet, Target, Tuple,
@@ -88,6 +89,92 @@ pub struct Config {
     /// Whether routing or delivery needs the connection's local address (getsockname): false
     /// only when no rule or map looks at it, no path template and no spawn/relay target uses it.
     pub needs_local: bool,
+    /// Targets that opted in to listener handover (`--handover listener`, `handover =
+    /// "listener"`), and the keys handed over to them (computed from the tables).
+    pub handover_targets: Vec<Target>,
+    pub handover_keys: Vec<HandoverKey>,
+}
+
+/// The handover plan for `c`: TCP listeners whose address the config gives (not inherited fds).
+/// A router listener sharing its port with a per-address key gets SO_REUSEPORT (the kernel
+/// lets a specific address and a wildcard share a port only so), and a listener handed over
+/// whole is not the router's to accept on.
+pub fn compute_handover(c: &mut Config) -> Result<(), String> {
+    if c.handover_targets.is_empty() {
+        c.handover_keys.clear();
+        return Ok(());
+    }
+    if c.templates {
+        return Err("handover: -U path templates and listener handover cannot be combined".into());
+    }
+    let infos: Vec<ListenerInfo> = c
+        .listeners
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| match l {
+            ListenSpec::Tcp { addr, .. } => Some(ListenerInfo {
+                index: i as u32,
+                ip: if addr.ip().is_unspecified() {
+                    Ipv6Addr::UNSPECIFIED
+                } else {
+                    to_v6(addr.ip())
+                },
+                port: addr.port(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let opted = c.handover_targets.clone();
+    c.handover_keys = handover::plan(&c.table, &infos, &|t| opted.contains(t))?;
+    for t in &c.handover_targets {
+        if !c.handover_keys.iter().any(|h| &h.target == t) {
+            return Err(format!(
+                "handover: no local address and port routes to {t} alone (every route to it \
+                 depends on the remote address, or no TCP listener reaches it); \
+                 `socketbox explain` shows why"
+            ));
+        }
+    }
+    for i in 0..c.listeners.len() {
+        let shares_port = c
+            .handover_keys
+            .iter()
+            .any(|h| h.key.listener as usize == i && h.key.ip.is_some())
+            && !handed_over_whole(c, i);
+        if let (true, Some(ListenSpec::Tcp { reuseport, .. })) =
+            (shares_port, c.listeners.get_mut(i))
+        {
+            *reuseport = true;
+        }
+    }
+    Ok(())
+}
+
+/// Whether listener `i` is handed over whole: its one key is the listener's own address (or
+/// any address, for a wildcard), so the router does not open or accept on it at all.
+pub fn handed_over_whole(c: &Config, i: usize) -> bool {
+    let Some(ListenSpec::Tcp { addr, .. }) = c.listeners.get(i) else {
+        return false;
+    };
+    let own = to_v6(addr.ip());
+    c.handover_keys
+        .iter()
+        .any(|h| h.key.listener as usize == i && (h.key.ip.is_none() || h.key.ip == Some(own)))
+}
+
+/// The address a handover key's listener binds: the key's own address in its own family (an
+/// IPv4 key binds AF_INET), or the router listener's address for a whole wildcard listener.
+pub fn handover_addr(c: &Config, h: &HandoverKey) -> Option<SocketAddr> {
+    let ip = match (h.key.ip, c.listeners.get(h.key.listener as usize)) {
+        (Some(ip), _) => ip,
+        (None, Some(ListenSpec::Tcp { addr, .. })) => to_v6(addr.ip()),
+        _ => return None,
+    };
+    let ip = match ip.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(ip),
+    };
+    Some(SocketAddr::new(ip, h.key.port))
 }
 
 /// See `Config::needs_local`.
@@ -275,6 +362,8 @@ pub struct Native {
     #[serde(default)]
     pub relay: Vec<NativeRelay>,
     #[serde(default)]
+    pub target: Vec<NativeTarget>,
+    #[serde(default)]
     pub rule_set: Vec<NativeRuleSet>,
     #[serde(default)]
     pub map_set: Vec<NativeMapSet>,
@@ -317,6 +406,27 @@ pub struct NativeSlot {
     pub api_socket: usize,
     #[serde(default)]
     pub shared: bool,
+    /// `handover = "listener"`: registered clients asking for it get the slot's listener.
+    pub handover: Option<String>,
+}
+
+/// Per-target settings: `[[target]] to = "unix:/run/web.sock"  handover = "listener"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeTarget {
+    pub to: String,
+    pub handover: Option<String>,
+}
+
+/// `handover = "listener"` (the one mode) or `"none"`.
+fn handover_mode(v: Option<&str>, what: &str) -> Result<bool, String> {
+    match v {
+        None | Some("none") => Ok(false),
+        Some("listener") => Ok(true),
+        Some(o) => Err(format!(
+            "{what}: handover must be \"listener\" or \"none\", not '{o}'"
+        )),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -563,6 +673,8 @@ fn empty(o: &Options) -> Config {
         log_level: None,
         source: None,
         needs_local: true,
+        handover_targets: Vec::new(),
+        handover_keys: Vec::new(),
     }
 }
 
@@ -649,12 +761,33 @@ pub fn apply_file(c: &mut Config, format: &str, path: &str, text: &str) -> Resul
                 });
             }
             for s in &n.slot {
+                if handover_mode(
+                    s.handover.as_deref(),
+                    &format!("{path}: [[slot]] {}", s.number),
+                )? {
+                    c.handover_targets.push(Target::Slot(s.number));
+                }
                 c.slots.push(Slot {
                     number: s.number,
                     uid: s.uid,
                     api_socket: s.api_socket,
                     shared: s.shared,
                 });
+            }
+            for t in &n.target {
+                let target = parse_target(&t.to).map_err(|e| format!("{path}: [[target]] {e}"))?;
+                if !matches!(target, Target::Unix(_) | Target::Slot(_)) {
+                    return Err(format!(
+                        "{path}: [[target]] to = '{}': handover is for unix: and slot: targets",
+                        t.to
+                    ));
+                }
+                if handover_mode(
+                    t.handover.as_deref(),
+                    &format!("{path}: [[target]] {}", t.to),
+                )? {
+                    c.handover_targets.push(target);
+                }
             }
             for ow in &n.owner {
                 c.target_owner.push((ow.prefix.clone(), ow.uid));
@@ -848,7 +981,20 @@ pub fn build(o: &Options, read: &dyn Fn(&str) -> Result<String, String>) -> Resu
         p.chroot = o.chroot.clone();
     }
     p.no_new_privs = !o.allow_new_privs;
+    if o.handover_listener {
+        match &o.send_path {
+            Some(p) => c.handover_targets.push(Target::Unix(p.clone())),
+            None => {
+                return Err(
+                    "--handover listener goes with -S PATH (in a TOML config: [[target]] \
+                     to = \"unix:PATH\" with handover = \"listener\")"
+                        .into(),
+                )
+            }
+        }
+    }
     check_references(&c)?;
+    compute_handover(&mut c)?;
     c.needs_local = compute_needs_local(&c);
     Ok(c)
 }
@@ -983,5 +1129,57 @@ entries = [ { local = "fd01:db8::1:10", to = "unix:/vm7/sb-00443" } ]
             .unwrap_err()
             .contains("nope"));
         assert!(build(&o, &|_| Ok("bogus = 1".to_string())).is_err());
+    }
+
+    #[test]
+    fn handover_opt_in_and_plan() {
+        let read = |t: &'static str| move |_: &str| Ok(t.to_string());
+        let (_, o) = crate::flags::parse(&[
+            "-S".into(),
+            "/run/web".into(),
+            "-p".into(),
+            "80".into(),
+            "--handover".into(),
+            "listener".into(),
+        ])
+        .unwrap();
+        let c = build(&o, &read("")).unwrap();
+        assert_eq!(c.handover_keys.len(), 1);
+        assert!(handed_over_whole(&c, 0), "the -l/-p listener is the key");
+        let (_, o) = crate::flags::parse(&[
+            "-f".into(),
+            "x.conf".into(),
+            "--handover".into(),
+            "listener".into(),
+        ])
+        .unwrap();
+        assert!(build(&o, &read("rule-set:0\ndefault:fail\n"))
+            .unwrap_err()
+            .contains("-S PATH"));
+        let toml = "[[listen]]\naddress = \"[::]:80\"\n[[target]]\nto = \"unix:/w\"\nhandover = \"listener\"\n\
+            [[rule_set]]\nid = 0\ndefault = \"fail\"\nrules = [ { local = \"127.0.0.2\", to = \"unix:/w\" } ]\n";
+        let (_, o) = crate::flags::parse(&["-f".into(), "x.toml".into()]).unwrap();
+        let c = build(&o, &read(toml)).unwrap();
+        assert_eq!(c.handover_keys.len(), 1);
+        assert!(!handed_over_whole(&c, 0));
+        assert!(
+            matches!(
+                c.listeners[0],
+                ListenSpec::Tcp {
+                    reuseport: true,
+                    ..
+                }
+            ),
+            "shares its port with the key"
+        );
+        assert_eq!(
+            handover_addr(&c, &c.handover_keys[0]),
+            Some("127.0.0.2:80".parse().unwrap())
+        );
+        let remote_only = toml.replace("local = \"127.0.0.2\"", "remote = \"127.0.0.2\"");
+        let e = build(&o, &read(Box::leak(remote_only.into_boxed_str()))).unwrap_err();
+        assert!(e.contains("no local address and port routes to"), "{e}");
+        let bad = toml.replace("handover = \"listener\"", "handover = \"kernel\"");
+        assert!(build(&o, &read(Box::leak(bad.into_boxed_str()))).is_err());
     }
 }

@@ -919,14 +919,18 @@ unsafe fn accept_common(
     len: *mut socklen_t,
     flags: Option<c_int>,
 ) -> c_int {
-    let real = |a: *mut sockaddr, l: *mut socklen_t| match flags {
+    let real = |a: *mut sockaddr, l: *mut socklen_t| {
         // SAFETY: the program's own call with its own (or our NULL) address arguments.
-        None => unsafe { crate::real::accept::get()(fd, a, l) },
-        // SAFETY: as above.
-        Some(f) => unsafe { crate::real::accept4::get()(fd, a, l, f) },
+        unsafe { crate::hooks::socketbox::real_accept(fd, a, l, flags) }
     };
     if let Some(slot) = fdtable::get(fd).filter(|s| s.kind() == CONVERTED) {
         let listener = *slot.lock().data();
+        if listener.flags & fdtable::HANDED_OVER != 0 {
+            // SAFETY: the program's own pointers.
+            return unsafe {
+                crate::hooks::socketbox::accept_handed_over(fd, &listener, addr, len, flags)
+            };
+        }
         if listener.flags & fdtable::DISPATCHED != 0 {
             // SAFETY: the program's own pointers.
             return unsafe {
