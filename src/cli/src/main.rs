@@ -115,12 +115,8 @@ struct RuleArgs {
     #[arg(short = 'r', long = "rule", value_name = "RULE")]
     rules: Vec<String>,
     /// A file of rules (repeatable): one per line, or ip2unix's YAML/JSON list of rule objects.
-    #[arg(
-        short = 'f',
-        long = "rules-file",
-        visible_alias = "file",
-        value_name = "FILE"
-    )]
+    // ip2unix's long name `file` is a hidden alias: the man page lists only visible names.
+    #[arg(short = 'f', long = "rules-file", alias = "file", value_name = "FILE")]
     files: Vec<PathBuf>,
     /// ip2unix's rules as YAML/JSON text: a list of rule objects.
     #[arg(short = 'F', long = "rules-data", value_name = "YAML")]
