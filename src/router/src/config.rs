@@ -54,6 +54,21 @@ pub enum Named {
         to: RelayTo,
         proxy: Option<ProxyVersion>,
     },
+    /// The built-in port-80 responder: redirect to https, serve ACME challenges from `webroot`.
+    HttpsRedirect { webroot: Option<String> },
+    /// A supervised daemon (`[[daemon]]`, see `daemon.rs`): delivered over A to its socket pair.
+    Daemon,
+}
+
+/// A program the router starts and supervises, fed over a socket pair (`[[daemon]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonSpec {
+    pub name: String,
+    pub argv: Vec<String>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub cwd: Option<String>,
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,6 +87,8 @@ pub struct Config {
     pub table: RouteTable,
     pub templates: bool,
     pub named: HashMap<String, Named>,
+    /// Supervised daemons; started once at startup (a reload does not change them).
+    pub daemons: Vec<DaemonSpec>,
     pub api_sockets: Vec<ApiSocket>,
     pub slots: Vec<Slot>,
     pub b_uid_limit: usize,
@@ -273,7 +290,7 @@ pub fn parse_listen_spec(s: &str) -> Result<ListenSpec, String> {
 }
 
 /// A native target string: `unix:PATH`, `fd:N`, `slot:N`, `spawn:NAME`, `relay:NAME`,
-/// `name:NAME`, `rule:K`, `map:K`, `fail`; socketbox's `jump-*:` spellings are accepted too.
+/// `responder:NAME`, `daemon:NAME`, `name:NAME`, `rule:K`, `map:K`, `fail`; socketbox's `jump-*:` spellings are accepted too.
 pub fn parse_target(s: &str) -> Result<Target, String> {
     if s == "fail" {
         return Ok(Target::Fail);
@@ -289,7 +306,9 @@ pub fn parse_target(s: &str) -> Result<Target, String> {
         "unix" | "jump-unix" if !v.is_empty() => Target::Unix(v.to_string()),
         "fd" | "jump-fd" => Target::Fd(v.parse().map_err(|_| format!("bad target '{s}'"))?),
         "slot" => Target::Slot(num(v)?),
-        "spawn" | "relay" | "name" if !v.is_empty() => Target::Named(v.to_string()),
+        "spawn" | "relay" | "responder" | "daemon" | "name" if !v.is_empty() => {
+            Target::Named(v.to_string())
+        }
         "rule" | "jump-rule" => Target::JumpRule(num(v)?),
         "map" | "jump-map" => Target::JumpMap(num(v)?),
         _ => return Err(format!("bad target '{s}'")),
@@ -361,6 +380,10 @@ pub struct Native {
     pub spawn: Vec<NativeSpawn>,
     #[serde(default)]
     pub relay: Vec<NativeRelay>,
+    #[serde(default)]
+    pub responder: Vec<NativeResponder>,
+    #[serde(default)]
+    pub daemon: Vec<NativeDaemon>,
     #[serde(default)]
     pub target: Vec<NativeTarget>,
     #[serde(default)]
@@ -450,6 +473,26 @@ pub struct NativeRelay {
     pub name: String,
     pub to: String,
     pub proxy: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeDaemon {
+    pub name: String,
+    pub argv: Vec<String>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeResponder {
+    pub name: String,
+    pub action: String,
+    pub webroot: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -660,6 +703,7 @@ fn empty(o: &Options) -> Config {
         table: RouteTable::default(),
         templates: o.templates,
         named: HashMap::new(),
+        daemons: Vec::new(),
         api_sockets: Vec::new(),
         slots: Vec::new(),
         b_uid_limit: 5,
@@ -824,6 +868,66 @@ pub fn apply_file(c: &mut Config, format: &str, path: &str, text: &str) -> Resul
                     return Err(format!("{path}: target name '{}' defined twice", r.name));
                 }
             }
+            for d in &n.daemon {
+                let ok_name = !d.name.is_empty()
+                    && d.name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                if !ok_name {
+                    return Err(format!(
+                        "{path}: daemon '{}': a name is letters, digits, '-', '_' and '.'",
+                        d.name
+                    ));
+                }
+                if d.argv.first().is_none_or(String::is_empty) {
+                    return Err(format!("{path}: daemon '{}': empty argv", d.name));
+                }
+                if let Some(k) = d.env.keys().find(|k| k.is_empty() || k.contains('=')) {
+                    return Err(format!("{path}: daemon '{}': bad env name '{k}'", d.name));
+                }
+                c.daemons.push(DaemonSpec {
+                    name: d.name.clone(),
+                    argv: d.argv.clone(),
+                    user: d.user.clone(),
+                    group: d.group.clone(),
+                    cwd: d.cwd.clone(),
+                    env: d.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                });
+                if c.named.insert(d.name.clone(), Named::Daemon).is_some() {
+                    return Err(format!("{path}: target name '{}' defined twice", d.name));
+                }
+            }
+            for r in &n.responder {
+                if r.action != "https-redirect" {
+                    return Err(format!(
+                        "{path}: responder '{}': action must be \"https-redirect\", not '{}'",
+                        r.name, r.action
+                    ));
+                }
+                if let Some(w) = &r.webroot {
+                    match std::fs::metadata(w) {
+                        Ok(m) if m.is_dir() => {}
+                        Ok(_) => {
+                            return Err(format!(
+                                "{path}: responder '{}': webroot {w} is not a directory",
+                                r.name
+                            ))
+                        }
+                        Err(e) => {
+                            return Err(format!(
+                                "{path}: responder '{}': webroot {w}: {}",
+                                r.name, e
+                            ))
+                        }
+                    }
+                }
+                let v = Named::HttpsRedirect {
+                    webroot: r.webroot.clone(),
+                };
+                if c.named.insert(r.name.clone(), v).is_some() {
+                    return Err(format!("{path}: target name '{}' defined twice", r.name));
+                }
+            }
             if let Some(w) = n.workers {
                 if w == 0 || w > 256 {
                     return Err(format!("{path}: workers must be 1..256"));
@@ -874,7 +978,7 @@ pub fn check_references(c: &Config) -> Result<(), String> {
         if let Target::Named(n) = t {
             if !c.named.contains_key(n) {
                 return Err(format!(
-                    "target '{n}' is not defined (no [[spawn]] or [[relay]] with that name)"
+                    "target '{n}' is not defined (no [[spawn]], [[relay]], [[responder]] or [[daemon]] with that name)"
                 ));
             }
         }

@@ -166,7 +166,12 @@ impl Control {
                 Some(Named::Relay { to, proxy }) => {
                     crate::relay::start(&self.sh, &n, to, *proxy, p)
                 }
-                None => {
+                Some(Named::HttpsRedirect { webroot }) => {
+                    crate::responder::start(&self.sh, &n, webroot.as_deref(), p)
+                }
+                // Workers deliver to a running daemon's pair; reaching here means it was added
+                // by a reload, which does not start daemons.
+                Some(Named::Daemon) | None => {
                     self.sh.stats.count(&format!("name:{n}"), Event::Refused);
                     crate::log!(
                         Warn,
@@ -231,7 +236,8 @@ impl Control {
                 self.spawner.children() as u64,
                 crate::relay::ACTIVE.load(Ordering::Relaxed) as u64,
                 self.sh.accepted.load(Ordering::Relaxed),
-            ) + &self.handovers.render();
+            ) + &self.handovers.render()
+                + &crate::daemon::status_lines();
             let mut s = std::os::unix::net::UnixStream::from(fd);
             let _ = s.set_write_timeout(Some(std::time::Duration::from_secs(1)));
             let _ = s.write_all(text.as_bytes());

@@ -34,6 +34,8 @@ impl Since for Pending {
 pub enum AKey<'a> {
     Path(std::borrow::Cow<'a, str>),
     Fd(RawFd),
+    /// A supervised daemon's socket pair (an fd, named after the daemon in counters and logs).
+    Daemon(&'a str, RawFd),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -178,7 +180,7 @@ impl Deliverer {
     fn slot(&mut self, key: AKey) -> usize {
         let found = match &key {
             AKey::Path(p) => self.by_path.get(p.as_ref()),
-            AKey::Fd(fd) => self.by_fd.get(fd),
+            AKey::Fd(fd) | AKey::Daemon(_, fd) => self.by_fd.get(fd),
         };
         if let Some(&i) = found {
             return i;
@@ -193,6 +195,10 @@ impl Deliverer {
             AKey::Fd(fd) => {
                 self.by_fd.insert(fd, i);
                 (format!("fd:{fd}"), AKind::Fd(fd))
+            }
+            AKey::Daemon(name, fd) => {
+                self.by_fd.insert(fd, i);
+                (format!("daemon:{name}"), AKind::Fd(fd))
             }
         };
         self.targets.push(ATarget {

@@ -5,6 +5,7 @@
 mod bserver;
 mod config;
 mod control;
+mod daemon;
 mod deliver;
 mod flags;
 mod handover;
@@ -13,6 +14,7 @@ mod log;
 mod privs;
 mod queue;
 mod relay;
+mod responder;
 mod shared;
 mod sockserver;
 mod spawn;
@@ -231,6 +233,8 @@ fn run(cfg: config::Config, opts: flags::Options) {
         .source
         .as_ref()
         .and_then(|(_, p)| control::open_config_dir(p));
+    // Forks the daemons' supervisor: still single-threaded and privileged here.
+    let daemons = daemon::start(&cfg.daemons).unwrap_or_else(|e| die(&e));
     privs::drop_privileges(&cfg.privileges)
         .unwrap_or_else(|e| die(&format!("dropping privileges: {e}")));
 
@@ -240,6 +244,9 @@ fn run(cfg: config::Config, opts: flags::Options) {
     }
     let sh = Arc::new(shared::Shared::new(cfg).unwrap_or_else(|e| die(&format!("eventfd: {e}"))));
     let listeners = Arc::new(listeners);
+    if let Some(channel) = daemons {
+        daemon::watch(channel);
+    }
     let mut handles = Vec::new();
     for i in 0..workers {
         let wake = sys::eventfd().unwrap_or_else(|e| die(&format!("eventfd: {e}")));

@@ -66,6 +66,9 @@ pub fn decide<'a>(cfg: &'a Config, t: &Tuple) -> Decision<'a> {
             name: "fail".into(),
             reason: "the rules say fail".into(),
         },
+        Ok(Target::Named(n)) if crate::daemon::router_end(n).is_some() => Decision::A(
+            AKey::Daemon(n, crate::daemon::router_end(n).unwrap_or(-1)),
+        ),
         Ok(t @ (Target::Slot(_) | Target::Named(_))) => Decision::Control(t.clone()),
         Ok(other) => Decision::Refuse {
             name: target_name(other),

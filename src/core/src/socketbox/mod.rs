@@ -14,6 +14,7 @@
 
 pub mod handover;
 pub mod python;
+pub mod responder;
 pub mod table;
 pub mod text;
 pub mod wire;
