@@ -4,8 +4,8 @@ use core::net::SocketAddr;
 
 use libc::{c_int, sockaddr, socklen_t};
 use sockswap_core::addr::{self, Decoded, UnixName, UnixSockaddr};
-use sockswap_core::rule::{first_match, Action, Direction, Query, QueryTarget, Rule, SockType};
-use sockswap_core::template::{Fill, Template};
+use sockswap_core::decide::{self, decide, tcp_connect_errno, Decision, EndpointError};
+use sockswap_core::rule::{Action, Direction, QueryTarget, Rule};
 
 use crate::fdtable::{self, Guard, Slot, SlotData, CONVERTED, EMPTY, TRACKED};
 use crate::hooks::{fail, sockaddr_bytes, write_out, SavedErrno};
@@ -62,61 +62,44 @@ pub(crate) fn judge<'r>(
     if slot.kind() == CONVERTED && direction == Direction::In {
         return Verdict::PassThrough; // already ours: the kernel answers a second bind
     }
-    let (sotype, family_ok) = if slot.kind() == CONVERTED {
+    let (family, sotype) = if slot.kind() == CONVERTED {
+        // A Unix socket standing in for the program's: judged as the family it pretends.
         let mut g = slot.lock();
-        (g.data().sotype, true)
+        let sotype = g.data().sotype;
+        let family = match target {
+            QueryTarget::Ip(SocketAddr::V4(_)) => libc::AF_INET,
+            QueryTarget::Ip(SocketAddr::V6(_)) => libc::AF_INET6,
+            QueryTarget::Unix(_) => libc::AF_UNIX,
+        };
+        (family, sotype)
     } else {
         let Some((family, sotype, _)) = socket_kind(fd, slot) else {
             return Verdict::PassThrough;
         };
-        let family_ok = match target {
-            QueryTarget::Ip(SocketAddr::V4(_)) => family == libc::AF_INET,
-            QueryTarget::Ip(SocketAddr::V6(_)) => family == libc::AF_INET6,
-            QueryTarget::Unix(_) => family == libc::AF_UNIX,
-        };
-        (sotype, family_ok)
+        (family, sotype)
     };
-    let Some(ty) = SockType::from_sock_type(sotype) else {
-        return Verdict::PassThrough;
-    };
-    if !family_ok {
-        return Verdict::PassThrough; // the kernel will refuse it as it would without us
-    }
-    if let (Direction::Out, SockType::Udp, QueryTarget::Ip(ip)) = (direction, ty, target) {
-        if let Some(sa) = peers::name_of_synthetic(ip) {
-            return Verdict::ToPeer {
-                sa,
-                sotype: sotype & 0xf,
-                slot,
+    let sotype = sotype & 0xf;
+    if let (Direction::Out, libc::SOCK_DGRAM, QueryTarget::Ip(ip)) = (direction, sotype, target) {
+        let fits = family
+            == if ip.is_ipv4() {
+                libc::AF_INET
+            } else {
+                libc::AF_INET6
             };
+        if let Some(sa) = peers::name_of_synthetic(ip).filter(|_| fits) {
+            return Verdict::ToPeer { sa, sotype, slot };
         }
     }
-    let query = Query {
-        direction,
-        ty,
-        target,
-    };
-    match first_match(&rt.config.rules, &query) {
-        None => Verdict::PassThrough,
-        Some((_, rule)) if rule.action == Action::Ignore => Verdict::PassThrough,
-        Some((_, rule)) => match rule.action {
-            Action::Reject(e) => Verdict::Reject(e),
-            _ => Verdict::Convert {
-                index: index_of(rt, rule),
-                rule,
-                sotype: sotype & 0xf,
-                slot,
-            },
+    match decide(&rt.config.rules, direction, family, sotype, target) {
+        Decision::PassThrough => Verdict::PassThrough,
+        Decision::Reject(e) => Verdict::Reject(e),
+        Decision::Convert { index, rule } => Verdict::Convert {
+            index,
+            rule,
+            sotype,
+            slot,
         },
     }
-}
-
-fn index_of(rt: &Runtime, rule: &Rule) -> usize {
-    rt.config
-        .rules
-        .iter()
-        .position(|r| core::ptr::eq(r, rule))
-        .unwrap_or(usize::MAX)
 }
 
 /// Expands a path/abstract template for `ip:port`.
@@ -126,35 +109,20 @@ fn endpoint(
     port: u16,
     sotype: c_int,
 ) -> Result<UnixSockaddr, c_int> {
-    let (tpl, is_abstract): (&Template, bool) = match &rule.action {
-        Action::Path(t) | Action::SocketboxA(t) => (t, false),
-        Action::Abstract(t) => (t, true),
-        Action::HybridVsock { path, .. } => (path, false),
-        _ => return Err(libc::EINVAL),
-    };
-    let ty = SockType::from_sock_type(sotype).unwrap_or(SockType::Tcp);
-    let mut buf = [0u8; addr::SUN_PATH_LEN];
-    let too_long = || {
-        // A fixed name was checked at load; a template can still expand too long for this call.
-        log!(
-            Error,
-            "'{}' expanded for {} port {port} is longer than a Unix socket address holds (107 bytes): ENAMETOOLONG ({})",
-            tpl.as_str(),
-            ip,
-            crate::log::strerror(libc::ENAMETOOLONG)
-        );
-        libc::ENAMETOOLONG
-    };
-    let n = tpl
-        .expand(Fill { ip, port, ty }, &mut buf)
-        .map_err(|_| too_long())?;
-    let name = buf.get(..n).unwrap_or(&[]);
-    let sa = if is_abstract {
-        UnixSockaddr::abstract_name(name)
-    } else {
-        UnixSockaddr::path(name)
-    };
-    sa.map_err(|_| too_long())
+    decide::endpoint(rule, ip, port, sotype).map_err(|e| {
+        if let (EndpointError::TooLong, Some((tpl, _))) = (e, decide::unix_template(&rule.action)) {
+            // A fixed name was checked at load; a template can still expand too long for this
+            // call.
+            log!(
+                Error,
+                "'{}' expanded for {} port {port} is longer than a Unix socket address holds (107 bytes): ENAMETOOLONG ({})",
+                tpl.as_str(),
+                ip,
+                crate::log::strerror(libc::ENAMETOOLONG)
+            );
+        }
+        e.errno()
+    })
 }
 
 /// The Unix endpoint of a `from-unix`/`from-abstract` rule (no placeholders to fill).
@@ -714,16 +682,6 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     unsafe { apply_rules(Direction::Out, fd, addr, len, crate::real::connect::get()) }
 }
 
-/// What a TCP program expects instead of a Unix socket's connect errors.
-fn tcp_connect_errno(e: c_int) -> c_int {
-    match e {
-        libc::ENOENT | libc::ENOTDIR | libc::EPROTOTYPE | libc::ENOTSOCK | libc::EAGAIN => {
-            libc::ECONNREFUSED
-        }
-        e => e,
-    }
-}
-
 /// The Unix endpoint an `out` rule gives for `target`.
 pub(crate) fn out_endpoint(
     rule: &Rule,
@@ -736,11 +694,7 @@ pub(crate) fn out_endpoint(
     }
 }
 
-/// The errors of a Unix datagram send or connect whose receiver is not there (no file, nobody
-/// bound, gone): UDP knows no such thing.
-pub(crate) fn receiver_absent(e: c_int) -> bool {
-    matches!(e, libc::ENOENT | libc::ECONNREFUSED)
-}
+pub(crate) use sockswap_core::decide::receiver_absent;
 
 /// Marks a datagram socket connected by the program but not (yet) by the kernel.
 fn set_lazy(d: &mut SlotData, lazy: bool) {
@@ -837,10 +791,10 @@ fn connect_converted(
     match target {
         QueryTarget::Ip(ip) => {
             let family = data.family;
-            data.local = Some(bound.unwrap_or_else(|| {
-                let mapped = addr::is_mapped(ip.ip());
-                SocketAddr::new(addr::loopback(family, mapped), swap::next_ephemeral_port())
-            }));
+            data.local =
+                Some(bound.unwrap_or_else(|| {
+                    decide::client_local(family, ip, swap::next_ephemeral_port())
+                }));
             data.peer = Some(ip);
         }
         QueryTarget::Unix(_) => {}
@@ -993,11 +947,7 @@ unsafe fn accept_converted(
         .local
         .map(|l| addr::wildcard_to_loopback(l, family));
     let rule = rt.config.rules.get(listener.rule as usize);
-    let mapped = local.is_some_and(|l| addr::is_mapped(l.ip()));
-    let peer = match rule.and_then(|r| r.peer) {
-        Some((ip, port)) => SocketAddr::new(ip, port.unwrap_or_else(swap::next_ephemeral_port)),
-        None => SocketAddr::new(addr::loopback(family, mapped), swap::next_ephemeral_port()),
-    };
+    let peer = decide::accepted_peer(rule, family, local, swap::next_ephemeral_port());
     if let Some(s) = fdtable::get_or_map(nfd) {
         let mut data = SlotData::new(family, listener.sotype, listener.protocol);
         data.rule = listener.rule;

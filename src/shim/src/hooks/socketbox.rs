@@ -599,8 +599,7 @@ pub(crate) fn bind_b(
     // this one is bound where nothing reaches.
     if let Some((first, first_data)) = registered_sibling(fd, api, number) {
         let (_, own) = crate::hooks::calls::snapshot(fd, slot, sotype)?;
-        if crate::hooks::calls::reuses_port(&own) && crate::hooks::calls::reuses_port(&first_data)
-        {
+        if crate::hooks::calls::reuses_port(&own) && crate::hooks::calls::reuses_port(&first_data) {
             return crate::hooks::calls::share_listener(first, fd);
         }
         log!(
