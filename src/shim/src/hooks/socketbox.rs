@@ -425,6 +425,7 @@ unsafe fn hand_over(
                 }
             };
             data.peer = Some(shown_peer);
+            data.flags |= fdtable::ACCEPTED;
             if let Some(s) = fdtable::get_or_map(passed) {
                 s.lock().set(CONVERTED, data);
             }
@@ -598,7 +599,7 @@ pub(crate) fn bind_b(
     // path: with SO_REUSEPORT on both it shares the first listener, else the first serves and
     // this one is bound where nothing reaches.
     if let Some((first, first_data)) = registered_sibling(fd, api, number) {
-        let (_, own) = crate::hooks::calls::snapshot(fd, slot, sotype)?;
+        let (_, own) = crate::swap::snapshot(fd, slot, sotype)?;
         if crate::hooks::calls::reuses_port(&own) && crate::hooks::calls::reuses_port(&first_data) {
             return crate::hooks::calls::share_listener(first, fd);
         }
@@ -617,7 +618,7 @@ pub(crate) fn bind_b(
         libc::EADDRNOTAVAIL
     })?;
     let mut g = slot.lock();
-    let mut data = match crate::hooks::calls::record_to_swap(&mut g, fd, sotype) {
+    let mut data = match crate::swap::record_to_swap(&mut g, fd, sotype) {
         Ok(d) => d,
         Err(e) => {
             sys::close(stream);
