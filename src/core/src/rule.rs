@@ -465,14 +465,10 @@ fn check_server_name(name: &str, token: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A decimal number as every sockswap grammar writes it: digits only, no sign, no leading zeros
-/// (`0` itself is fine), within `T`'s range. `010` is refused rather than guessed at (octal?).
+/// A decimal number as every sockswap grammar writes it (`crate::decimal`): digits only, no
+/// sign, no leading zeros (`010` is refused rather than guessed at: octal?).
 pub fn parse_decimal<T: std::str::FromStr>(text: &str) -> Option<T> {
-    let b = text.as_bytes();
-    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) || (b.len() > 1 && b[0] == b'0') {
-        return None;
-    }
-    text.parse().ok()
+    crate::decimal::parse(text)
 }
 
 /// Parses `1.2.3.4`, `1.2.3.0/24`, `::1`, `[::1]`, `fe80::/10`; IPv4-mapped blocks become IPv4.
