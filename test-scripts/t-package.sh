@@ -115,7 +115,7 @@ pass "removing the package leaves none of its files"
 
 make -C "$REPO_ROOT" --no-print-directory install DESTDIR="$T/root" PREFIX=/usr/local >"$T/inst.log" 2>&1 ||
     fail "make install failed: $(tail -5 "$T/inst.log")"
-(cd "$T/root" && find . -type f | sed 's|^\.||' | sort) >"$T/installed"
+(cd "$T/root" && find . \( -type f -o -type l \) | sed 's|^\.||' | sort) >"$T/installed"
 grep -v '/$' "$T/contents" | grep -v '^/usr/share/doc/sockswap/copyright$' | sed 's|^/usr/share/man/\(.*\)\.gz$|/usr/share/man/\1|; s|^/usr/|/usr/local/|' | sort >"$T/expected"
 diff "$T/expected" "$T/installed" >"$T/diff" || fail "make install and the package install different sets: $(cat "$T/diff")"
 make -C "$REPO_ROOT" --no-print-directory uninstall DESTDIR="$T/root" PREFIX=/usr/local >/dev/null 2>&1 || fail "make uninstall failed"

@@ -19,10 +19,10 @@ _socketbox() {
         return
     fi
     if [ "$COMP_CWORD" -eq 1 ] && [[ $cur != -* ]]; then
-        COMPREPLY=($(compgen -W "check explain status socket-server help" -- "$cur"))
+        COMPREPLY=($(compgen -W "check explain status socket-server inetd inetd-p relay send-receive-fd socket-query help" -- "$cur"))
         return
     fi
-    COMPREPLY=($(compgen -W "-f -l -p -t -F -R -r -s -u -g -G -k -x -S -i -b -U -P
+    COMPREPLY=($(compgen -W "-f -l -p -t -F -R -r -s -u -g -G -k -x -S -i -b -U -P -e -d -z
         --listen --format --status --workers --queue-len --queue-timeout --log-level
         --target-owner --allow-new-privs --handover --config --check --help --version" -- "$cur"))
 }
