@@ -87,6 +87,25 @@ impl Template {
         &self.source
     }
 
+    /// Does the expansion depend on the call at all (any `%a`, `%p`, `%t`)?
+    pub fn has_placeholders(&self) -> bool {
+        self.pieces.iter().any(|p| !matches!(p, Piece::Text(_)))
+    }
+
+    /// The length of the shortest possible expansion (`%a` at least `::`, `%p` one digit, `%t`
+    /// three letters); for a template without placeholders, its exact length.
+    pub fn min_len(&self) -> usize {
+        self.pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) => t.len(),
+                Piece::Addr => 2,
+                Piece::Port => 1,
+                Piece::Type => 3,
+            })
+            .sum()
+    }
+
     /// Does the expansion depend on the port? (If not, `bind(port 0)` needs only one path.)
     pub fn uses_port(&self) -> bool {
         self.pieces
