@@ -93,7 +93,8 @@ impl Template {
     }
 
     /// The length of the shortest possible expansion (`%a` at least `::`, `%p` one digit, `%t`
-    /// three letters); for a template without placeholders, its exact length.
+    /// three letters, `%P` five digits, `%s` 17 characters); for a template without placeholders,
+    /// its exact length.
     pub fn min_len(&self) -> usize {
         self.pieces
             .iter()
@@ -102,6 +103,8 @@ impl Template {
                 Piece::Addr => 2,
                 Piece::Port => 1,
                 Piece::Type => 3,
+                Piece::Port5 => 5,
+                Piece::SocketboxName => 17, // always DDDDD/FFFFF_PPPPP
             })
             .sum()
     }
