@@ -222,7 +222,11 @@ pub fn connect(
             Ok(()) => break,
             Err(libc::EINTR) => continue,
             Err(e) => {
-                log!(Debug, "fd {fd}: hybrid vsock socket: errno {e}");
+                log!(
+                    Debug,
+                    "fd {fd}: hybrid vsock socket: {err}",
+                    err = sockswap_core::errno::Errno(e)
+                );
                 return Err(tcp_errno(e));
             }
         }
@@ -261,7 +265,8 @@ fn finish_inline(
     if let Err(e) = handshake_blocking(tmp.fd, deadline) {
         log!(
             Debug,
-            "fd {fd}: hybrid vsock handshake for {target}: errno {e}"
+            "fd {fd}: hybrid vsock handshake for {target}: {err}",
+            err = sockswap_core::errno::Errno(e)
         );
         return Err(e);
     }
@@ -462,7 +467,8 @@ fn start_pending(
             drop(g);
             log!(
                 Warn,
-                "fd {fd}: cannot install the connect placeholder: errno {e}"
+                "fd {fd}: cannot install the connect placeholder: {err}",
+                err = sockswap_core::errno::Errno(e)
             );
             sys::close(wake);
             entry.state.store(FREE, Ordering::Release);
@@ -564,8 +570,9 @@ fn finish(ep: c_int, entry: &Entry, inner: &mut Inner, result: Result<(), c_int>
                 Err(e) => {
                     log!(
                         Debug,
-                        "fd {fd}: hybrid vsock handshake for {}: errno {e}",
-                        inner.target
+                        "fd {fd}: hybrid vsock handshake for {}: {err}",
+                        inner.target,
+                        err = sockswap_core::errno::Errno(e)
                     );
                     fail_fd(fd, &mut g, data, e, flags);
                 }

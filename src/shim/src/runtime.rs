@@ -142,7 +142,11 @@ fn init_once() {
         c.push(0);
         match sys::mkdir(&c, 0o755) {
             Ok(_) | Err(libc::EEXIST) => {}
-            Err(e) => log!(Warn, "cannot create directory {dir}: errno {e}"),
+            Err(e) => log!(
+                Warn,
+                "cannot create directory {dir}: {err}",
+                err = sockswap_core::errno::Errno(e)
+            ),
         }
     }
     // SAFETY: pthread_atfork only stores the handler.

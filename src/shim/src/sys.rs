@@ -117,6 +117,24 @@ pub fn lstat(path: &[u8]) -> Result<libc::stat, c_int> {
     .map(|_| st)
 }
 
+/// `path` must end with a NUL byte. Follows symlinks.
+pub fn stat(path: &[u8]) -> Result<libc::stat, c_int> {
+    // SAFETY: stat is plain old data; all-zero is a valid value.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    sys!(
+        libc::SYS_newfstatat,
+        libc::AT_FDCWD,
+        path.as_ptr(),
+        &raw mut st,
+        0
+    )
+    .map(|_| st)
+}
+
+pub fn geteuid() -> u32 {
+    sys!(libc::SYS_geteuid).unwrap_or(0) as u32
+}
+
 /// `path` must end with a NUL byte. Tries fchmodat2 with AT_SYMLINK_NOFOLLOW (Linux ≥ 6.6) so a
 /// symlink swapped in after bind is never followed; falls back to fchmodat on older kernels.
 pub fn chmod_nofollow(path: &[u8], mode: u32) -> SysResult {

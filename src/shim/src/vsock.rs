@@ -75,9 +75,10 @@ pub fn apply_params(fd: c_int, params: &[Param; control::PARAMS]) {
         ) {
             log!(
                 Warn,
-                "control file option {}/{}: errno {e}",
+                "control file option {}/{}: {err}",
                 p.level,
-                p.name
+                p.name,
+                err = sockswap_core::errno::Errno(e)
             );
         }
     }
@@ -209,8 +210,9 @@ pub fn connect(
             Err(e) => {
                 log!(
                     Debug,
-                    "fd {fd}: connect {target} -> family {}: errno {e}",
-                    dest.family
+                    "fd {fd}: connect {target} -> family {}: {err}",
+                    dest.family,
+                    err = sockswap_core::errno::Errno(e)
                 );
                 return Err(tcp_errno(e));
             }
@@ -263,8 +265,9 @@ pub fn read_control_file(path: &[u8]) -> Option<Result<ControlFile, c_int>> {
         Err(e) => {
             log!(
                 Warn,
-                "cannot read control file {}: errno {e}",
-                crate::log::Bytes(path)
+                "cannot read control file {}: {err}",
+                crate::log::Bytes(path),
+                err = sockswap_core::errno::Errno(e)
             );
             Some(Err(e))
         }

@@ -15,6 +15,7 @@ use crate::runtime::{self, Runtime};
 use crate::swap::{self, Replacement};
 use crate::{hybrid, sys, vsock};
 use sockswap_core::control::{ControlFile, Target};
+use sockswap_core::errno::Errno;
 
 /// How long a converted connect of a non-blocking program may wait for backlog room.
 const NONBLOCKING_CONNECT_WAIT_MS: i64 = 1000;
@@ -133,25 +134,40 @@ fn endpoint(
         _ => return Err(libc::EINVAL),
     };
     let ty = SockType::from_sock_type(sotype).unwrap_or(SockType::Tcp);
-    let mut buf = [0u8; addr::SUN_PATH_LEN];
-    let n = tpl
-        .expand(Fill { ip, port, ty }, &mut buf)
-        .map_err(|_| libc::ENAMETOOLONG)?;
-    let name = buf.get(..n).unwrap_or(&[]);
+    // Room for a name longer than a Unix socket holds, so the message can say how long it is.
+    let mut buf = [0u8; 4 * addr::SUN_PATH_LEN];
+    let expanded = tpl.expand(Fill { ip, port, ty }, &mut buf);
+    let name = match expanded {
+        Ok(n) => buf.get(..n).unwrap_or(&[]),
+        Err(_) => &buf[..],
+    };
     let sa = if is_abstract {
         UnixSockaddr::abstract_name(name)
     } else {
         UnixSockaddr::path(name)
     };
-    sa.map_err(|_| {
-        log!(
-            Error,
-            "rule {}: '{}' expands to a name too long for a Unix socket",
-            0,
-            tpl.as_str()
-        );
-        libc::ENAMETOOLONG
-    })
+    match (expanded, sa) {
+        (Ok(_), Ok(sa)) => Ok(sa),
+        (len, _) => {
+            let max = addr::SUN_PATH_LEN - 1;
+            log!(
+                Error,
+                "rule {}: '{}' expands to {}{} ({} bytes, more than the {max} a Unix socket name holds): {}; shorten the template",
+                rule_number(rule),
+                tpl.as_str(),
+                Bytes(name.get(..max.min(name.len())).unwrap_or(&[])),
+                if name.len() > max { "..." } else { "" },
+                len.unwrap_or(buf.len()),
+                Errno(libc::ENAMETOOLONG)
+            );
+            Err(libc::ENAMETOOLONG)
+        }
+    }
+}
+
+/// The 1-based number of `rule` in the configuration, as `sockswap check` counts.
+fn rule_number(rule: &Rule) -> usize {
+    runtime::get().map_or(0, |rt| index_of(rt, rule).saturating_add(1))
 }
 
 /// The Unix endpoint of a `from-unix`/`from-abstract` rule (no placeholders to fill).
@@ -394,7 +410,13 @@ fn bind_converted(
     }
     if let (Some(mode), Some(cpath)) = (rule.mode, sa.c_path()) {
         if let Err(e) = sys::chmod_nofollow(cpath, mode) {
-            log!(Warn, "chmod {:o} {}: errno {e}", mode, name_of(&sa));
+            log!(
+                Warn,
+                "chmod {:o} {}: {err}",
+                mode,
+                name_of(&sa),
+                err = Errno(e)
+            );
         }
     }
     tmp.apply_flags();
@@ -675,9 +697,62 @@ fn bind_template(
 
 fn bind_error(sa: &UnixSockaddr, e: c_int) -> c_int {
     if e != libc::EADDRINUSE {
-        log!(Warn, "cannot bind {}: errno {e}", name_of(sa));
+        log!(
+            Error,
+            "cannot bind {}: {}{}",
+            name_of(sa),
+            Errno(e),
+            BindHint(sa, e)
+        );
     }
     e
+}
+
+/// What to do about a failed bind, where the file system can tell: "; directory /run/app
+/// does not exist". Asked only after a failure, so conversions pay nothing for it.
+struct BindHint<'a>(&'a UnixSockaddr, c_int);
+
+impl core::fmt::Display for BindHint<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let Some(path) = self.0.c_path() else {
+            return Ok(());
+        };
+        let path = path.strip_suffix(b"\0").unwrap_or(path);
+        let dir = match path.iter().rposition(|&b| b == b'/') {
+            Some(0) => &b"/"[..],
+            Some(i) => &path[..i],
+            None => &b"."[..],
+        };
+        let mut cdir = [0u8; addr::SUN_PATH_LEN + 1];
+        let Some(slot) = cdir.get_mut(..dir.len()) else {
+            return Ok(());
+        };
+        slot.copy_from_slice(dir);
+        let cdir = &cdir[..=dir.len()];
+        match (self.1, sys::stat(cdir)) {
+            (libc::ENOENT, Err(_)) => write!(
+                f,
+                "; directory {} does not exist (create it before starting the program)",
+                Bytes(dir)
+            ),
+            (libc::ENOTDIR, _) => write!(f, "; {} is not a directory", Bytes(dir)),
+            (libc::EACCES | libc::EPERM, Ok(st)) => write!(
+                f,
+                "; uid {} may not create files in {} (owner uid {}, mode {:o})",
+                sys::geteuid(),
+                Bytes(dir),
+                st.st_uid,
+                st.st_mode & 0o7777
+            ),
+            (libc::EACCES | libc::EPERM, Err(_)) => write!(
+                f,
+                "; uid {} may not reach directory {}",
+                sys::geteuid(),
+                Bytes(dir)
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 struct DisplayTarget<'a>(QueryTarget<'a>);
@@ -809,9 +884,10 @@ fn connect_converted(
                 }
                 log!(
                     Debug,
-                    "fd {fd}: connect {} -> {}: errno {e}",
+                    "fd {fd}: connect {} -> {}: {err}",
                     DisplayTarget(target),
-                    name_of(sa)
+                    name_of(sa),
+                    err = Errno(e)
                 );
                 return Err(tcp_connect_errno(e));
             }

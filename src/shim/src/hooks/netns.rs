@@ -39,8 +39,9 @@ pub(crate) fn socket_from_server(
     .map_err(|e| {
         log!(
             Warn,
-            "fd {fd}: socket server {}: errno {e}",
-            Bytes(server.as_bytes())
+            "fd {fd}: socket server {}: {err}",
+            Bytes(server.as_bytes()),
+            err = sockswap_core::errno::Errno(e)
         );
         e
     })?;

@@ -20,6 +20,7 @@ use crate::hooks::{fail, write_out, SavedErrno};
 use crate::log::{log, Bytes};
 use crate::swap::{self, Replacement};
 use crate::{runtime, sys};
+use sockswap_core::errno::Errno;
 
 /// How long `bind` waits for the router to acknowledge a "B" registration.
 pub const B_REGISTER_TIMEOUT_MS: i64 = 5000;
@@ -266,6 +267,34 @@ fn register(api: &str, slot: u32) -> Result<c_int, c_int> {
     Ok(s)
 }
 
+/// Why a "B" registration failed, in words, with what to look at.
+struct RegisterFailure(c_int);
+
+impl core::fmt::Display for RegisterFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let e = self.0;
+        let what = match e {
+            libc::EAGAIN | libc::ETIMEDOUT => {
+                return write!(
+                    f,
+                    "the router did not answer within {} s ({}); is it running, and is it stuck?",
+                    B_REGISTER_TIMEOUT_MS / 1000,
+                    Errno(e)
+                )
+            }
+            libc::ECONNREFUSED => "the router refused the slot (not in its config, taken, or not for this uid: see the router's log) or nothing listens there",
+            libc::ENOENT => "no such socket: is the router running with this API socket?",
+            libc::EACCES | libc::EPERM => "no permission to connect to the API socket",
+            _ => "",
+        };
+        write!(f, "{}", Errno(e))?;
+        if !what.is_empty() {
+            write!(f, "; {what}")?;
+        }
+        Ok(())
+    }
+}
+
 /// bind under a `socketbox-b` rule.
 pub(crate) fn bind_b(
     fd: c_int,
@@ -285,8 +314,9 @@ pub(crate) fn bind_b(
     let stream = register(api, number).map_err(|e| {
         log!(
             Error,
-            "bind {ip}: cannot register slot {number} on the router's API socket {}: errno {e}",
-            Bytes(api.as_bytes())
+            "bind {ip}: cannot register slot {number} on the router's API socket {}: {}",
+            Bytes(api.as_bytes()),
+            RegisterFailure(e)
         );
         libc::EADDRNOTAVAIL
     })?;
