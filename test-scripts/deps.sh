@@ -5,9 +5,10 @@
 set -euo pipefail
 
 # nc, socat, redis, curl: real programs under the shim; iproute2 (ss, ip netns), procps;
-# iptables/nftables (TPROXY tests), nginx-light + haproxy (router, PROXY protocol), wrk (bench).
+# iptables/nftables (TPROXY tests), nginx-light + haproxy (router, PROXY protocol), wrk (bench);
+# golang-go (a dynamically linked Go program the shim must refuse: t-go-refused).
 pkgs=(netcat-openbsd socat redis-server redis-tools curl iproute2 procps iptables nftables
-      nginx-light haproxy wrk)
+      nginx-light haproxy wrk golang-go)
 need=()
 for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")

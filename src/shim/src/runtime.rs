@@ -158,6 +158,9 @@ fn init_once() {
     if !active {
         return; // nothing to do: every hook passes through
     }
+    if main_program_is_go() {
+        refuse_go_program();
+    }
     fdtable::init();
     log!(Debug, "{} rule(s) loaded", config.rules.len());
     let watch_unix = config.watches_unix();
@@ -168,4 +171,45 @@ fn init_once() {
         activation,
     });
     RUNTIME.store(Box::into_raw(rt), Ordering::Release);
+}
+
+/// Is the main program a Go program? Go's runtime makes its socket system calls itself, so no
+/// hook of ours would ever see them: with rules in force it must not run unconverted. Looks for
+/// Go's build-ID note in the main program's PT_NOTE segments (in memory, nothing read from disk).
+fn main_program_is_go() -> bool {
+    unsafe extern "C" fn first_object(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        found: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: the loader passes a valid dl_phdr_info whose program headers and segments
+        // are mapped (PT_NOTE segments are loaded, read-only data); `found` is our bool.
+        unsafe {
+            let info = &*info;
+            let phdrs = core::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize);
+            for ph in phdrs.iter().filter(|ph| ph.p_type == libc::PT_NOTE) {
+                let start = (info.dlpi_addr as usize).wrapping_add(ph.p_vaddr as usize);
+                let seg = core::slice::from_raw_parts(start as *const u8, ph.p_memsz as usize);
+                if sockswap_core::elfnote::has_go_note(seg, ph.p_align as usize) {
+                    *found.cast::<bool>() = true;
+                }
+            }
+        }
+        1 // the first object is the main program: stop there
+    }
+    let mut found = false;
+    // SAFETY: the callback only reads what the loader hands it and writes our bool.
+    unsafe { libc::dl_iterate_phdr(Some(first_object), (&raw mut found).cast()) };
+    found
+}
+
+fn refuse_go_program() -> ! {
+    let exe = std::fs::read_link("/proc/self/exe")
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "this program".into());
+    crate::log::fatal_config(&format!(
+        "{exe} is a Go program: Go makes its socket calls without the C library, so the rules \
+         would never apply to it (it would stay on TCP/IP); run it under the seccomp backend of \
+         `sockswap run` (--backend seccomp) instead of LD_PRELOAD"
+    ))
 }
