@@ -276,7 +276,7 @@ fn finish_inline(
     data.peer = Some(target);
     data.flags |= HYBRID;
     g.set(CONVERTED, data);
-    log!(Debug, "fd {fd}: connect {target} -> hybrid vsock");
+    log!(Info, "fd {fd}: connect {target} -> hybrid vsock");
     Ok(())
 }
 
@@ -492,7 +492,7 @@ fn start_pending(
         log!(Warn, "fd {fd}: cannot watch the hybrid handshake");
     }
     log!(
-        Debug,
+        Info,
         "fd {fd}: connect {target} -> hybrid vsock (in progress)"
     );
     Ok(())

@@ -19,6 +19,9 @@ pub struct Runtime {
     pub watch_unix: bool,
     /// The sockets systemd passed, for `systemd` rules.
     pub activation: crate::activation::Activation,
+    /// Each rule in its own syntax, made once here: the decision log shows the rules it tried
+    /// without formatting (allocating) inside hooks.
+    pub rule_texts: Vec<String>,
 }
 
 const UNINIT: u32 = 0;
@@ -165,10 +168,12 @@ fn init_once() {
     log!(Debug, "{} rule(s) loaded", config.rules.len());
     let watch_unix = config.watches_unix();
     let activation = crate::activation::Activation::from_env(&env, &config.rules);
+    let rule_texts = config.rules.iter().map(|r| r.to_string()).collect();
     let rt = Box::new(Runtime {
         config,
         watch_unix,
         activation,
+        rule_texts,
     });
     RUNTIME.store(Box::into_raw(rt), Ordering::Release);
 }

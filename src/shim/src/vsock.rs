@@ -146,7 +146,7 @@ pub fn bind(
     data.flags |= FOREIGN;
     g.set(CONVERTED, data);
     log!(
-        Debug,
+        Info,
         "fd {fd}: bind {ip} -> family {} port {fake_port}",
         dest.family
     );
@@ -237,7 +237,7 @@ pub fn connect(
         data.flags |= fdtable::CONNECTING;
     }
     g.set(CONVERTED, data);
-    log!(Debug, "fd {fd}: connect {target} -> family {}", dest.family);
+    log!(Info, "fd {fd}: connect {target} -> family {}", dest.family);
     outcome
 }
 

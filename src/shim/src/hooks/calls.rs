@@ -97,7 +97,23 @@ pub(crate) fn judge<'r>(
         ty,
         target,
     };
-    match first_match(&rt.config.rules, &query) {
+    let found = first_match(&rt.config.rules, &query);
+    log!(
+        Debug,
+        "fd {fd}: {} {} ({}): {}",
+        match direction {
+            Direction::In => "bind",
+            Direction::Out => "connect",
+        },
+        DisplayTarget(target),
+        ty.name(),
+        Decision {
+            rt,
+            query: &query,
+            found: found.map(|(i, _)| i),
+        }
+    );
+    match found {
         None => Verdict::PassThrough,
         Some((_, rule)) if rule.action == Action::Ignore => Verdict::PassThrough,
         Some((_, rule)) => match rule.action {
@@ -109,6 +125,36 @@ pub(crate) fn judge<'r>(
                 slot,
             },
         },
+    }
+}
+
+/// The decision for a bind/connect, with every rule tried and why it did not match, for the
+/// `debug` log ("why doesn't my rule match?"). Formats without allocating.
+struct Decision<'a> {
+    rt: &'a Runtime,
+    query: &'a Query<'a>,
+    found: Option<usize>,
+}
+
+impl core::fmt::Display for Decision<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let rules = &self.rt.config.rules;
+        let tried = self.found.map_or(rules.len(), |i| i + 1);
+        for (i, rule) in rules.iter().enumerate().take(tried) {
+            let text = self.rt.rule_texts.get(i).map_or("", String::as_str);
+            match rule.mismatch(self.query) {
+                Some(why) => write!(f, "rule {} ({text}) does not match: {why}; ", i + 1)?,
+                None => {
+                    write!(f, "rule {} ({text}) matches: ", i + 1)?;
+                    return f.write_str(match rule.action {
+                        Action::Ignore => "stays TCP/IP (ignore)",
+                        Action::Reject(_) => "the call is refused",
+                        _ => "converted",
+                    });
+                }
+            }
+        }
+        f.write_str("no rule matches: stays TCP/IP")
     }
 }
 
@@ -444,7 +490,7 @@ fn bind_converted(
     // family stays AF_UNIX and the name hooks pass through to the kernel.)
     g.set(CONVERTED, data);
     log!(
-        Debug,
+        Info,
         "fd {fd}: bind {} -> {}",
         DisplayTarget(target),
         name_of(&sa)
@@ -529,7 +575,7 @@ fn bind_systemd(
         data.local = Some(SocketAddr::new(ip.ip(), port));
         g.set(CONVERTED, data);
     }
-    log!(Debug, "fd {fd}: bind {ip} -> passed fd {passed}");
+    log!(Info, "fd {fd}: bind {ip} -> passed fd {passed}");
     Ok(())
 }
 
@@ -561,7 +607,7 @@ pub(crate) fn convert_for_send(fd: c_int, slot: &'static Slot, index: usize) -> 
         SocketAddr::new(addr::unspecified(family), swap::next_ephemeral_port())
     }));
     g.set(CONVERTED, data);
-    log!(Debug, "fd {fd}: datagram socket converted for sending");
+    log!(Info, "fd {fd}: datagram socket converted for sending");
     Ok(())
 }
 
@@ -600,7 +646,7 @@ fn share_listener(first: c_int, fd: c_int) -> Result<(), c_int> {
     sys::dup3(first, fd, cloexec)?;
     crate::hooks::lifecycle::duplicate(first, fd);
     log!(
-        Debug,
+        Info,
         "fd {fd}: SO_REUSEPORT bind shares the listener of fd {first}"
     );
     Ok(())
@@ -911,7 +957,7 @@ fn connect_converted(
     set_lazy(&mut data, lazy);
     g.set(CONVERTED, data);
     log!(
-        Debug,
+        Info,
         "fd {fd}: connect {} -> {}",
         DisplayTarget(target),
         name_of(sa)
@@ -969,6 +1015,7 @@ pub(crate) fn real_local_address(fd: c_int) -> Option<SocketAddr> {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    crate::log::trace_call("accept", fd);
     // SAFETY: forwarded with the program's own arguments.
     unsafe { accept_common(fd, addr, len, None) }
 }
@@ -980,6 +1027,7 @@ pub unsafe extern "C" fn accept4(
     len: *mut socklen_t,
     flags: c_int,
 ) -> c_int {
+    crate::log::trace_call("accept4", fd);
     // SAFETY: forwarded with the program's own arguments.
     unsafe { accept_common(fd, addr, len, Some(flags)) }
 }

@@ -10,6 +10,7 @@ use crate::{real, runtime, sys};
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    crate::log::trace_call("getsockname", fd);
     if let Some(data) = pretending(fd) {
         let real_tcp = || {
             // A router's socket shown in the program's family: its address, asked only now
@@ -43,6 +44,7 @@ pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut s
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    crate::log::trace_call("getpeername", fd);
     if let Some(data) = pretending(fd) {
         return match data.peer {
             // SAFETY: the program's own (buffer, length) pair.
@@ -133,6 +135,7 @@ pub unsafe extern "C" fn getsockopt(
     val: *mut c_void,
     len: *mut socklen_t,
 ) -> c_int {
+    crate::log::trace_call("getsockopt", fd);
     let real = real::getsockopt::get();
     if level == libc::SOL_SOCKET && name == libc::SO_ERROR {
         // A non-blocking hybrid-vsock connect that failed reports its errno here, once.
@@ -235,6 +238,7 @@ pub unsafe extern "C" fn setsockopt(
     val: *const c_void,
     len: socklen_t,
 ) -> c_int {
+    crate::log::trace_call("setsockopt", fd);
     let real = real::setsockopt::get();
     let Some(slot) = fdtable::get(fd).filter(|s| s.kind() != fdtable::EMPTY) else {
         // SAFETY: the program's own call.

@@ -62,7 +62,7 @@ pub(crate) fn socket_from_server(
         data.flags |= fdtable::IP_BOUND;
     }
     g.set(TRACKED, data);
-    log!(Debug, "fd {fd}: socket from {}", Bytes(server.as_bytes()));
+    log!(Info, "fd {fd}: socket from {}", Bytes(server.as_bytes()));
     Ok(())
 }
 

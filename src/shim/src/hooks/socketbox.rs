@@ -340,7 +340,7 @@ pub(crate) fn bind_b(
     data.local = Some(SocketAddr::new(ip.ip(), port));
     g.set(CONVERTED, data);
     log!(
-        Debug,
+        Info,
         "fd {fd}: bind {ip} -> registered slot {number} at {}",
         Bytes(api.as_bytes())
     );
