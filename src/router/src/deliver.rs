@@ -40,6 +40,8 @@ struct ATarget {
     kind: AKind,
     sock: Option<OwnedFd>,
     queue: VecDeque<Pending>,
+    /// Places this target's queues hold in all workers (see `queue::reserve`).
+    queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     watching: bool,
 }
 
@@ -165,7 +167,7 @@ impl Deliverer {
         self.targets.iter().map(|t| t.queue.len()).sum()
     }
 
-    fn slot(&mut self, name: &str, kind: AKind) -> usize {
+    fn slot(&mut self, sh: &Shared, name: &str, kind: AKind) -> usize {
         if let Some(&i) = self.index.get(name) {
             return i;
         }
@@ -174,6 +176,7 @@ impl Deliverer {
             kind,
             sock: None,
             queue: VecDeque::new(),
+            queued: sh.a_queued(name),
             watching: false,
         });
         let i = self.targets.len() - 1;
@@ -230,10 +233,13 @@ impl Deliverer {
 
     /// Hand `p` to the A target `name`.
     pub fn deliver(&mut self, ep: &sys::Epoll, sh: &Shared, name: &str, kind: AKind, p: Pending) {
-        let i = self.slot(name, kind);
+        let i = self.slot(sh, name, kind);
         let cap = sh.config().queue_len;
         match queue::admit(self.targets[i].queue.len(), cap) {
             Admit::TryNow => {}
+            Admit::Enqueue if !queue::reserve(&self.targets[i].queued, cap) => {
+                return Self::refuse(sh, name, p, "queue full")
+            }
             Admit::Enqueue => {
                 sh.stats.count(name, Event::Queued);
                 self.targets[i].queue.push_back(p);
@@ -262,6 +268,9 @@ impl Deliverer {
                 Sent::Again => {
                     if queue::on_again(0, cap) == Admit::Refuse {
                         return Self::refuse(sh, name, p, "target busy and queueing is off");
+                    }
+                    if !queue::reserve(&self.targets[i].queued, cap) {
+                        return Self::refuse(sh, name, p, "queue full");
                     }
                     sh.stats.count(name, Event::Queued);
                     crate::log!(Debug, "queued", target = name);
@@ -302,12 +311,16 @@ impl Deliverer {
             let sock = match self.ensure_open(sh, i) {
                 Ok(s) => s,
                 Err(e) => {
+                    queue::release(&self.targets[i].queued);
                     Self::refuse(sh, &name, p, &e.reason);
                     continue;
                 }
             };
             match send_one(sock, p.fd.as_raw_fd()) {
-                Sent::Ok => sh.stats.count(&name, Event::Delivered),
+                Sent::Ok => {
+                    queue::release(&self.targets[i].queued);
+                    sh.stats.count(&name, Event::Delivered)
+                }
                 Sent::Again => {
                     self.targets[i].queue.push_front(p);
                     sh.waiting
@@ -325,6 +338,7 @@ impl Deliverer {
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 Sent::Reconnect(e) | Sent::Failed(e) => {
+                    queue::release(&self.targets[i].queued);
                     self.close_sock_if_path(ep, i);
                     Self::refuse(sh, &name, p, &format!("send: {e}"));
                 }
@@ -345,6 +359,7 @@ impl Deliverer {
             sh.waiting
                 .fetch_sub(gone.len() as i64, std::sync::atomic::Ordering::Relaxed);
             for p in gone {
+                queue::release(&self.targets[i].queued);
                 let name = &self.targets[i].name;
                 sh.stats.count(name, Event::TimedOut);
                 crate::log!(
