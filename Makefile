@@ -55,6 +55,9 @@ install: build
 	install -D -m 0644 docs/configuration.md $(DESTDIR)$(PREFIX)/share/doc/sockswap/configuration.md
 	install -D -m 0755 target/release/socketbox $(DESTDIR)$(PREFIX)/bin/socketbox
 	install -D -m 0644 docs/router.md $(DESTDIR)$(PREFIX)/share/doc/sockswap/router.md
+	install -D -m 0644 docs/router-config.md $(DESTDIR)$(PREFIX)/share/doc/sockswap/router-config.md
+	install -D -m 0644 docs/architecture.md $(DESTDIR)$(PREFIX)/share/doc/sockswap/architecture.md
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/sockswap/README.md
 	install -D -m 0644 docs/socketbox.service $(DESTDIR)$(PREFIX)/share/doc/sockswap/socketbox.service
 
 uninstall:
