@@ -198,11 +198,12 @@ fn endpoint(
             let max = addr::SUN_PATH_LEN - 1;
             log!(
                 Error,
-                "rule {}: '{}' expands to {}{} ({} bytes, more than the {max} a Unix socket name holds): {}; shorten the template",
+                "rule {}: '{}' expands to {}{} ({}{} bytes, more than the {max} a Unix socket name holds): {}; shorten the template",
                 rule_number(rule),
                 tpl.as_str(),
-                Bytes(name.get(..max.min(name.len())).unwrap_or(&[])),
-                if name.len() > max { "..." } else { "" },
+                Bytes(name),
+                if len.is_err() { "..." } else { "" },
+                if len.is_err() { "over " } else { "" },
                 len.unwrap_or(buf.len()),
                 Errno(libc::ENAMETOOLONG)
             );
