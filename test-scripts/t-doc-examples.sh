@@ -10,8 +10,9 @@
 # "skip NAME: why" (and counted), never dropped silently.
 #
 # The examples run as printed (absolute paths, fixed ports) in a private mount and network
-# namespace: /run is a fresh tmpfs, /tmp, /etc and /usr/local are overlays whose writes vanish
-# with the test (so `make install` and `useradd` in the examples are real but leave no trace),
+# namespace: /run is a fresh tmpfs, /tmp, /etc, /var, /usr and /usr/local are overlays whose
+# writes vanish with the test (so `make install`, `dpkg -i` and `useradd` in the examples are
+# real but leave no trace),
 # and loopback is the namespace's own. Programs the examples name but this machine does not
 # serve (node server.js, ./server, my-app, nginx, ./resolver, ./supervisor) are stand-ins from
 # helpers/docex.py: small servers and clients that make the calls the example is about.
@@ -21,7 +22,7 @@ fi
 set -u
 ip link set lo up || { echo "not ok - loopback up in the test's network namespace" >&2; exit 1; }
 mount -t tmpfs -o mode=0755 tmpfs /run || { echo "not ok - tmpfs on /run" >&2; exit 1; }
-for d in /tmp /etc /usr/local; do
+for d in /tmp /etc /var /usr /usr/local; do
     o=/run/.docex$d
     mkdir -p "$o/up" "$o/work" &&
         mount -t overlay overlay -o "lowerdir=$d,upperdir=$o/up,workdir=$o/work" "$d" ||
@@ -140,7 +141,7 @@ check_quickstart_install() {
     example_fg quickstart-install 600
     assert_eq /usr/local/lib/sockswap/libsockswap.so "$(tail -n 1 "$T/quickstart-install.out")" "sockswap lib after make install"
     for f in bin/sockswap bin/socketbox lib/sockswap/libsockswap.so share/doc/sockswap/router.md \
-        share/doc/sockswap/router-config.md share/doc/sockswap/configuration.md share/doc/sockswap/socketbox.service; do
+        share/doc/sockswap/router-config.md share/doc/sockswap/configuration.md lib/systemd/system/socketbox.service; do
         [ -f "/usr/local/$f" ] || fail "make install did not install /usr/local/$f"
     done
     local link
@@ -148,6 +149,18 @@ check_quickstart_install() {
         [ -f "/usr/local/share/doc/sockswap/$link" ] || fail "installed docs link to $link, which make install left out"
     done
     pass "quickstart-install: make install puts everything under /usr/local, sockswap lib says where"
+}
+check_install_deb() {
+    cd "$REPO_ROOT" || fail "cd $REPO_ROOT"
+    need dpkg-deb dpkg-shlibdeps
+    command -v sudo >/dev/null || printf '#!/bin/sh\nexec "$@"\n' >"$BIN/sudo"
+    chmod +x "$BIN/sudo" 2>/dev/null
+    example_fg install-deb 600
+    dpkg -s sockswap 2>/dev/null | grep -q '^Status: install ok installed' || fail "install-deb: the package is not installed"
+    assert_eq /usr/lib/sockswap/libsockswap.so "$(/usr/bin/sockswap lib)" "install-deb: /usr/bin/sockswap lib"
+    [ -f /usr/lib/systemd/system/socketbox.service ] || fail "install-deb: no socketbox.service"
+    grep -q '^ExecStart=/usr/bin/socketbox ' /usr/lib/systemd/system/socketbox.service || fail "install-deb: the unit does not run /usr/bin/socketbox"
+    pass "install-deb: the package installs under /usr, sockswap lib says where"
 }
 check_quickstart_demo() {
     cd "$REPO_ROOT" || fail "cd $REPO_ROOT"
@@ -345,6 +358,19 @@ check_router_tools() {
     assert_contains "$T/router-tools.out" "target=unix:/run/sb/web.sock delivered=1" "socketbox status"
     stop_bg "$ROUTER_RUN"
 }
+check_prometheus_textfile() {
+    scratch prometheus-textfile
+    mkdir -p /run/socketbox /var/lib/node_exporter/textfile
+    local front
+    front=$(free_port)
+    bg prom-router socketbox -S /run/socketbox/none.sock -l 127.0.0.1 -p "$front" --status /run/socketbox/status
+    wait_grep "$T/prom-router.err" 'event=ready' 10 "$BG_PID"
+    example_fg prometheus-textfile
+    local f=/var/lib/node_exporter/textfile/socketbox.prom
+    [ -f "$f" ] && [ ! -e "$f.tmp" ] || fail "prometheus-textfile: expected $f and no .tmp left"
+    assert_contains "$f" "socketbox_waiting" "prometheus-textfile: the gauges are in the file"
+    stop_bg "$BG_PID"
+}
 check_control_files() {
     scratch control-files
     example_fg control-files
@@ -356,12 +382,12 @@ check_control_files() {
 }
 check_router_user_and_unit() {
     scratch router-user-and-unit
-    [ -f /usr/local/share/doc/sockswap/socketbox.service ] || fail "needs quickstart-install's check first"
+    [ -f /usr/local/lib/systemd/system/socketbox.service ] || fail "needs quickstart-install's check first"
     example_fg router-user-and-unit
     getent passwd socketbox >/dev/null || fail "no socketbox user after the example"
-    [ -f /etc/systemd/system/socketbox.service ] || fail "the unit was not installed"
-    grep -q '^ExecStart=/usr/local/bin/socketbox ' /etc/systemd/system/socketbox.service ||
-        fail "the unit does not run /usr/local/bin/socketbox, where make install puts it"
+    grep -q '^ExecStart=/usr/local/bin/socketbox ' "$T/router-user-and-unit.out" ||
+        fail "the unit does not run /usr/local/bin/socketbox, where make install puts it: $(cat "$T/router-user-and-unit.out")"
+    grep -q '/etc/socketbox.toml' "$T/router-user-and-unit.out" || fail "the unit does not read /etc/socketbox.toml"
     # router.md's TOML example (with user = "socketbox") is valid once the user exists
     awk '/^```toml/ { on = 1; next } /^```/ { on = 0 } on' "$REPO_ROOT/docs/router.md" >"$T/router-example.toml"
     grep -q 'user = "socketbox"' "$T/router-example.toml" || fail "router.md's TOML example lost its user"

@@ -10,6 +10,7 @@ use std::process::{Command, ExitCode};
 use clap::{Args, Parser, Subcommand};
 
 mod control;
+mod manual;
 use sockswap_core::config::{
     parse_rule_file, parse_rule_list, rules_to_env, LOG_VAR, RULES_FILE_VAR, RULES_VAR,
 };
@@ -21,7 +22,12 @@ use sockswap_core::{Config, UnixName};
 #[command(
     name = "sockswap",
     version,
-    about = "Move the TCP/IP sockets of unmodified programs onto Unix sockets"
+    about = "Move the TCP/IP sockets of unmodified programs onto Unix sockets",
+    long_about = "Move the TCP/IP sockets of unmodified programs onto Unix sockets.\n\n\
+        `sockswap run` starts a program with libsockswap.so preloaded and the rules in force: \
+        each socket a rule matches is swapped in place for a Unix (or AF_VSOCK, or socketbox) \
+        socket, and the program keeps seeing the TCP/IP addresses it expects. `check` validates \
+        rules, `explain` says what a bind or connect becomes."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -82,6 +88,14 @@ enum Cmd {
         #[arg(long, value_name = "PATH")]
         lib: Option<PathBuf>,
     },
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the sockswap(1) manual page (roff), as `make man` installs it.
+    #[command(hide = true)]
+    Manpage,
 }
 
 #[derive(Args)]
@@ -97,20 +111,28 @@ struct RuleArgs {
 /// unsock's variables as options.
 #[derive(Args)]
 struct UnsockArgs {
+    /// UNSOCK_DIR: the directory of the socket files unsock's rule uses
     #[arg(long, value_name = "DIR")]
     unsock_dir: Option<String>,
+    /// UNSOCK_ADDR: the addresses unsock's rule converts
     #[arg(long, value_name = "ADDR[/LEN]")]
     unsock_addr: Option<String>,
+    /// UNSOCK_PORT: the ports unsock's rule converts
     #[arg(long, value_name = "PORT")]
     unsock_port: Option<String>,
+    /// UNSOCK_MODE: the socket files' permissions
     #[arg(long, value_name = "OCTAL")]
     unsock_mode: Option<String>,
+    /// UNSOCK_BLOCK_INET: IPv4 binds and connects no rule covers fail with EACCES
     #[arg(long)]
     block_inet: bool,
+    /// UNSOCK_BLOCK_INET6: socket(AF_INET6) fails with EAFNOSUPPORT
     #[arg(long)]
     block_inet6: bool,
+    /// UNSOCK_ACCEPT_CONVERT_ALL: report other families' addresses as IP
     #[arg(long)]
     accept_convert_all: bool,
+    /// UNSOCK_ACCEPT_CONVERT_VSOCK: report AF_VSOCK addresses as IP
     #[arg(long)]
     accept_convert_vsock: bool,
 }
@@ -423,6 +445,13 @@ fn main() -> ExitCode {
             println!("{}", p.display());
             ExitCode::SUCCESS
         }),
+        Cmd::Completions { shell } => {
+            manual::completions(shell);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Manpage => manual::manpage()
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Fail::from),
     };
     match result {
         Ok(code) => code,

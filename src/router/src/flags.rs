@@ -63,7 +63,8 @@ pub const USAGE: &str = "\
 usage: socketbox [options]                 run the router
        socketbox check [options]           load the config, print it, exit 0 if valid
        socketbox explain [options] LOCAL_IP LOCAL_PORT REMOTE_IP REMOTE_PORT [LISTENER]
-       socketbox status PATH               print the counters of a running router
+       socketbox status PATH [--format prometheus]
+                                           print the counters of a running router
        socketbox socket-server --listen PATH --allow tcp|udp:PORTS ...
                                            create sockets for netns= clients (see --help there)
 socketbox flags:
@@ -157,9 +158,9 @@ pub fn parse(args: &[String]) -> Result<(Mode, Options), String> {
                 "allow-new-privs" => o.allow_new_privs = true,
                 "config" => o.config_file = Some(value),
                 "format" => {
-                    if !matches!(value.as_str(), "text" | "toml" | "json") {
+                    if !matches!(value.as_str(), "text" | "toml" | "json" | "prometheus") {
                         return Err(format!(
-                            "--format: expected text, toml or json, got '{value}'"
+                            "--format: expected text, toml or json (status: text or prometheus), got '{value}'"
                         ));
                     }
                     o.format = Some(value)
@@ -251,6 +252,9 @@ pub fn parse(args: &[String]) -> Result<(Mode, Options), String> {
     if o.send_path.is_some() && o.send_fd.is_some() {
         return Err("-S and -i are exclusive".into());
     }
+    if o.format.as_deref() == Some("prometheus") && mode_word.as_deref() != Some("status") {
+        return Err("--format prometheus is for `socketbox status`".into());
+    }
     let mode = match mode_word.as_deref() {
         None => Mode::Run,
         Some("check") => Mode::Check,
@@ -262,6 +266,9 @@ pub fn parse(args: &[String]) -> Result<(Mode, Options), String> {
                 .cloned()
                 .or_else(|| o.status.clone())
                 .ok_or("status: which status socket? (status PATH)")?;
+            if !matches!(o.format.as_deref(), None | Some("text" | "prometheus")) {
+                return Err("status --format: expected text or prometheus".into());
+            }
             return Ok((Mode::Status { path }, o));
         }
         Some("explain") => {

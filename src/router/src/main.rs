@@ -75,12 +75,15 @@ fn summary(c: &config::Config) -> String {
     s
 }
 
-fn status_client(path: &str) -> ! {
+fn status_client(path: &str, prometheus: bool) -> ! {
     match std::os::unix::net::UnixStream::connect(path) {
         Ok(mut s) => {
             let mut out = String::new();
             if let Err(e) = s.read_to_string(&mut out) {
                 die(&format!("status {path}: {e}"));
+            }
+            if prometheus {
+                out = status::to_prometheus(&out);
             }
             print!("{out}");
             std::process::exit(0);
@@ -112,7 +115,7 @@ fn main() {
             println!("socketbox (sockswap-router) {}", env!("CARGO_PKG_VERSION"));
             return;
         }
-        Mode::Status { path } => status_client(path),
+        Mode::Status { path } => status_client(path, opts.format.as_deref() == Some("prometheus")),
         _ => {}
     }
     let cfg = config::build(&opts, &read_file).unwrap_or_else(|e| die(&e));

@@ -99,3 +99,211 @@ mod tests {
         assert!(r.contains("total delivered=1 queued=1 timed_out=0 refused=1"));
     }
 }
+
+/// Fields of the status text that are levels rather than event counts.
+const GAUGES: [(&str, &str); 3] = [
+    (
+        "waiting",
+        "Connections waiting in a queue for their target now.",
+    ),
+    ("children", "inetd-style children running now."),
+    ("relays", "Relayed connections open now."),
+];
+
+fn counter_help(field: &str) -> String {
+    match field {
+        "delivered" => "Connections handed to the target.".into(),
+        "queued" => "Connections that had to wait in the target's queue.".into(),
+        "timed_out" => "Connections closed after waiting longer than the queue timeout.".into(),
+        "refused" => {
+            "Connections closed at once (target missing, refused, unsafe, fail, or queue full)."
+                .into()
+        }
+        "lost" => "Connections delivered to a receiver that went away before taking them.".into(),
+        other => format!("socketbox status field {other}."),
+    }
+}
+
+/// The `key=value` words of a status line (a bare word has an empty value); a value `log::quote`
+/// wrapped in double quotes is unwrapped.
+fn words(line: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        if chars.peek().is_none() {
+            return out;
+        }
+        let mut key = String::new();
+        while let Some(c) = chars.next_if(|&c| !c.is_whitespace() && c != '=') {
+            key.push(c);
+        }
+        let mut value = String::new();
+        if chars.next_if_eq(&'=').is_some() {
+            if chars.next_if_eq(&'"').is_some() {
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => match chars.next() {
+                            Some('n') => value.push('\n'),
+                            Some('t') => value.push('\t'),
+                            Some('r') => value.push('\r'),
+                            Some('0') => value.push('\0'),
+                            Some('u') => {
+                                let hex: String = chars
+                                    .by_ref()
+                                    .skip_while(|&c| c == '{')
+                                    .take_while(|&c| c != '}')
+                                    .collect();
+                                let ch =
+                                    u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32);
+                                value.push(ch.unwrap_or(char::REPLACEMENT_CHARACTER));
+                            }
+                            Some(other) => value.push(other),
+                            None => break,
+                        },
+                        _ => value.push(c),
+                    }
+                }
+            } else {
+                while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                    value.push(c);
+                }
+            }
+        }
+        out.push((key, value));
+    }
+}
+
+/// A Prometheus metric name component: letters, digits and `_`.
+fn metric_part(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// A label value in the exposition format's escaping.
+fn label_value(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The status text (`render`'s lines, plus whatever `KIND=NAME field=N ...` lines other parts
+/// add) in the Prometheus text exposition format: each `KIND=NAME` line's numeric fields become
+/// `socketbox_KIND_FIELD_total{KIND="NAME"}` counters, and the `total` line's fields that no such
+/// line carries (the levels: waiting, children, relays) become gauges. Counters are not summed
+/// again: Prometheus sums labels itself.
+pub fn to_prometheus(status: &str) -> String {
+    use std::fmt::Write;
+    // metric name -> (help, type, samples)
+    let mut metrics: BTreeMap<String, (String, &str, Vec<String>)> = BTreeMap::new();
+    let mut per_kind_fields = std::collections::BTreeSet::new();
+    let mut totals = Vec::new();
+    for line in status.lines() {
+        let words = words(line);
+        let Some((first, rest)) = words.split_first() else {
+            continue;
+        };
+        let pairs = || {
+            rest.iter()
+                .filter_map(|(k, v)| v.parse::<u64>().ok().map(|v| (k.as_str(), v)))
+        };
+        if first.0 == "total" && first.1.is_empty() {
+            totals.extend(pairs().map(|(k, v)| (k.to_owned(), v)));
+            continue;
+        }
+        let (kind, name) = first;
+        if name.is_empty() {
+            continue;
+        }
+        for (field, value) in pairs() {
+            per_kind_fields.insert(field.to_owned());
+            let metric = format!(
+                "socketbox_{}_{}_total",
+                metric_part(kind),
+                metric_part(field)
+            );
+            let entry = metrics.entry(metric.clone()).or_insert_with(|| {
+                (
+                    format!("{} Per {kind}.", counter_help(field)),
+                    "counter",
+                    Vec::new(),
+                )
+            });
+            entry.2.push(format!(
+                "{metric}{{{}=\"{}\"}} {value}",
+                metric_part(kind),
+                label_value(name)
+            ));
+        }
+    }
+    for (field, value) in totals {
+        if per_kind_fields.contains(&field) {
+            continue;
+        }
+        let metric = format!("socketbox_{}", metric_part(&field));
+        let help = GAUGES.iter().find(|(g, _)| *g == field).map_or_else(
+            || format!("socketbox status field {field}."),
+            |(_, h)| (*h).to_owned(),
+        );
+        metrics
+            .entry(metric.clone())
+            .or_insert_with(|| (help, "gauge", Vec::new()))
+            .2
+            .push(format!("{metric} {value}"));
+    }
+    let mut out = String::new();
+    for (name, (help, kind, samples)) in metrics {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for s in samples {
+            let _ = writeln!(out, "{s}");
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod prometheus_tests {
+    use super::*;
+
+    #[test]
+    fn counters_per_target_and_gauges_from_total() {
+        let s = Stats::default();
+        for _ in 0..3 {
+            s.count("unix:/run/a \"x\"", Event::Delivered);
+        }
+        s.count("fail", Event::Refused);
+        let text = render(&s.snapshot(), 1, 1, 0, 4);
+        let p = to_prometheus(&text);
+        assert!(
+            p.contains("# TYPE socketbox_target_delivered_total counter\n"),
+            "{p}"
+        );
+        assert!(
+            p.contains("socketbox_target_delivered_total{target=\"unix:/run/a \\\"x\\\"\"} 3\n"),
+            "{p}"
+        );
+        assert!(
+            p.contains("socketbox_target_refused_total{target=\"fail\"} 1\n"),
+            "{p}"
+        );
+        assert!(
+            p.contains("# TYPE socketbox_waiting gauge\nsocketbox_waiting 2\n"),
+            "{p}"
+        );
+        assert!(p.contains("socketbox_relays 4\n"), "{p}");
+        // Sums of per-target counters are left to Prometheus.
+        assert!(!p.contains("socketbox_delivered"), "{p}");
+        // Every sample belongs to a metric declared just before it.
+        let mut declared = String::new();
+        for line in p.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                declared = rest.split(' ').next().unwrap_or_default().to_owned();
+            } else if !line.starts_with('#') {
+                assert!(line.starts_with(&declared), "{line} after {declared}");
+            }
+        }
+    }
+}

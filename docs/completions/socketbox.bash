@@ -1,0 +1,28 @@
+# bash completion for socketbox (sockswap's router). t-package checks that every flag of
+# `socketbox --help` is named here.
+_socketbox() {
+    local cur prev
+    cur=${COMP_WORDS[COMP_CWORD]}
+    prev=${COMP_WORDS[COMP_CWORD-1]}
+    case $prev in
+        -f|-x|-S|--status|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --format) COMPREPLY=($(compgen -W "text toml json" -- "$cur")); return ;;
+        --log-level) COMPREPLY=($(compgen -W "off error warn info debug trace" -- "$cur")); return ;;
+        --family) COMPREPLY=($(compgen -W "inet inet6 both" -- "$cur")); return ;;
+        -u) COMPREPLY=($(compgen -u -- "$cur")); return ;;
+        -g) COMPREPLY=($(compgen -g -- "$cur")); return ;;
+        -l|-p|-s|-G|-i|-b|-P|--listen|--workers|--queue-len|--queue-timeout|--target-owner|--mode|--allow-uid|--allow) return ;;
+    esac
+    if [ "${COMP_WORDS[1]}" = socket-server ]; then
+        COMPREPLY=($(compgen -W "--listen --mode --allow-uid --allow --family --help" -- "$cur"))
+        return
+    fi
+    if [ "$COMP_CWORD" -eq 1 ] && [[ $cur != -* ]]; then
+        COMPREPLY=($(compgen -W "check explain status socket-server help" -- "$cur"))
+        return
+    fi
+    COMPREPLY=($(compgen -W "-f -l -p -t -F -R -r -s -u -g -G -k -x -S -i -b -U -P
+        --listen --format --status --workers --queue-len --queue-timeout --log-level
+        --target-owner --allow-new-privs --config --check --help --version" -- "$cur"))
+}
+complete -F _socketbox socketbox
