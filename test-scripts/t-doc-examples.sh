@@ -112,12 +112,14 @@ standin() { # NAME DOCEX-ROLE ARGS...: a program NAME (in $BIN) running docex.py
 scratch() { # NAME: a fresh working directory for one example (cd there)
     mkdir -p "$T/work/$1" && cd "$T/work/$1" || fail "scratch dir for $1"
 }
+# The examples run as a user would: the installed commands, no SOCKSWAP_LIB/SOCKSWAP_BIN (which
+# `make test` sets for the other tests, and `sockswap lib` would print instead).
 example() { # NAME: run the example's text in the background (its output in $T/NAME.out/.err)
-    bg "$1" env "PATH=$BIN:/usr/local/bin:$PATH" bash -e "$EXDIR/$1.sh"
+    bg "$1" env -u SOCKSWAP_LIB -u SOCKSWAP_BIN "PATH=$BIN:/usr/local/bin:$PATH" bash -e "$EXDIR/$1.sh"
     EX_PID=$BG_PID
 }
 example_fg() { # NAME [TIMEOUT]: run it to its end; fails on a non-zero status
-    timeout "${2:-60}" env "PATH=$BIN:/usr/local/bin:$PATH" bash -e "$EXDIR/$1.sh" >"$T/$1.out" 2>"$T/$1.err" ||
+    timeout "${2:-60}" env -u SOCKSWAP_LIB -u SOCKSWAP_BIN "PATH=$BIN:/usr/local/bin:$PATH" bash -e "$EXDIR/$1.sh" >"$T/$1.out" 2>"$T/$1.err" ||
         fail "example $1 exited with status $?: $(cat "$T/$1.err")"
 }
 http_unix() { curl -sS --max-time 5 --unix-socket "$1" http://localhost/; }
@@ -162,7 +164,7 @@ check_install_deb() {
     example_fg install-deb 600
     unset DPKG_FORCE
     dpkg -s sockswap 2>/dev/null | grep -q '^Status: install ok installed' || fail "install-deb: the package is not installed"
-    assert_eq /usr/lib/sockswap/libsockswap.so "$(/usr/bin/sockswap lib)" "install-deb: /usr/bin/sockswap lib"
+    assert_eq /usr/lib/sockswap/libsockswap.so "$(env -u SOCKSWAP_LIB /usr/bin/sockswap lib)" "install-deb: /usr/bin/sockswap lib"
     [ -f /usr/lib/systemd/system/socketbox.service ] || fail "install-deb: no socketbox.service"
     grep -q '^ExecStart=/usr/bin/socketbox ' /usr/lib/systemd/system/socketbox.service || fail "install-deb: the unit does not run /usr/bin/socketbox"
     pass "install-deb: the package installs under /usr, sockswap lib says where"
@@ -266,7 +268,7 @@ check_udp() {
     wait_grep "$T/udp.out" '^resolving' 10 "$EX_PID"
     [ -S /run/dns/5353.sock ] || fail "udp: no socket at /run/dns/5353.sock"
     [ -z "$(ss -Huln 'sport = :5353')" ] || fail "udp: a real UDP socket on 5353"
-    sockswap_client=(env "PATH=/usr/local/bin:$PATH" sockswap run -r 'udp,port=5353,path=/run/dns/%p.sock' --)
+    sockswap_client=(env -u SOCKSWAP_LIB "PATH=/usr/local/bin:$PATH" sockswap run -r 'udp,port=5353,path=/run/dns/%p.sock' --)
     out=$("${sockswap_client[@]}" "$PYTHON" "$DOCEX" udp-client 5353) || fail "udp: the client failed"
     assert_eq "a:q from 127.0.0.1:5353" "$out" "udp: the answer comes back from the IP address asked"
     stop_bg "$EX_PID"
