@@ -1,5 +1,7 @@
 /* socketbox "B" client (issue 6): bind(127.0.0.1:5202) under socketbox-b={D}/api:7 registers
- * slot 7 on a SEQPACKET API socket (the record 01 00 00 00 00 00 00 07, answered 80 00 00 00),
+ * slot 7 on a SEQPACKET API socket (first the versioned record asking for a handed-over
+ * listener, which this router of the old kind refuses by closing; then the plain record
+ * 01 00 00 00 00 00 00 07, answered 80 00 00 00),
  * and accept takes the fds the server sends in 03 00 00 00 records.  The test's fake router
  * then closes the stream and comes back on a new socket at the same path (a restart): the next
  * accept registers again and keeps serving, the process is not signalled.  A router that
@@ -28,8 +30,10 @@ static void send_record_fd(int s, int fd) {
 }
 
 /* Fake router: accept one registration, check it, acknowledge, deliver `n` connections made to
- * a TCP port of its own, then close the stream (and the API socket: a restart). */
-static void fake_router(const char *api, int n, int ack, const char *ready) {
+ * a TCP port of its own, then close the stream (and the API socket: a restart). `first`: the
+ * shim's first registration of the socket (a bind), which asks for a listener first; a
+ * registration after a restart sends the plain record only. */
+static void fake_router(const char *api, int n, int ack, const char *ready, int first) {
     int l = seq_listen(api);
     int tl = socket(AF_INET6, SOCK_STREAM, 0);
     haddr_t any = haddr("::1", 0);
@@ -42,6 +46,17 @@ static void fake_router(const char *api, int n, int ack, const char *ready) {
     CHECK(s >= 0, "API accept");
     unsigned char rec[16];
     ssize_t r = recv(s, rec, sizeof rec, 0);
+    /* A new shim asks for a handed-over listener first (the versioned 12-byte record); a
+     * router of socketbox's time refuses any record that is not 8 bytes by closing, as
+     * python-socketbox does, and the shim registers again with the plain record. */
+    unsigned char ext[12] = {1, 0, 0, 1, 0, 0, 0, 7, 0, 0, 0, 1};
+    if (first) {
+        CHECK(r == 12 && memcmp(rec, ext, 12) == 0, "versioned registration record: %zd bytes", r);
+        close(s);
+        s = accept(l, NULL, NULL);
+        CHECK(s >= 0, "API accept (plain registration)");
+        r = recv(s, rec, sizeof rec, 0);
+    }
     unsigned char want[8] = {1, 0, 0, 0, 0, 0, 0, 7};
     CHECK(r == 8 && memcmp(rec, want, 8) == 0, "registration record: %zd bytes", r);
     if (!ack) {
@@ -95,7 +110,7 @@ int main(void) {
 
     /* refused registration: bind fails, cleanly */
     pid_t r = harness_fork();
-    if (r == 0) { fake_router(refuse, 0, 0, ready3); _exit(0); }
+    if (r == 0) { fake_router(refuse, 0, 0, ready3, 1); _exit(0); }
     read_port(ready3);
     int x = tcp_socket(AF_INET);
     haddr_t xb = haddr("127.0.0.1", 5203);
@@ -104,7 +119,7 @@ int main(void) {
     close(x);
 
     pid_t k = harness_fork();
-    if (k == 0) { fake_router(api, 2, 1, ready1); _exit(0); }
+    if (k == 0) { fake_router(api, 2, 1, ready1, 1); _exit(0); }
     int port = read_port(ready1);
     int l = tcp_socket(AF_INET);
     haddr_t b = haddr("127.0.0.1", 5202);
@@ -121,7 +136,7 @@ int main(void) {
     /* the router restarts: a new API socket at the same path */
     unlink(ready2);
     k = harness_fork();
-    if (k == 0) { fake_router(api, 1, 1, ready2); _exit(0); }
+    if (k == 0) { fake_router(api, 1, 1, ready2, 0); _exit(0); }
     port = read_port(ready2);
     serve_one(l, port); /* accept sees EOF, registers again, then takes the connection */
     CHECK(wait_child(k) == 0, "restarted router");

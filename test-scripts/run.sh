@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the black-box tests: every test-scripts/t-*.sh, or only those named as arguments
-# (t-nc, t-nc.sh or test-scripts/t-nc.sh). Each test runs under `timeout 120` (TEST_TIMEOUT=N to change).
+# (t-nc, t-nc.sh or test-scripts/t-nc.sh). Each test runs under `timeout 120`, or the seconds of
+# its "# TIMEOUT: N" line (TEST_TIMEOUT=N overrides both).
 # Prints PASS name / FAIL name (with the test's output) per test, then "N passed, N failed".
 # Exit status 1 if any test failed. A test that cannot run here counts as failed.
 #
@@ -29,9 +30,9 @@ for t in "${tests[@]}"; do
         out="no such test: $f"
         rc=127
     else
-        # A test that needs longer says so in a line "# test-timeout: SECONDS" (TEST_TIMEOUT wins).
-        limit=${TEST_TIMEOUT:-$(sed -n 's/^# test-timeout: \([0-9]*\)$/\1/p' "$f" | head -n 1)}
-        limit=${limit:-120}
+        # A test may ask for more time with a line "# TIMEOUT: SECONDS" (t-package builds a package).
+        limit=$(sed -n 's/^# TIMEOUT: *\([0-9][0-9]*\)$/\1/p' "$f" | head -n 1)
+        limit=${TEST_TIMEOUT:-${limit:-120}}
         out=$(timeout -k 10 "$limit" bash "$f" 2>&1 </dev/null)
         rc=$?
     fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test-timeout: 400
+# TIMEOUT: 400
 # Every shell example in README.md and docs/*.md works as printed.
 #
 # Each code block in those files must be marked by an HTML comment on the line before it:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test-timeout: 300
+# TIMEOUT: 300
 # A dynamically linked Go program loads the library, but Go's runtime makes its socket system
 # calls itself: no hook would ever see them. With rules in force the library refuses to run it
 # (exit 121, one stderr line naming the reason and the way out) instead of letting it serve on

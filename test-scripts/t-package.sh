@@ -7,6 +7,7 @@
 # bash, zsh and fish and socketbox's name every flag of its --help; `systemd-analyze verify`
 # passes on the installed units; removing it leaves none of the package's files behind.
 # Also: the man pages `make man` writes name every option of `--help`.
+# TIMEOUT: 400
 . "$(dirname "$0")/lib.sh"
 need dpkg dpkg-deb man curl bash zsh fish systemd-analyze
 

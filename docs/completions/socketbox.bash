@@ -8,6 +8,7 @@ _socketbox() {
         -f|-x|-S|--status|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
         --format) COMPREPLY=($(compgen -W "text toml json" -- "$cur")); return ;;
         --log-level) COMPREPLY=($(compgen -W "off error warn info debug trace" -- "$cur")); return ;;
+        --handover) COMPREPLY=($(compgen -W "listener" -- "$cur")); return ;;
         --family) COMPREPLY=($(compgen -W "inet inet6 both" -- "$cur")); return ;;
         -u) COMPREPLY=($(compgen -u -- "$cur")); return ;;
         -g) COMPREPLY=($(compgen -g -- "$cur")); return ;;
@@ -23,6 +24,6 @@ _socketbox() {
     fi
     COMPREPLY=($(compgen -W "-f -l -p -t -F -R -r -s -u -g -G -k -x -S -i -b -U -P
         --listen --format --status --workers --queue-len --queue-timeout --log-level
-        --target-owner --allow-new-privs --config --check --help --version" -- "$cur"))
+        --target-owner --allow-new-privs --handover --config --check --help --version" -- "$cur"))
 }
 complete -F _socketbox socketbox

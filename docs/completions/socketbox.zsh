@@ -41,6 +41,7 @@ _arguments \
     '--log-level[log level]:level:(off error warn info debug trace)' \
     '*--target-owner[owner uid for targets under a prefix]:PREFIX=UID:' \
     '--allow-new-privs[do not set no_new_privs]' \
+    '--handover[hand the -S target a listener instead of each connection]:mode:(listener)' \
     '--check[load the config and exit]' \
     '--help[print usage]' \
     '--version[print the version]'

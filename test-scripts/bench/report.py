@@ -153,6 +153,14 @@ def main():
     rcpu = vals.get(("router_shim_router_cpu_us", "shim"), [])
     if rcpu:
         rows.append(("  the router's CPU us/request", "-", cell(rcpu, 2), "-", "(info)", "-"))
+    ratio_row("nginx req/s, conn per request (wrk): TCP -> router+shim handover", "router-shim",
+              "router_shim_rps", "base", "handover", 0, ">= 0.97x", lambda r: r >= 0.97)
+    ratio_row("  same, server CPU us/request (nginx + router)", "router-shim",
+              "router_shim_cpu_us", "base", "handover", 2, "(info)", None)
+    hcpu = vals.get(("router_shim_router_cpu_us", "handover"), [])
+    if hcpu:
+        rows.append(("  the router's CPU us/request (handover)", "-", cell(hcpu, 2), "-",
+                     "(info)", "-"))
 
     # 4. footprint
     sz = vals.get(("lib_size_bytes", "shim"), [])

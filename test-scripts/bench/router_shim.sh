@@ -1,9 +1,11 @@
 # Sourced by run.sh: section "router-shim" — nginx requests/s under wrk, a new connection per
 # request (`-H 'Connection: close'`), behind the socketbox router with the shim's "A" listener
 # (rule socketbox=PATH; router `-l 127.0.0.1 -p RP -S PATH`) vs the same nginx listening on TCP
-# directly. Both nginx runs use the same config (worker_processes BENCH_RS_NGINX_WORKERS, no
-# access log). Goal: >= 0.9x req/s. A CPU row adds up user+system CPU time of nginx (master and
-# workers) and, for the shim, the router, per request.
+# directly, and the same with the router handing its listener over (`--handover listener`: the
+# kernel dispatches, the router sees no connection). Both nginx runs use the same config
+# (worker_processes BENCH_RS_NGINX_WORKERS, no access log). Goals: >= 0.9x req/s per connection
+# dispatch, >= 0.97x with handover. A CPU row adds up user+system CPU time of nginx (master and
+# workers) and the router, per request.
 # Knobs: BENCH_RS_REPS (5), BENCH_RS_DURATION (5 s), BENCH_RS_CONNS (16), BENCH_RS_THREADS (2),
 # BENCH_RS_NGINX_WORKERS (1), BENCH_RS_PORT, SOCKSWAP_ROUTER (the router binary).
 
@@ -54,10 +56,10 @@ rs_group_cpu_us() {
     echo "$total"
 }
 
-# rs_once base|shim REP
+# rs_once base|shim|handover REP
 rs_once() {
     local mode=$1 rep=$2 dir=$WORK/rs-$1 log=$LOGS/router-shim-$1-$2 port npid rpid="" out rc
-    local c0 c1 r0=0 r1=0 rps reqs errs non2xx delivered0 delivered1
+    local c0 c1 r0=0 r1=0 rps reqs errs non2xx delivered0 delivered1 accepted0 accepted1 handed
     rm -rf "$dir"
     mkdir -p "$dir"
     if [[ $mode == base ]]; then
@@ -68,7 +70,9 @@ rs_once() {
     else
         port=$RS_ROUTER_PORT
         rm -f "$WORK/rs.a"
-        bg_start "$log.router.log" "$RS_ROUTER" -l 127.0.0.1 -p "$port" -S "$WORK/rs.a" --status "$WORK/rs.status"
+        local handover=()
+        [[ $mode == handover ]] && handover=(--handover listener)
+        bg_start "$log.router.log" "$RS_ROUTER" -l 127.0.0.1 -p "$port" -S "$WORK/rs.a" --status "$WORK/rs.status" "${handover[@]}"
         rpid=$BG_PID
         if ! wait_ready 10 "$rpid" grep -qs 'event=ready' "$log.router.log"; then
             fail router-shim "the router did not start (log: $log.router.log)"
@@ -86,7 +90,7 @@ rs_once() {
         [[ -n $rpid ]] && stop_pid "$rpid"
         return 1
     fi
-    if [[ $mode == shim ]]; then
+    if [[ $mode != base ]]; then
         if [[ ! -S $WORK/rs.a ]] || port_listening "$RS_SHIM_PORT" || ! shim_mapped "$npid"; then
             fail router-shim "shim: conversion check failed (A socket $WORK/rs.a: $([[ -S $WORK/rs.a ]] && echo yes || echo no), TCP port $RS_SHIM_PORT listening: $(port_listening "$RS_SHIM_PORT" && echo yes || echo no), shim mapped: $(shim_mapped "$npid" && echo yes || echo no))"
             stop_pid "$npid"
@@ -94,6 +98,7 @@ rs_once() {
             return 1
         fi
         delivered0=$("$RS_ROUTER" status "$WORK/rs.status" 2>/dev/null | sed -n 's/^total delivered=\([0-9]*\).*/\1/p')
+        accepted0=$("$RS_ROUTER" status "$WORK/rs.status" 2>/dev/null | sed -n 's/^total .*accepted=\([0-9]*\).*/\1/p')
     fi
     c0=$(rs_group_cpu_us "$npid")
     [[ -n $rpid ]] && r0=$(proc_cpu_us "$rpid")
@@ -103,8 +108,10 @@ rs_once() {
     c1=$(rs_group_cpu_us "$npid")
     [[ -n $rpid ]] && r1=$(proc_cpu_us "$rpid")
     printf '%s\n' "$out" >"$log.wrk.out"
-    if [[ $mode == shim ]]; then
+    if [[ $mode != base ]]; then
         delivered1=$("$RS_ROUTER" status "$WORK/rs.status" 2>/dev/null | sed -n 's/^total delivered=\([0-9]*\).*/\1/p')
+        accepted1=$("$RS_ROUTER" status "$WORK/rs.status" 2>/dev/null | sed -n 's/^total .*accepted=\([0-9]*\).*/\1/p')
+        handed=$("$RS_ROUTER" status "$WORK/rs.status" 2>/dev/null | grep -c '^handover .*state=handed-over')
     fi
     local alive=1
     kill -0 "$npid" 2>/dev/null || alive=0
@@ -130,10 +137,17 @@ rs_once() {
         fi
         RS_VERIFIED=$((RS_VERIFIED + 1))
     fi
+    if [[ $mode == handover ]]; then
+        if [[ $handed != 1 || -z $accepted0 || $accepted0 != "${accepted1:-x}" || $delivered1 != 0 ]]; then
+            fail router-shim "handover: the router was not out of the way (handed-over keys: $handed, accepted $accepted0 -> $accepted1, delivered $delivered1; status: $WORK/rs.status)"
+            return 1
+        fi
+        RS_HANDED=$((RS_HANDED + 1))
+    fi
     record router_shim_rps "$mode" "$rps"
     record router_shim_cpu_us "$mode" "$(awk -v c="$((c1 - c0 + r1 - r0))" -v n="$reqs" 'BEGIN { printf "%.2f", c / n }')"
     record router_shim_nginx_cpu_us "$mode" "$(awk -v c="$((c1 - c0))" -v n="$reqs" 'BEGIN { printf "%.2f", c / n }')"
-    [[ $mode == shim ]] && record router_shim_router_cpu_us shim "$(awk -v c="$((r1 - r0))" -v n="$reqs" 'BEGIN { printf "%.2f", c / n }')"
+    [[ $mode != base ]] && record router_shim_router_cpu_us "$mode" "$(awk -v c="$((r1 - r0))" -v n="$reqs" 'BEGIN { printf "%.2f", c / n }')"
     say "bench:   router-shim $mode rep $rep: $rps req/s ($reqs requests), CPU nginx $(((c1 - c0) / 1000)) ms, router $(((r1 - r0) / 1000)) ms"
 }
 
@@ -150,11 +164,16 @@ bench_router_shim() {
     RS_SHIM_PORT=$(pick_port $((RS_ROUTER_PORT + 1)))
     say "bench: [router-shim] nginx (worker_processes $RS_WORKERS) under wrk -t$RS_THREADS -c$RS_CONNS -d${RS_DURATION}s, Connection: close; $RS_REPS reps alternating TCP/router+shim (router $RS_ROUTER)"
     RS_VERIFIED=0
+    RS_HANDED=0
     for ((i = 0; i < RS_REPS; i++)); do
-        ((i % 2 == 0)) && order="base shim" || order="shim base"
+        case $((i % 3)) in
+            0) order="base shim handover" ;;
+            1) order="shim handover base" ;;
+            *) order="handover base shim" ;;
+        esac
         for m in $order; do
             rs_once "$m" "$i" || return
         done
     done
-    note router-shim "conversion verified in $RS_VERIFIED shim runs: the A socket $WORK/rs.a existed, nothing listened on TCP port $RS_SHIM_PORT (nginx's own), nginx had libsockswap mapped, and the router's status counted at least as many A deliveries as wrk completed requests"
+    note router-shim "conversion verified in $RS_VERIFIED shim runs: the A socket $WORK/rs.a existed, nothing listened on TCP port $RS_SHIM_PORT (nginx's own), nginx had libsockswap mapped, and the router's status counted at least as many A deliveries as wrk completed requests; in $RS_HANDED handover runs the router's status showed the key handed over and no connection accepted or delivered by the router"
 }

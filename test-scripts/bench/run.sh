@@ -15,7 +15,7 @@
 #
 # Knobs (environment): SOCKSWAP_LIB, BENCH_REPS, BENCH_REDIS_REPS, BENCH_CHURN_REPS,
 # BENCH_SOCKET_ITER, BENCH_GETSOCKNAME_ITER, BENCH_EPOLL_ITER, BENCH_REDIS_N, BENCH_CHURN_N,
-# BENCH_REDIS_PORT, BENCH_CHURN_PORT, BENCH_EPOLL_PORT, BENCH_SECTIONS (default "passthru redis churn dgram footprint router-shim router"; router: bench/router.sh), BENCH_DGRAM_REPS, BENCH_DGRAM_N, BENCH_DGRAM_PORT.
+# BENCH_REDIS_PORT, BENCH_CHURN_PORT, BENCH_EPOLL_PORT, BENCH_SECTIONS (default "passthru redis churn dgram footprint router-shim router responder"; router: bench/router.sh; responder: bench/responder.sh), BENCH_DGRAM_REPS, BENCH_DGRAM_N, BENCH_DGRAM_PORT.
 set -uo pipefail
 
 # Nothing of the caller's shim configuration may leak into the baselines.
@@ -37,7 +37,7 @@ GSN_ITER=${BENCH_GETSOCKNAME_ITER:-1000000}
 EPOLL_ITER=${BENCH_EPOLL_ITER:-500000}
 REDIS_N=${BENCH_REDIS_N:-200000}
 CHURN_N=${BENCH_CHURN_N:-20000}
-SECTIONS=${BENCH_SECTIONS:-passthru redis churn dgram footprint router-shim router}
+SECTIONS=${BENCH_SECTIONS:-passthru redis churn dgram footprint router-shim router responder}
 NONMATCH_RULES='in,port=1,path=/tmp/none'
 
 say() { printf '%s\n' "$*" >&2; }
@@ -440,6 +440,8 @@ for s in $SECTIONS; do
     footprint) bench_footprint ;;
     router) ROUTER_REPORT=$WORK/router-report.txt  # the socketbox router: test-scripts/bench/router.sh
         bash "$HERE/router.sh" "$ROUTER_REPORT" || fail router "router benchmark failed (log above)" ;;
+    responder) RESPONDER_REPORT=$WORK/responder-report.txt  # the port-80 responder vs nginx
+        bash "$HERE/responder.sh" "$RESPONDER_REPORT" || fail responder "responder benchmark failed (log above)" ;;
     *) say "bench: unknown section $s"; exit 2 ;;
     esac
 done
@@ -451,6 +453,7 @@ echo
 python3 "$HERE/report.py" "$RESULTS"
 rc=$?
 if [[ -s ${ROUTER_REPORT:-} ]]; then echo; cat "$ROUTER_REPORT"; fi
+if [[ -s ${RESPONDER_REPORT:-} ]]; then echo; cat "$RESPONDER_REPORT"; fi
 # vsock section: boots the test guest (test-scripts/vm/); BENCH_VSOCK=0 skips it.
 if [[ ${BENCH_VSOCK:-1} != 0 ]]; then
     SOCKSWAP_LIB=$LIB bash "$HERE/vsock.sh" || rc=1

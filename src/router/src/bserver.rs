@@ -194,7 +194,14 @@ impl BServer {
         }
     }
 
-    pub fn on_conn(&mut self, ep: &sys::Epoll, sh: &Shared, id: u64, events: u32) {
+    pub fn on_conn(
+        &mut self,
+        ep: &sys::Epoll,
+        sh: &Shared,
+        id: u64,
+        events: u32,
+        handovers: &mut crate::handover::Handovers,
+    ) {
         if events & libc::EPOLLOUT as u32 != 0 {
             if let Some(s) = self.conns.get(&id).and_then(|c| c.slot) {
                 self.flush(ep, sh, s);
@@ -212,23 +219,15 @@ impl BServer {
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => return,
                 Err(e) => return self.close(ep, id, &format!("recv: {e}"), true),
             };
+        let mut fds = fds;
         let had_fds = !fds.is_empty();
-        drop(fds); // a client has no business sending us fds
         if n == 0 && !had_fds && !truncated {
             return self.close(ep, id, "EOF", false);
         }
         if c.slot.is_some() {
             return self.close(ep, id, "record after registration", false);
         }
-        if had_fds || truncated {
-            return self.close(
-                ep,
-                id,
-                "malformed registration (fds attached or oversized)",
-                true,
-            );
-        }
-        let Some(slot) = wire::b_parse_register(&buf[..n]) else {
+        let Some((slot, ext)) = wire::b_parse_register_any(&buf[..n]) else {
             return self.close(
                 ep,
                 id,
@@ -236,6 +235,18 @@ impl BServer {
                 true,
             );
         };
+        // The one fd a client may send: the listener it holds (a versioned registration
+        // saying so). Anything else attached is closed and the peer with it.
+        let holds = ext & wire::B_HOLDS_LISTENER != 0;
+        if truncated || (had_fds && !(holds && fds.len() == 1)) || (holds && fds.len() != 1) {
+            return self.close(
+                ep,
+                id,
+                "malformed registration (fds attached or oversized)",
+                true,
+            );
+        }
+        let held = fds.pop();
         let cfg = sh.config();
         let Some(def) = cfg.slots.iter().find(|s| s.number == slot) else {
             return self.close(ep, id, &format!("slot {slot} is not configured"), true);
@@ -265,16 +276,45 @@ impl BServer {
         if self.registered.contains_key(&slot) && !def.shared {
             return self.close(ep, id, &format!("slot {slot} is registered already"), true);
         }
-        // SAFETY: sending 4 bytes from a valid array on a socket we own.
-        let r = unsafe {
-            libc::send(
-                c.fd.as_raw_fd(),
-                wire::B_ACK.as_ptr() as *const libc::c_void,
-                wire::B_ACK.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            )
+        let listener = if ext & wire::B_WANTS_LISTENER != 0 {
+            match handovers.for_slot(slot, held) {
+                Ok(l) => l,
+                Err(e) => return self.close(ep, id, &e, true),
+            }
+        } else {
+            if handovers.has_slot(slot) {
+                crate::log!(
+                    Warn,
+                    "b-register",
+                    slot = slot,
+                    pid = c.pid,
+                    note = "the slot is handed over, and this client did not ask for its listener: it will get no connections"
+                );
+            }
+            None
         };
-        if r != wire::B_ACK.len() as isize {
+        let sent = match listener {
+            Some(l) => {
+                sys::send_fd(c.fd.as_raw_fd(), &wire::B_ACK_LISTENER, l).map_err(|e| e.to_string())
+            }
+            None => {
+                // SAFETY: sending 4 bytes from a valid array on a socket we own.
+                let r = unsafe {
+                    libc::send(
+                        c.fd.as_raw_fd(),
+                        wire::B_ACK.as_ptr() as *const libc::c_void,
+                        wire::B_ACK.len(),
+                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                    )
+                };
+                if r == wire::B_ACK.len() as isize {
+                    Ok(())
+                } else {
+                    Err("short send".into())
+                }
+            }
+        };
+        if sent.is_err() {
             return self.close(ep, id, "could not send the acknowledgement", true);
         }
         crate::log!(
@@ -283,7 +323,12 @@ impl BServer {
             slot = slot,
             uid = c.uid,
             pid = c.pid,
-            api = c.api
+            api = c.api,
+            path = if listener.is_some() {
+                "handover"
+            } else {
+                "dispatch"
+            }
         );
         if let Some(c) = self.conns.get_mut(&id) {
             c.slot = Some(slot);

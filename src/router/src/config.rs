@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use serde::Deserialize;
+use sockswap_core::socketbox::handover::{self, HandoverKey, ListenerInfo};
 use sockswap_core::socketbox::python::{ApiSocket, Slot};
 use sockswap_core::socketbox::table::{
     IpMatch, MapKeySpec, MapSet, RouteTable, Rule, RuleSet, Target, Tuple,
@@ -53,6 +54,21 @@ pub enum Named {
         to: RelayTo,
         proxy: Option<ProxyVersion>,
     },
+    /// The built-in port-80 responder: redirect to https, serve ACME challenges from `webroot`.
+    HttpsRedirect { webroot: Option<String> },
+    /// A supervised daemon (`[[daemon]]`, see `daemon.rs`): delivered over A to its socket pair.
+    Daemon,
+}
+
+/// A program the router starts and supervises, fed over a socket pair (`[[daemon]]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonSpec {
+    pub name: String,
+    pub argv: Vec<String>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub cwd: Option<String>,
+    pub env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -71,6 +87,8 @@ pub struct Config {
     pub table: RouteTable,
     pub templates: bool,
     pub named: HashMap<String, Named>,
+    /// Supervised daemons; started once at startup (a reload does not change them).
+    pub daemons: Vec<DaemonSpec>,
     pub api_sockets: Vec<ApiSocket>,
     pub slots: Vec<Slot>,
     pub b_uid_limit: usize,
@@ -88,6 +106,92 @@ pub struct Config {
     /// Whether routing or delivery needs the connection's local address (getsockname): false
     /// only when no rule or map looks at it, no path template and no spawn/relay target uses it.
     pub needs_local: bool,
+    /// Targets that opted in to listener handover (`--handover listener`, `handover =
+    /// "listener"`), and the keys handed over to them (computed from the tables).
+    pub handover_targets: Vec<Target>,
+    pub handover_keys: Vec<HandoverKey>,
+}
+
+/// The handover plan for `c`: TCP listeners whose address the config gives (not inherited fds).
+/// A router listener sharing its port with a per-address key gets SO_REUSEPORT (the kernel
+/// lets a specific address and a wildcard share a port only so), and a listener handed over
+/// whole is not the router's to accept on.
+pub fn compute_handover(c: &mut Config) -> Result<(), String> {
+    if c.handover_targets.is_empty() {
+        c.handover_keys.clear();
+        return Ok(());
+    }
+    if c.templates {
+        return Err("handover: -U path templates and listener handover cannot be combined".into());
+    }
+    let infos: Vec<ListenerInfo> = c
+        .listeners
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| match l {
+            ListenSpec::Tcp { addr, .. } => Some(ListenerInfo {
+                index: i as u32,
+                ip: if addr.ip().is_unspecified() {
+                    Ipv6Addr::UNSPECIFIED
+                } else {
+                    to_v6(addr.ip())
+                },
+                port: addr.port(),
+            }),
+            _ => None,
+        })
+        .collect();
+    let opted = c.handover_targets.clone();
+    c.handover_keys = handover::plan(&c.table, &infos, &|t| opted.contains(t))?;
+    for t in &c.handover_targets {
+        if !c.handover_keys.iter().any(|h| &h.target == t) {
+            return Err(format!(
+                "handover: no local address and port routes to {t} alone (every route to it \
+                 depends on the remote address, or no TCP listener reaches it); \
+                 `socketbox explain` shows why"
+            ));
+        }
+    }
+    for i in 0..c.listeners.len() {
+        let shares_port = c
+            .handover_keys
+            .iter()
+            .any(|h| h.key.listener as usize == i && h.key.ip.is_some())
+            && !handed_over_whole(c, i);
+        if let (true, Some(ListenSpec::Tcp { reuseport, .. })) =
+            (shares_port, c.listeners.get_mut(i))
+        {
+            *reuseport = true;
+        }
+    }
+    Ok(())
+}
+
+/// Whether listener `i` is handed over whole: its one key is the listener's own address (or
+/// any address, for a wildcard), so the router does not open or accept on it at all.
+pub fn handed_over_whole(c: &Config, i: usize) -> bool {
+    let Some(ListenSpec::Tcp { addr, .. }) = c.listeners.get(i) else {
+        return false;
+    };
+    let own = to_v6(addr.ip());
+    c.handover_keys
+        .iter()
+        .any(|h| h.key.listener as usize == i && (h.key.ip.is_none() || h.key.ip == Some(own)))
+}
+
+/// The address a handover key's listener binds: the key's own address in its own family (an
+/// IPv4 key binds AF_INET), or the router listener's address for a whole wildcard listener.
+pub fn handover_addr(c: &Config, h: &HandoverKey) -> Option<SocketAddr> {
+    let ip = match (h.key.ip, c.listeners.get(h.key.listener as usize)) {
+        (Some(ip), _) => ip,
+        (None, Some(ListenSpec::Tcp { addr, .. })) => to_v6(addr.ip()),
+        _ => return None,
+    };
+    let ip = match ip.to_ipv4_mapped() {
+        Some(v4) => IpAddr::V4(v4),
+        None => IpAddr::V6(ip),
+    };
+    Some(SocketAddr::new(ip, h.key.port))
 }
 
 /// See `Config::needs_local`.
@@ -186,7 +290,7 @@ pub fn parse_listen_spec(s: &str) -> Result<ListenSpec, String> {
 }
 
 /// A native target string: `unix:PATH`, `fd:N`, `slot:N`, `spawn:NAME`, `relay:NAME`,
-/// `name:NAME`, `rule:K`, `map:K`, `fail`; socketbox's `jump-*:` spellings are accepted too.
+/// `responder:NAME`, `daemon:NAME`, `name:NAME`, `rule:K`, `map:K`, `fail`; socketbox's `jump-*:` spellings are accepted too.
 pub fn parse_target(s: &str) -> Result<Target, String> {
     if s == "fail" {
         return Ok(Target::Fail);
@@ -202,7 +306,9 @@ pub fn parse_target(s: &str) -> Result<Target, String> {
         "unix" | "jump-unix" if !v.is_empty() => Target::Unix(v.to_string()),
         "fd" | "jump-fd" => Target::Fd(v.parse().map_err(|_| format!("bad target '{s}'"))?),
         "slot" => Target::Slot(num(v)?),
-        "spawn" | "relay" | "name" if !v.is_empty() => Target::Named(v.to_string()),
+        "spawn" | "relay" | "responder" | "daemon" | "name" if !v.is_empty() => {
+            Target::Named(v.to_string())
+        }
         "rule" | "jump-rule" => Target::JumpRule(num(v)?),
         "map" | "jump-map" => Target::JumpMap(num(v)?),
         _ => return Err(format!("bad target '{s}'")),
@@ -275,6 +381,12 @@ pub struct Native {
     #[serde(default)]
     pub relay: Vec<NativeRelay>,
     #[serde(default)]
+    pub responder: Vec<NativeResponder>,
+    #[serde(default)]
+    pub daemon: Vec<NativeDaemon>,
+    #[serde(default)]
+    pub target: Vec<NativeTarget>,
+    #[serde(default)]
     pub rule_set: Vec<NativeRuleSet>,
     #[serde(default)]
     pub map_set: Vec<NativeMapSet>,
@@ -317,6 +429,27 @@ pub struct NativeSlot {
     pub api_socket: usize,
     #[serde(default)]
     pub shared: bool,
+    /// `handover = "listener"`: registered clients asking for it get the slot's listener.
+    pub handover: Option<String>,
+}
+
+/// Per-target settings: `[[target]] to = "unix:/run/web.sock"  handover = "listener"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeTarget {
+    pub to: String,
+    pub handover: Option<String>,
+}
+
+/// `handover = "listener"` (the one mode) or `"none"`.
+fn handover_mode(v: Option<&str>, what: &str) -> Result<bool, String> {
+    match v {
+        None | Some("none") => Ok(false),
+        Some("listener") => Ok(true),
+        Some(o) => Err(format!(
+            "{what}: handover must be \"listener\" or \"none\", not '{o}'"
+        )),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -340,6 +473,26 @@ pub struct NativeRelay {
     pub name: String,
     pub to: String,
     pub proxy: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeDaemon {
+    pub name: String,
+    pub argv: Vec<String>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeResponder {
+    pub name: String,
+    pub action: String,
+    pub webroot: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -550,6 +703,7 @@ fn empty(o: &Options) -> Config {
         table: RouteTable::default(),
         templates: o.templates,
         named: HashMap::new(),
+        daemons: Vec::new(),
         api_sockets: Vec::new(),
         slots: Vec::new(),
         b_uid_limit: 5,
@@ -563,6 +717,8 @@ fn empty(o: &Options) -> Config {
         log_level: None,
         source: None,
         needs_local: true,
+        handover_targets: Vec::new(),
+        handover_keys: Vec::new(),
     }
 }
 
@@ -649,12 +805,33 @@ pub fn apply_file(c: &mut Config, format: &str, path: &str, text: &str) -> Resul
                 });
             }
             for s in &n.slot {
+                if handover_mode(
+                    s.handover.as_deref(),
+                    &format!("{path}: [[slot]] {}", s.number),
+                )? {
+                    c.handover_targets.push(Target::Slot(s.number));
+                }
                 c.slots.push(Slot {
                     number: s.number,
                     uid: s.uid,
                     api_socket: s.api_socket,
                     shared: s.shared,
                 });
+            }
+            for t in &n.target {
+                let target = parse_target(&t.to).map_err(|e| format!("{path}: [[target]] {e}"))?;
+                if !matches!(target, Target::Unix(_) | Target::Slot(_)) {
+                    return Err(format!(
+                        "{path}: [[target]] to = '{}': handover is for unix: and slot: targets",
+                        t.to
+                    ));
+                }
+                if handover_mode(
+                    t.handover.as_deref(),
+                    &format!("{path}: [[target]] {}", t.to),
+                )? {
+                    c.handover_targets.push(target);
+                }
             }
             for ow in &n.owner {
                 c.target_owner.push((ow.prefix.clone(), ow.uid));
@@ -686,6 +863,66 @@ pub fn apply_file(c: &mut Config, format: &str, path: &str, text: &str) -> Resul
                 let v = Named::Relay {
                     to: parse_relay_to(&r.to).map_err(|e| format!("{path}: {e}"))?,
                     proxy,
+                };
+                if c.named.insert(r.name.clone(), v).is_some() {
+                    return Err(format!("{path}: target name '{}' defined twice", r.name));
+                }
+            }
+            for d in &n.daemon {
+                let ok_name = !d.name.is_empty()
+                    && d.name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+                if !ok_name {
+                    return Err(format!(
+                        "{path}: daemon '{}': a name is letters, digits, '-', '_' and '.'",
+                        d.name
+                    ));
+                }
+                if d.argv.first().is_none_or(String::is_empty) {
+                    return Err(format!("{path}: daemon '{}': empty argv", d.name));
+                }
+                if let Some(k) = d.env.keys().find(|k| k.is_empty() || k.contains('=')) {
+                    return Err(format!("{path}: daemon '{}': bad env name '{k}'", d.name));
+                }
+                c.daemons.push(DaemonSpec {
+                    name: d.name.clone(),
+                    argv: d.argv.clone(),
+                    user: d.user.clone(),
+                    group: d.group.clone(),
+                    cwd: d.cwd.clone(),
+                    env: d.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                });
+                if c.named.insert(d.name.clone(), Named::Daemon).is_some() {
+                    return Err(format!("{path}: target name '{}' defined twice", d.name));
+                }
+            }
+            for r in &n.responder {
+                if r.action != "https-redirect" {
+                    return Err(format!(
+                        "{path}: responder '{}': action must be \"https-redirect\", not '{}'",
+                        r.name, r.action
+                    ));
+                }
+                if let Some(w) = &r.webroot {
+                    match std::fs::metadata(w) {
+                        Ok(m) if m.is_dir() => {}
+                        Ok(_) => {
+                            return Err(format!(
+                                "{path}: responder '{}': webroot {w} is not a directory",
+                                r.name
+                            ))
+                        }
+                        Err(e) => {
+                            return Err(format!(
+                                "{path}: responder '{}': webroot {w}: {}",
+                                r.name, e
+                            ))
+                        }
+                    }
+                }
+                let v = Named::HttpsRedirect {
+                    webroot: r.webroot.clone(),
                 };
                 if c.named.insert(r.name.clone(), v).is_some() {
                     return Err(format!("{path}: target name '{}' defined twice", r.name));
@@ -741,7 +978,7 @@ pub fn check_references(c: &Config) -> Result<(), String> {
         if let Target::Named(n) = t {
             if !c.named.contains_key(n) {
                 return Err(format!(
-                    "target '{n}' is not defined (no [[spawn]] or [[relay]] with that name)"
+                    "target '{n}' is not defined (no [[spawn]], [[relay]], [[responder]] or [[daemon]] with that name)"
                 ));
             }
         }
@@ -848,7 +1085,20 @@ pub fn build(o: &Options, read: &dyn Fn(&str) -> Result<String, String>) -> Resu
         p.chroot = o.chroot.clone();
     }
     p.no_new_privs = !o.allow_new_privs;
+    if o.handover_listener {
+        match &o.send_path {
+            Some(p) => c.handover_targets.push(Target::Unix(p.clone())),
+            None => {
+                return Err(
+                    "--handover listener goes with -S PATH (in a TOML config: [[target]] \
+                     to = \"unix:PATH\" with handover = \"listener\")"
+                        .into(),
+                )
+            }
+        }
+    }
     check_references(&c)?;
+    compute_handover(&mut c)?;
     c.needs_local = compute_needs_local(&c);
     Ok(c)
 }
@@ -882,6 +1132,16 @@ pub fn target_name(t: &Target) -> String {
     }
 }
 
+/// The word the config uses for a named target of this kind (`relay:NAME`, ...).
+pub fn named_kind(n: &Named) -> &'static str {
+    match n {
+        Named::Spawn { .. } => "spawn",
+        Named::Relay { .. } => "relay",
+        Named::HttpsRedirect { .. } => "responder",
+        Named::Daemon => "daemon",
+    }
+}
+
 impl Config {
     /// A target as the config spells it, with what it does: `relay:legacy (connects to
     /// 127.0.0.1:8080, PROXY v2 header)`, `spawn:echo (runs /usr/bin/cat, at most 64 at once)`.
@@ -906,6 +1166,11 @@ impl Config {
                 "spawn:{n} (runs {}, at most {max_children} at once)",
                 argv.join(" ")
             ),
+            Some(Named::HttpsRedirect { webroot }) => match webroot {
+                Some(w) => format!("responder:{n} (redirects to https, ACME challenges from {w})"),
+                None => format!("responder:{n} (redirects to https)"),
+            },
+            Some(Named::Daemon) => format!("daemon:{n} (the supervised daemon's socket pair)"),
             None => format!("{} (undefined)", target_name(t)),
         }
     }
@@ -1012,5 +1277,57 @@ entries = [ { local = "fd01:db8::1:10", to = "unix:/vm7/sb-00443" } ]
             .unwrap_err()
             .contains("nope"));
         assert!(build(&o, &|_| Ok("bogus = 1".to_string())).is_err());
+    }
+
+    #[test]
+    fn handover_opt_in_and_plan() {
+        let read = |t: &'static str| move |_: &str| Ok(t.to_string());
+        let (_, o) = crate::flags::parse(&[
+            "-S".into(),
+            "/run/web".into(),
+            "-p".into(),
+            "80".into(),
+            "--handover".into(),
+            "listener".into(),
+        ])
+        .unwrap();
+        let c = build(&o, &read("")).unwrap();
+        assert_eq!(c.handover_keys.len(), 1);
+        assert!(handed_over_whole(&c, 0), "the -l/-p listener is the key");
+        let (_, o) = crate::flags::parse(&[
+            "-f".into(),
+            "x.conf".into(),
+            "--handover".into(),
+            "listener".into(),
+        ])
+        .unwrap();
+        assert!(build(&o, &read("rule-set:0\ndefault:fail\n"))
+            .unwrap_err()
+            .contains("-S PATH"));
+        let toml = "[[listen]]\naddress = \"[::]:80\"\n[[target]]\nto = \"unix:/w\"\nhandover = \"listener\"\n\
+            [[rule_set]]\nid = 0\ndefault = \"fail\"\nrules = [ { local = \"127.0.0.2\", to = \"unix:/w\" } ]\n";
+        let (_, o) = crate::flags::parse(&["-f".into(), "x.toml".into()]).unwrap();
+        let c = build(&o, &read(toml)).unwrap();
+        assert_eq!(c.handover_keys.len(), 1);
+        assert!(!handed_over_whole(&c, 0));
+        assert!(
+            matches!(
+                c.listeners[0],
+                ListenSpec::Tcp {
+                    reuseport: true,
+                    ..
+                }
+            ),
+            "shares its port with the key"
+        );
+        assert_eq!(
+            handover_addr(&c, &c.handover_keys[0]),
+            Some("127.0.0.2:80".parse().unwrap())
+        );
+        let remote_only = toml.replace("local = \"127.0.0.2\"", "remote = \"127.0.0.2\"");
+        let e = build(&o, &read(Box::leak(remote_only.into_boxed_str()))).unwrap_err();
+        assert!(e.contains("no local address and port routes to"), "{e}");
+        let bad = toml.replace("handover = \"listener\"", "handover = \"kernel\"");
+        assert!(build(&o, &read(Box::leak(bad.into_boxed_str()))).is_err());
     }
 }

@@ -39,6 +39,7 @@ pub struct Control {
     /// The config file's directory, opened before a chroot so SIGHUP can re-read the file
     /// (and a TOML file's `rules_file` next to it) from inside the chroot.
     pub config_dir: Option<(String, OwnedFd)>,
+    pub handovers: crate::handover::Handovers,
 }
 
 /// Open the directory holding `path` (O_PATH|O_DIRECTORY), for `read_in_dir`.
@@ -174,7 +175,12 @@ impl Control {
                 Some(Named::Relay { to, proxy }) => {
                     crate::relay::start(&self.sh, &n, to, *proxy, p)
                 }
-                None => {
+                Some(Named::HttpsRedirect { webroot }) => {
+                    crate::responder::start(&self.sh, &n, webroot.as_deref(), p)
+                }
+                // Workers deliver to a running daemon's pair; reaching here means it was added
+                // by a reload, which does not start daemons.
+                Some(Named::Daemon) | None => {
                     self.sh.stats.count(&format!("name:{n}"), Event::Refused);
                     crate::log!(
                         Warn,
@@ -221,6 +227,7 @@ impl Control {
                 c.workers = old.workers;
                 c.status = old.status.clone();
                 self.sh.replace_config(c);
+                self.handovers.reload(&self.sh.config());
                 self.a.forget_idle(&self.ep);
                 crate::log!(Info, "reload", result = "ok");
             }
@@ -237,7 +244,9 @@ impl Control {
                 (self.a.waiting() + self.b.waiting() + self.spawner.waiting()) as u64,
                 self.spawner.children() as u64,
                 crate::relay::ACTIVE.load(Ordering::Relaxed) as u64,
-            );
+                self.sh.accepted.load(Ordering::Relaxed),
+            ) + &self.handovers.render()
+                + &crate::daemon::status_lines();
             let mut s = std::os::unix::net::UnixStream::from(fd);
             let _ = s.set_write_timeout(Some(std::time::Duration::from_secs(1)));
             let _ = s.write_all(text.as_bytes());
@@ -306,7 +315,8 @@ impl Control {
 
     pub fn run(&mut self) {
         let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 64];
-        let mut deadline: Option<Instant> = None;
+        // A first round at once: handovers wait to be sent.
+        let mut deadline: Option<Instant> = Some(Instant::now());
         while !self.sh.stop.load(Ordering::SeqCst) {
             let n = match self.ep.wait(
                 &mut events,
@@ -356,7 +366,8 @@ impl Control {
                     }
                     t => {
                         if let Some(id) = BServer::owns_conn(t) {
-                            self.b.on_conn(&self.ep, &self.sh, id, ev.events);
+                            self.b
+                                .on_conn(&self.ep, &self.sh, id, ev.events, &mut self.handovers);
                         } else if let Some(i) = self.a.owns(t) {
                             self.a.on_ready(&self.ep, &self.sh, i);
                         }
@@ -364,7 +375,9 @@ impl Control {
                 }
             }
             let now = Instant::now();
+            let cfg = self.sh.config();
             let ds = [
+                self.handovers.tick(&cfg, now),
                 self.a.expire(&self.ep, &self.sh, now),
                 self.b.expire(&self.sh, now),
                 self.spawner.expire(&self.sh, now),

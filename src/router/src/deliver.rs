@@ -28,6 +28,16 @@ impl Since for Pending {
     }
 }
 
+/// Which A target a connection goes to, borrowed from the config where it can be (a path
+/// template's expansion is owned): looking a known target up allocates nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AKey<'a> {
+    Path(std::borrow::Cow<'a, str>),
+    Fd(RawFd),
+    /// A supervised daemon's socket pair (an fd, named after the daemon in counters and logs).
+    Daemon(&'a str, RawFd),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AKind {
     Path(String),
@@ -145,7 +155,8 @@ fn send_one(sock: RawFd, fd: RawFd) -> Sent {
 
 pub struct Deliverer {
     targets: Vec<ATarget>,
-    index: HashMap<String, usize>,
+    by_path: HashMap<String, usize>,
+    by_fd: HashMap<RawFd, usize>,
     token_base: u64,
 }
 
@@ -153,7 +164,8 @@ impl Deliverer {
     pub fn new(token_base: u64) -> Deliverer {
         Deliverer {
             targets: Vec::new(),
-            index: HashMap::new(),
+            by_path: HashMap::new(),
+            by_fd: HashMap::new(),
             token_base,
         }
     }
@@ -167,20 +179,38 @@ impl Deliverer {
         self.targets.iter().map(|t| t.queue.len()).sum()
     }
 
-    fn slot(&mut self, sh: &Shared, name: &str, kind: AKind) -> usize {
-        if let Some(&i) = self.index.get(name) {
+    fn slot(&mut self, sh: &Shared, key: AKey) -> usize {
+        let found = match &key {
+            AKey::Path(p) => self.by_path.get(p.as_ref()),
+            AKey::Fd(fd) | AKey::Daemon(_, fd) => self.by_fd.get(fd),
+        };
+        if let Some(&i) = found {
             return i;
         }
+        let i = self.targets.len();
+        let (name, kind) = match key {
+            AKey::Path(p) => {
+                let p = p.into_owned();
+                self.by_path.insert(p.clone(), i);
+                (format!("unix:{p}"), AKind::Path(p))
+            }
+            AKey::Fd(fd) => {
+                self.by_fd.insert(fd, i);
+                (format!("fd:{fd}"), AKind::Fd(fd))
+            }
+            AKey::Daemon(name, fd) => {
+                self.by_fd.insert(fd, i);
+                (format!("daemon:{name}"), AKind::Fd(fd))
+            }
+        };
         self.targets.push(ATarget {
-            name: name.to_string(),
+            queued: sh.a_queued(&name),
+            name,
             kind,
             sock: None,
             queue: VecDeque::new(),
-            queued: sh.a_queued(name),
             watching: false,
         });
-        let i = self.targets.len() - 1;
-        self.index.insert(name.to_string(), i);
         i
     }
 
@@ -231,29 +261,29 @@ impl Deliverer {
         self.targets[i].sock = None;
     }
 
-    /// Hand `p` to the A target `name`.
-    pub fn deliver(&mut self, ep: &sys::Epoll, sh: &Shared, name: &str, kind: AKind, p: Pending) {
-        let i = self.slot(sh, name, kind);
-        let cap = sh.config().queue_len;
+    /// Hand `p` to the A target `key`; `cap`: the config's queue bound.
+    pub fn deliver(&mut self, ep: &sys::Epoll, sh: &Shared, key: AKey, cap: usize, p: Pending) {
+        let i = self.slot(sh, key);
         match queue::admit(self.targets[i].queue.len(), cap) {
             Admit::TryNow => {}
             Admit::Enqueue if !queue::reserve(&self.targets[i].queued, cap) => {
-                return Self::refuse(sh, name, p, "queue full")
+                return Self::refuse(sh, &self.targets[i].name, p, "queue full")
             }
             Admit::Enqueue => {
-                sh.stats.count(name, Event::Queued);
+                sh.stats.count(&self.targets[i].name, Event::Queued);
                 self.targets[i].queue.push_back(p);
                 sh.waiting
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return;
             }
-            Admit::Refuse => return Self::refuse(sh, name, p, "queue full"),
+            Admit::Refuse => return Self::refuse(sh, &self.targets[i].name, p, "queue full"),
         }
         let mut reopened = false;
         loop {
             let sock = match self.ensure_open(sh, i) {
                 Ok(s) => s,
                 Err(e) => {
+                    let name = &self.targets[i].name;
                     if e.security {
                         crate::log!(Error, "unsafe-target", target = name, reason = e.reason);
                     }
@@ -262,10 +292,11 @@ impl Deliverer {
             };
             match send_one(sock, p.fd.as_raw_fd()) {
                 Sent::Ok => {
-                    sh.stats.count(name, Event::Delivered);
+                    sh.stats.count(&self.targets[i].name, Event::Delivered);
                     return;
                 }
                 Sent::Again => {
+                    let name = &self.targets[i].name;
                     if queue::on_again(0, cap) == Admit::Refuse {
                         return Self::refuse(sh, name, p, "target busy and queueing is off");
                     }
@@ -283,13 +314,18 @@ impl Deliverer {
                 Sent::Reconnect(e)
                     if !reopened && matches!(self.targets[i].kind, AKind::Path(_)) =>
                 {
-                    crate::log!(Debug, "reconnect", target = name, reason = e);
+                    crate::log!(
+                        Debug,
+                        "reconnect",
+                        target = self.targets[i].name,
+                        reason = e
+                    );
                     self.close_sock(ep, i);
                     reopened = true;
                 }
                 Sent::Reconnect(e) | Sent::Failed(e) => {
                     self.close_sock_if_path(ep, i);
-                    return Self::refuse(sh, name, p, &format!("send: {e}"));
+                    return Self::refuse(sh, &self.targets[i].name, p, &format!("send: {e}"));
                 }
             }
         }

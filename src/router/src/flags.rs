@@ -57,6 +57,9 @@ pub struct Options {
     pub log_level: Option<String>,
     pub target_owner: Vec<(String, u32)>,
     pub allow_new_privs: bool,
+    /// `--handover listener` (with -S): hand the target a listening socket once instead of
+    /// each connection.
+    pub handover_listener: bool,
 }
 
 pub const USAGE: &str = "\
@@ -86,6 +89,8 @@ long options:
                        backlog=N, mode=0660
   --format text|toml|json   --status PATH   --workers N   --queue-len N   --queue-timeout MS
   --log-level off|error|warn|info|debug|trace   --target-owner PREFIX=UID   --allow-new-privs
+  --handover listener  with -S: hand the target one listening socket for its keys instead of
+                       each connection (the kernel dispatches; see docs/router.md)
 ";
 
 /// Parse an IP given as IPv6, IPv4, or `::ffff:a.b.c.d`.
@@ -166,6 +171,12 @@ pub fn parse(args: &[String]) -> Result<(Mode, Options), String> {
                     o.format = Some(value)
                 }
                 "listen" => o.listen.push(value),
+                "handover" => {
+                    if value != "listener" {
+                        return Err(format!("--handover: expected 'listener', got '{value}'"));
+                    }
+                    o.handover_listener = true
+                }
                 "status" => o.status = Some(value),
                 "workers" => {
                     let n: usize = parse_num("--workers", &value)?;

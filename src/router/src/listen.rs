@@ -8,13 +8,15 @@ use crate::config::ListenSpec;
 use crate::sys;
 
 pub struct Listener {
-    pub fd: OwnedFd,
+    /// None: handed over whole to a target (the kernel gives its connections to the target's
+    /// listener; the router keeps the index so rules' `listener` numbers stay the same).
+    pub fd: Option<OwnedFd>,
     pub desc: String,
 }
 
 const IPV6_FREEBIND: i32 = 78;
 
-fn tcp(
+pub fn tcp(
     addr: SocketAddr,
     transparent: bool,
     freebind: bool,
@@ -134,7 +136,7 @@ fn inherited(fd: RawFd, what: &str) -> Result<Listener, String> {
     // SAFETY: fcntl on our fd.
     unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     Ok(Listener {
-        fd: owned,
+        fd: Some(owned),
         desc: format!("{what}:{fd}"),
     })
 }
@@ -158,9 +160,20 @@ fn systemd_fds() -> Result<Vec<RawFd>, String> {
     Ok((3..3 + n).collect())
 }
 
-pub fn open_all(specs: &[ListenSpec]) -> Result<Vec<Listener>, String> {
+/// Opens every listener but those `handed_over` says the router leaves to a target.
+pub fn open_all(
+    specs: &[ListenSpec],
+    handed_over: &dyn Fn(usize) -> bool,
+) -> Result<Vec<Listener>, String> {
     let mut out = Vec::new();
-    for s in specs {
+    for (i, s) in specs.iter().enumerate() {
+        if let (true, ListenSpec::Tcp { addr, .. }) = (handed_over(i), s) {
+            out.push(Listener {
+                fd: None,
+                desc: format!("tcp:{addr} (handed over)"),
+            });
+            continue;
+        }
         match s {
             ListenSpec::Tcp {
                 addr,
@@ -179,7 +192,7 @@ pub fn open_all(specs: &[ListenSpec]) -> Result<Vec<Listener>, String> {
                     *backlog,
                 )?;
                 out.push(Listener {
-                    fd,
+                    fd: Some(fd),
                     desc: format!("tcp:{addr}"),
                 });
             }
@@ -193,7 +206,7 @@ pub fn open_all(specs: &[ListenSpec]) -> Result<Vec<Listener>, String> {
                 sys::listen(fd.as_raw_fd(), *backlog)
                     .map_err(|e| format!("{path}: listen: {e}"))?;
                 out.push(Listener {
-                    fd,
+                    fd: Some(fd),
                     desc: format!("unix:{path}"),
                 });
             }

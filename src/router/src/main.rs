@@ -5,13 +5,16 @@
 mod bserver;
 mod config;
 mod control;
+mod daemon;
 mod deliver;
 mod flags;
+mod handover;
 mod listen;
 mod log;
 mod privs;
 mod queue;
 mod relay;
+mod responder;
 mod shared;
 mod sockserver;
 mod spawn;
@@ -73,6 +76,46 @@ fn summary(c: &config::Config) -> String {
         ));
     }
     s
+}
+
+fn t_of(listener: u32, local: std::net::SocketAddr) -> (u32, std::net::Ipv6Addr, u16) {
+    (listener, flags::to_v6(local.ip()), local.port())
+}
+
+/// Which path a connection on this local key takes: the kernel (a handed-over listener) or
+/// the router's per-connection dispatch.
+fn explain_path(
+    cfg: &config::Config,
+    (listener, ip, port): &(u32, std::net::Ipv6Addr, u16),
+) -> String {
+    use sockswap_core::socketbox::handover::{describe, key_for};
+    match key_for(&cfg.handover_keys, *listener, *ip, *port) {
+        Some(h) => format!(
+            "path: handover (the kernel gives connections on {} straight to {}'s listener; the router never sees them)",
+            describe(&h.key),
+            config::target_name(&h.target)
+        ),
+        None => {
+            let key = sockswap_core::socketbox::handover::LocalKey {
+                listener: *listener,
+                ip: Some(*ip),
+                port: *port,
+            };
+            let why = match cfg.table.resolve_local(&key) {
+                sockswap_core::socketbox::handover::Resolved::Depends(d) => d,
+                sockswap_core::socketbox::handover::Resolved::Target(t)
+                    if cfg.handover_targets.contains(t) =>
+                {
+                    "the target takes handed-over listeners only; this key is not one (refused)".into()
+                }
+                sockswap_core::socketbox::handover::Resolved::Target(t) => {
+                    format!("{} does not take a listener", config::target_name(t))
+                }
+                sockswap_core::socketbox::handover::Resolved::Error(e) => e.to_string(),
+            };
+            format!("path: dispatch (the router accepts and routes each connection: {why})")
+        }
+    }
 }
 
 fn status_client(path: &str, prometheus: bool) -> ! {
@@ -138,8 +181,7 @@ fn main() {
                     .split(' ')
                     .map(|word| match word.strip_prefix("named:") {
                         Some(n) => match cfg.named.get(n) {
-                            Some(config::Named::Relay { .. }) => format!("relay:{n}"),
-                            Some(config::Named::Spawn { .. }) => format!("spawn:{n}"),
+                            Some(kind) => format!("{}:{n}", config::named_kind(kind)),
                             None => word.to_string(),
                         },
                         None => word.to_string(),
@@ -152,6 +194,7 @@ fn main() {
                 Ok(t) => {
                     let t: &Target = t;
                     println!("-> {}", cfg.describe_target(t));
+                    println!("{}", explain_path(&cfg, &t_of(listener, local)));
                 }
                 Err(e) => {
                     println!("-> error: {e}");
@@ -182,7 +225,9 @@ fn run(cfg: config::Config, opts: flags::Options) {
         libc::SIGPIPE,
     ])
     .unwrap_or_else(|e| die(&format!("signalfd: {e}")));
-    let listeners = listen::open_all(&cfg.listeners).unwrap_or_else(|e| die(&e));
+    let handovers = handover::Handovers::start(&cfg).unwrap_or_else(|e| die(&e));
+    let listeners = listen::open_all(&cfg.listeners, &|i| config::handed_over_whole(&cfg, i))
+        .unwrap_or_else(|e| die(&e));
     let api = bserver::open_api_sockets(&cfg.api_sockets).unwrap_or_else(|e| die(&e));
     let status = cfg.status.as_deref().map(|p| {
         let fd = listen::unix_bind(p, libc::SOCK_STREAM)
@@ -200,6 +245,8 @@ fn run(cfg: config::Config, opts: flags::Options) {
         .source
         .as_ref()
         .and_then(|(_, p)| control::open_config_dir(p));
+    // Forks the daemons' supervisor: still single-threaded and privileged here.
+    let daemons = daemon::start(&cfg.daemons).unwrap_or_else(|e| die(&e));
     privs::drop_privileges(&cfg.privileges)
         .unwrap_or_else(|e| die(&format!("dropping privileges: {e}")));
 
@@ -209,6 +256,9 @@ fn run(cfg: config::Config, opts: flags::Options) {
     }
     let sh = Arc::new(shared::Shared::new(cfg).unwrap_or_else(|e| die(&format!("eventfd: {e}"))));
     let listeners = Arc::new(listeners);
+    if let Some(channel) = daemons {
+        daemon::watch(channel);
+    }
     let mut handles = Vec::new();
     for i in 0..workers {
         let wake = sys::eventfd().unwrap_or_else(|e| die(&format!("eventfd: {e}")));
@@ -238,6 +288,7 @@ fn run(cfg: config::Config, opts: flags::Options) {
         sigfd,
         bclient,
         config_dir,
+        handovers,
     };
     ctl.register()
         .unwrap_or_else(|e| die(&format!("epoll: {e}")));

@@ -19,6 +19,8 @@ pub struct Shared {
     /// Connections waiting in the workers' A queues (a gauge for the status command).
     pub waiting: AtomicI64,
     pub generation: AtomicU64,
+    /// Connections the router itself accepted (none for handed-over keys).
+    pub accepted: AtomicU64,
     /// Connections for targets only the control thread serves (B slots, spawn, relay).
     pub handoff: Mutex<VecDeque<(Target, Pending)>>,
     pub handoff_wake: OwnedFd,
@@ -36,6 +38,7 @@ impl Shared {
             stop: AtomicBool::new(false),
             waiting: AtomicI64::new(0),
             generation: AtomicU64::new(0),
+            accepted: AtomicU64::new(0),
             handoff: Mutex::new(VecDeque::new()),
             handoff_wake: sys::eventfd()?,
             worker_wakes: Mutex::new(Vec::new()),

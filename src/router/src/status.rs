@@ -55,6 +55,7 @@ pub fn render(
     waiting: u64,
     children: u64,
     relays: u64,
+    accepted: u64,
 ) -> String {
     let mut out = String::new();
     let mut total = Counters::default();
@@ -73,14 +74,15 @@ pub fn render(
         total.refused += c.refused;
     }
     out.push_str(&format!(
-        "total delivered={} queued={} timed_out={} refused={} waiting={} children={} relays={}\n",
+        "total delivered={} queued={} timed_out={} refused={} waiting={} children={} relays={} accepted={}\n",
         total.delivered,
         total.queued,
         total.timed_out,
         total.refused,
         waiting_a + waiting,
         children,
-        relays
+        relays,
+        accepted
     ));
     out
 }
@@ -94,7 +96,7 @@ mod tests {
         s.count("unix:/a", Event::Queued);
         s.count("unix:/a", Event::Delivered);
         s.count("fail", Event::Refused);
-        let r = render(&s.snapshot(), 0, 0, 0, 0);
+        let r = render(&s.snapshot(), 0, 0, 0, 0, 0);
         assert!(r.contains("target=unix:/a delivered=1 queued=1 timed_out=0 refused=0\n"));
         assert!(r.contains("total delivered=1 queued=1 timed_out=0 refused=1"));
     }
@@ -242,6 +244,23 @@ pub fn to_prometheus(status: &str) -> String {
         if per_kind_fields.contains(&field) {
             continue;
         }
+        if field == "accepted" {
+            // A count of events, not a level.
+            let metric = "socketbox_accepted_total".to_string();
+            metrics
+                .entry(metric.clone())
+                .or_insert_with(|| {
+                    (
+                        "Connections the router accepted itself (handed-over keys never count)."
+                            .into(),
+                        "counter",
+                        Vec::new(),
+                    )
+                })
+                .2
+                .push(format!("{metric} {value}"));
+            continue;
+        }
         let metric = format!("socketbox_{}", metric_part(&field));
         let help = GAUGES.iter().find(|(g, _)| *g == field).map_or_else(
             || format!("socketbox status field {field}."),
@@ -275,8 +294,17 @@ mod prometheus_tests {
             s.count("unix:/run/a \"x\"", Event::Delivered);
         }
         s.count("fail", Event::Refused);
-        let text = render(&s.snapshot(), 1, 1, 0, 4);
+        let text = render(&s.snapshot(), 1, 1, 0, 4, 7)
+            + "handover target=unix:/w key=\"listener 0 127.0.0.1:80\" listener=127.0.0.1:80 state=handed-over since=2026-12-06T03:40:00Z\n";
         let p = to_prometheus(&text);
+        assert!(
+            p.contains("# TYPE socketbox_accepted_total counter\nsocketbox_accepted_total 7\n"),
+            "{p}"
+        );
+        assert!(
+            !p.contains("handover"),
+            "handover lines carry no counters: {p}"
+        );
         assert!(
             p.contains("# TYPE socketbox_target_delivered_total counter\n"),
             "{p}"

@@ -11,7 +11,7 @@ use sockswap_core::socketbox::table::{Target, Tuple};
 use sockswap_core::socketbox::wire;
 
 use crate::config::{target_name, tuple_of, Config};
-use crate::deliver::{AKind, Deliverer, Pending};
+use crate::deliver::{AKey, Deliverer, Pending};
 use crate::shared::{remote_of, Shared};
 use crate::status::Event;
 use crate::sys;
@@ -21,11 +21,9 @@ pub const TOKEN_LISTENER: u64 = 2 << 48;
 pub const TOKEN_ATARGET: u64 = 3 << 48;
 
 /// Where a routed connection goes next.
-pub enum Decision {
-    A {
-        name: String,
-        kind: AKind,
-    },
+pub enum Decision<'a> {
+    /// An A target (borrowed from the config: no allocation per connection).
+    A(AKey<'a>),
     /// Served by the control thread.
     Control(Target),
     Refuse {
@@ -34,10 +32,17 @@ pub enum Decision {
     },
 }
 
-pub fn decide(cfg: &Config, t: &Tuple) -> Decision {
+pub fn decide<'a>(cfg: &'a Config, t: &Tuple) -> Decision<'a> {
     match cfg.table.route(t) {
+        Ok(target) if !cfg.handover_targets.is_empty() && cfg.handover_targets.contains(target) => {
+            Decision::Refuse {
+                name: target_name(target),
+                reason: "the target takes handed-over listeners only; this connection's key is not handed over".into(),
+            }
+        }
+        Ok(Target::Unix(path)) if !cfg.templates => Decision::A(AKey::Path(path.as_str().into())),
         Ok(Target::Unix(path)) => {
-            let path = if cfg.templates {
+            let path = {
                 let mut buf = [0u8; 4096];
                 match wire::expand_path_template(
                     path.as_bytes(),
@@ -53,22 +58,17 @@ pub fn decide(cfg: &Config, t: &Tuple) -> Decision {
                         }
                     }
                 }
-            } else {
-                path.clone()
             };
-            Decision::A {
-                name: format!("unix:{path}"),
-                kind: AKind::Path(path),
-            }
+            Decision::A(AKey::Path(path.into()))
         }
-        Ok(Target::Fd(fd)) => Decision::A {
-            name: format!("fd:{fd}"),
-            kind: AKind::Fd(*fd),
-        },
+        Ok(Target::Fd(fd)) => Decision::A(AKey::Fd(*fd)),
         Ok(Target::Fail) => Decision::Refuse {
             name: "fail".into(),
             reason: "the rules say fail".into(),
         },
+        Ok(Target::Named(n)) if crate::daemon::router_end(n).is_some() => Decision::A(
+            AKey::Daemon(n, crate::daemon::router_end(n).unwrap_or(-1)),
+        ),
         Ok(t @ (Target::Slot(_) | Target::Named(_))) => Decision::Control(t.clone()),
         Ok(other) => Decision::Refuse {
             name: target_name(other),
@@ -97,7 +97,7 @@ pub fn dispatch(
         tuple,
     };
     match decide(cfg, &tuple) {
-        Decision::A { name, kind } => a.deliver(ep, sh, &name, kind, p),
+        Decision::A(key) => a.deliver(ep, sh, key, cfg.queue_len, p),
         Decision::Control(t) => match control_here {
             Some(f) => f(t, p),
             None => sh.hand_off(t, p),
@@ -180,8 +180,9 @@ pub fn run(sh: Arc<Shared>, listeners: Arc<Vec<crate::listen::Listener>>, wake: 
         }
     };
     for (i, l) in listeners.iter().enumerate() {
+        let Some(fd) = &l.fd else { continue };
         let ev = (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32;
-        if let Err(e) = ep.add(l.fd.as_raw_fd(), ev, TOKEN_LISTENER + i as u64) {
+        if let Err(e) = ep.add(fd.as_raw_fd(), ev, TOKEN_LISTENER + i as u64) {
             crate::log!(Error, "worker-start", listener = l.desc, reason = e);
             return;
         }
@@ -223,7 +224,9 @@ pub fn run(sh: Arc<Shared>, listeners: Arc<Vec<crate::listen::Listener>>, wake: 
                 }
             } else if (TOKEN_LISTENER..TOKEN_ATARGET).contains(&token) {
                 let li = (token - TOKEN_LISTENER) as usize;
-                let lfd = listeners[li].fd.as_raw_fd();
+                let Some(lfd) = listeners[li].fd.as_ref().map(|f| f.as_raw_fd()) else {
+                    continue;
+                };
                 // Drain the backlog (bounded, so other events get their turn): under load one
                 // wakeup serves many connections.
                 let limit = burst[li].limit();
@@ -232,6 +235,7 @@ pub fn run(sh: Arc<Shared>, listeners: Arc<Vec<crate::listen::Listener>>, wake: 
                     match sys::accept(lfd) {
                         Ok((conn, peer)) => {
                             got += 1;
+                            sh.accepted.fetch_add(1, Ordering::Relaxed);
                             let t =
                                 accept_tuple(li as u32, conn.as_raw_fd(), &peer, cfg.needs_local);
                             dispatch(&ep, &sh, &mut a, &cfg, conn, t, None);
@@ -276,7 +280,9 @@ pub fn run(sh: Arc<Shared>, listeners: Arc<Vec<crate::listen::Listener>>, wake: 
                 return true;
             }
             let ev = (libc::EPOLLIN | libc::EPOLLEXCLUSIVE) as u32;
-            let _ = ep.add(listeners[li].fd.as_raw_fd(), ev, TOKEN_LISTENER + li as u64);
+            if let Some(fd) = &listeners[li].fd {
+                let _ = ep.add(fd.as_raw_fd(), ev, TOKEN_LISTENER + li as u64);
+            }
             false
         });
     }
@@ -318,14 +324,11 @@ mod tests {
             false,
         );
         assert!(
-            matches!(decide(&c, &tuple("fd00::1", 80)), Decision::A { kind: AKind::Path(p), .. } if p == "/a")
+            matches!(decide(&c, &tuple("fd00::1", 80)), Decision::A(AKey::Path(p)) if p == "/a")
         );
         assert!(matches!(
             decide(&c, &tuple("fd00::2", 81)),
-            Decision::A {
-                kind: AKind::Fd(5),
-                ..
-            }
+            Decision::A(AKey::Fd(5))
         ));
         assert!(
             matches!(decide(&c, &tuple("fd00::2", 82)), Decision::Refuse { name, .. } if name == "fail")
@@ -339,13 +342,7 @@ mod tests {
             true,
         );
         match decide(&c, &tuple("127.0.0.2", 443)) {
-            Decision::A {
-                kind: AKind::Path(p),
-                name,
-            } => {
-                assert_eq!(p, "/run/00002/00443.sock");
-                assert_eq!(name, "unix:/run/00002/00443.sock");
-            }
+            Decision::A(AKey::Path(p)) => assert_eq!(p, "/run/00002/00443.sock"),
             _ => panic!("expected an A target"),
         }
     }

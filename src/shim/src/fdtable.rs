@@ -61,6 +61,10 @@ pub const PENDING: u16 = 2048;
 /// Slot flag: a non-blocking AF_VSOCK connect returned EINPROGRESS and the program has not yet
 /// seen it complete (SO_ERROR then reports a refusal as ECONNREFUSED, as TCP does).
 pub const CONNECTING: u16 = 4096;
+/// Slot flag: a socketbox listener whose router handed over a real listening TCP socket
+/// (installed at the fd): accept goes straight to the kernel. With REAL_TCP as well, the
+/// listener's family is not the program's and accepted names are converted.
+pub const HANDED_OVER: u16 = 8192;
 
 pub const MAX_OPTS: usize = 12;
 pub const MAX_OPT_LEN: usize = 16;
@@ -116,6 +120,9 @@ pub struct SlotData {
     pub pending_error: i32,
     /// Which handshake (hybrid.rs) owns this fd while PENDING: index + generation.
     pub pending_id: u32,
+    /// A "B" listener handed over: the registration stream, kept open (the router sees the
+    /// slot registered; its end tells of a router restart). -1 if none.
+    pub registration: c_int,
 }
 
 impl SlotData {
@@ -147,6 +154,7 @@ impl SlotData {
             recv_cache: None,
             pending_error: 0,
             pending_id: 0,
+            registration: -1,
         }
     }
 

@@ -349,6 +349,41 @@ pub fn send(fd: c_int, buf: &[u8], flags: c_int) -> SysResult {
     )
 }
 
+/// Sends `buf` with one fd attached (SCM_RIGHTS) to the address `to` (a datagram socket's
+/// own name, for one; empty: the connected peer), non-blocking.
+pub fn send_fd_to(fd: c_int, buf: &[u8], pass: c_int, to: &[u8]) -> SysResult {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    let mut control = [0u64; 3];
+    // SAFETY: an all-zero msghdr is valid; the pointers are set just below.
+    let mut msg: libc::msghdr = unsafe { core::mem::zeroed() };
+    if !to.is_empty() {
+        msg.msg_name = to.as_ptr() as *mut libc::c_void;
+        msg.msg_namelen = to.len() as socklen_t;
+    }
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE is arithmetic.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(core::mem::size_of::<c_int>() as u32) } as usize;
+    // SAFETY: the control buffer holds one header with one int.
+    unsafe {
+        let c = libc::CMSG_FIRSTHDR(&msg);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(core::mem::size_of::<c_int>() as u32) as usize;
+        libc::CMSG_DATA(c).cast::<c_int>().write_unaligned(pass);
+    }
+    sys!(
+        libc::SYS_sendmsg,
+        fd,
+        &msg as *const libc::msghdr,
+        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL
+    )
+}
+
 /// poll(2) on one fd; Ok(revents), Ok(0) on timeout.
 pub fn poll1(fd: c_int, events: i16, timeout_ms: c_int) -> Result<i16, c_int> {
     let mut p = libc::pollfd {

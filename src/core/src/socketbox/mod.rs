@@ -12,7 +12,9 @@
 //!   socketbox `-U` path templates. Encoders write into caller buffers; decoders take slices and
 //!   never panic on any input (fuzzed).
 
+pub mod handover;
 pub mod python;
+pub mod responder;
 pub mod table;
 pub mod text;
 pub mod wire;

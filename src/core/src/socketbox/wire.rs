@@ -4,6 +4,10 @@ use std::net::{IpAddr, SocketAddr};
 
 /// The one data byte of an "A" datagram.
 pub const A_BYTE: u8 = 0x00;
+/// An "A" listener handover record (with one SCM_RIGHTS fd: a listening TCP socket): type byte
+/// `01`, `HL` (handed-over listener), version 1. Sent only to targets that opted in to
+/// handover, never to plain A receivers (which would take the listener for a connection).
+pub const A_HANDOVER: [u8; 4] = [0x01, b'H', b'L', 1];
 /// B: client → server registration record length.
 pub const B_REGISTER_LEN: usize = 8;
 /// B: server → client acknowledgement `80 00 00 00`.
@@ -29,6 +33,47 @@ pub fn b_parse_register(record: &[u8]) -> Option<u32> {
     Some(u32::from_be_bytes([
         record[4], record[5], record[6], record[7],
     ]))
+}
+
+/// B: the versioned registration record's length: `01 00 00 01` (register, extension
+/// version 1) + slot (u32 BE) + flags (u32 BE). Routers that predate it refuse it as they
+/// refuse any record that is not exactly 8 bytes (they close without a reply).
+pub const B_REGISTER_EXT_LEN: usize = 12;
+/// Extension flag: the client wants the slot's handed-over listener instead of connections.
+pub const B_WANTS_LISTENER: u32 = 1;
+/// Extension flag: the client holds the slot's listener already (from a router before this
+/// one) and sends it along (SCM_RIGHTS) so the router can check and keep it.
+pub const B_HOLDS_LISTENER: u32 = 2;
+/// B: server → client "registered; here is your listener" (with one SCM_RIGHTS fd). Clients
+/// that predate it never ask for it, and would refuse it (they expect `B_ACK` exactly).
+pub const B_ACK_LISTENER: [u8; 4] = [0x81, 0, 0, 0];
+
+/// The versioned registration record for `slot` with extension `flags`.
+pub fn b_register_ext(slot: u32, flags: u32) -> [u8; B_REGISTER_EXT_LEN] {
+    let mut record = [0u8; B_REGISTER_EXT_LEN];
+    record[0] = 0x01;
+    record[3] = 0x01;
+    record[4..8].copy_from_slice(&slot.to_be_bytes());
+    record[8..].copy_from_slice(&flags.to_be_bytes());
+    record
+}
+
+/// Decode a registration record of either form: (slot, extension flags; 0 for the plain
+/// 8-byte record). None for anything else, unknown flag bits included.
+pub fn b_parse_register_any(record: &[u8]) -> Option<(u32, u32)> {
+    if let Some(slot) = b_parse_register(record) {
+        return Some((slot, 0));
+    }
+    let record: &[u8; B_REGISTER_EXT_LEN] = record.try_into().ok()?;
+    if record[..4] != [0x01, 0, 0, 0x01] {
+        return None;
+    }
+    let slot = u32::from_be_bytes([record[4], record[5], record[6], record[7]]);
+    let flags = u32::from_be_bytes([record[8], record[9], record[10], record[11]]);
+    if flags & !(B_WANTS_LISTENER | B_HOLDS_LISTENER) != 0 {
+        return None;
+    }
+    Some((slot, flags))
 }
 
 /// PROXY protocol version.
@@ -344,6 +389,25 @@ mod tests {
     }
 
     #[test]
+    fn b_register_ext_bytes() {
+        let r = b_register_ext(0x0102, B_WANTS_LISTENER);
+        assert_eq!(r, [1, 0, 0, 1, 0, 0, 1, 2, 0, 0, 0, 1]);
+        assert_eq!(b_parse_register(&r), None, "an old router refuses it");
+        assert_eq!(b_parse_register_any(&r), Some((0x0102, B_WANTS_LISTENER)));
+        assert_eq!(b_parse_register_any(&b_register(7)), Some((7, 0)));
+        let mut unknown = r;
+        unknown[8] = 0x80;
+        assert_eq!(b_parse_register_any(&unknown), None, "unknown flags");
+        let mut v2 = r;
+        v2[3] = 2;
+        assert_eq!(b_parse_register_any(&v2), None, "unknown version");
+        assert_ne!(
+            B_ACK_LISTENER, B_ACK,
+            "an old client refuses the listener answer"
+        );
+    }
+
+    #[test]
     fn proxy_v1_lines() {
         let mut out = [0u8; 536];
         let n = proxy_header(
@@ -511,6 +575,18 @@ mod tests {
         #[test]
         fn b_roundtrip(slot in any::<u32>()) {
             prop_assert_eq!(b_parse_register(&b_register(slot)), Some(slot));
+        }
+
+        #[test]
+        fn b_parse_any_accepts_exactly_what_is_encoded(bytes in proptest::collection::vec(any::<u8>(), 0..16)) {
+            if let Some((slot, flags)) = b_parse_register_any(&bytes) {
+                let again: Vec<u8> = if flags == 0 && bytes.len() == B_REGISTER_LEN {
+                    b_register(slot).to_vec()
+                } else {
+                    b_register_ext(slot, flags).to_vec()
+                };
+                prop_assert_eq!(again, bytes);
+            }
         }
 
         #[test]

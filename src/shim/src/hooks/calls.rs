@@ -529,7 +529,14 @@ fn bind_systemd(
         return Err(libc::EADDRNOTAVAIL);
     };
     let passed_kind = kernel_kind(passed);
-    let Some((passed_family, passed_type, _)) = passed_kind.filter(|k| k.1 & 0xf == sotype) else {
+    // A Unix datagram socket passed for a stream bind is a socketbox "A" socket (a daemon the
+    // router supervises gets one as LISTEN_FDS): the program's listener accepts from it.
+    let socketbox_a = passed_kind.is_some_and(|k| {
+        k.0 == libc::AF_UNIX && k.1 & 0xf == libc::SOCK_DGRAM && sotype == libc::SOCK_STREAM
+    });
+    let Some((passed_family, passed_type, _)) =
+        passed_kind.filter(|k| k.1 & 0xf == sotype || socketbox_a)
+    else {
         log!(
             Error,
             "bind {ip}: passed fd {passed} is not a {} socket",
@@ -564,6 +571,9 @@ fn bind_systemd(
     tmp.install(fd, &data)?;
     data.rule = index.min(u16::MAX as usize) as u16;
     data.flags |= fdtable::SYSTEMD;
+    if socketbox_a {
+        data.flags |= fdtable::SOCKETBOX_A;
+    }
     if passed_family == data.family {
         // A real socket of the program's own family: the kernel's answers are the truth.
         data.flags |= fdtable::IP_BOUND;
@@ -1041,14 +1051,18 @@ unsafe fn accept_common(
     len: *mut socklen_t,
     flags: Option<c_int>,
 ) -> c_int {
-    let real = |a: *mut sockaddr, l: *mut socklen_t| match flags {
+    let real = |a: *mut sockaddr, l: *mut socklen_t| {
         // SAFETY: the program's own call with its own (or our NULL) address arguments.
-        None => unsafe { crate::real::accept::get()(fd, a, l) },
-        // SAFETY: as above.
-        Some(f) => unsafe { crate::real::accept4::get()(fd, a, l, f) },
+        unsafe { crate::hooks::socketbox::real_accept(fd, a, l, flags) }
     };
     if let Some(slot) = fdtable::get(fd).filter(|s| s.kind() == CONVERTED) {
         let listener = *slot.lock().data();
+        if listener.flags & fdtable::HANDED_OVER != 0 {
+            // SAFETY: the program's own pointers.
+            return unsafe {
+                crate::hooks::socketbox::accept_handed_over(fd, &listener, addr, len, flags)
+            };
+        }
         if listener.flags & fdtable::DISPATCHED != 0 {
             // SAFETY: the program's own pointers.
             return unsafe {

@@ -43,17 +43,21 @@ fn forget(slot: &'static Slot) {
         return;
     }
     let mut g = slot.lock();
-    let owner = match g.kind() {
+    let (owner, registration) = match g.kind() {
         CONVERTED => {
             if !runtime::same_process() {
                 return;
             }
-            g.data().owner
+            (g.data().owner, g.data().registration)
         }
-        _ => 0,
+        _ => (0, -1),
     };
     g.set_kind(EMPTY);
     drop(g);
+    if registration >= 0 {
+        // A handed-over "B" listener's registration ends with it.
+        crate::sys::close(registration);
+    }
     if owner != 0 {
         let _e = SavedErrno::new();
         fdtable::release(owner, runtime::pid());
@@ -266,7 +270,8 @@ pub unsafe extern "C" fn epoll_ctl(
             let mut g = slot.lock();
             let records = match g.kind() {
                 TRACKED => true,
-                CONVERTED => g.data().flags & (fdtable::SOCKETBOX_B | fdtable::PENDING) != 0,
+                // ("A" listeners: a handed-over listener replaces the datagram socket.)
+                CONVERTED => g.data().flags & (fdtable::DISPATCHED | fdtable::PENDING) != 0,
                 _ => false,
             };
             if records && !g.data().record_epoll(epfd, op, ev) {

@@ -7,6 +7,11 @@
 //!
 //! `accept` takes the next fd, applies accept4's flags and shows its addresses in the family of
 //! the program's listener (the router's IPv6 sockets to an AF_INET program: bug S2).
+//!
+//! Listener handover (docs/router.md): a router may instead hand over one listening TCP socket
+//! for the program's keys ("A": an `A_HANDOVER` record on the datagram socket; "B": the answer
+//! to a registration asking for it). It is installed at the program's fd and accept goes
+//! straight to the kernel from then on.
 
 use core::net::SocketAddr;
 
@@ -31,6 +36,8 @@ const B_WAIT_MS: i64 = 1000;
 
 enum Received {
     Fd(c_int),
+    /// An "A" listener handover: a listening TCP socket to accept from from now on.
+    Listener(c_int),
     /// A datagram or record without a usable fd (skipped).
     Nothing,
     /// The "B" stream ended: the router went away.
@@ -69,6 +76,17 @@ fn receive(fd: c_int, stream_b: bool, cloexec: bool) -> Result<Received, c_int> 
         log!(Warn, "fd {fd}: a message without a connection; skipped");
         return Ok(Received::Nothing);
     };
+    if !stream_b && data.get(..n) == Some(&wire::A_HANDOVER[..]) {
+        if sys::getsockopt_int(passed, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Ok(1) {
+            return Ok(Received::Listener(passed));
+        }
+        log!(
+            Warn,
+            "fd {fd}: a listener handover without a listening socket; closed"
+        );
+        sys::close(passed);
+        return Ok(Received::Nothing);
+    }
     // One question for the common case: a TCP socket (IPPROTO_TCP means a stream of
     // AF_INET/AF_INET6); otherwise it must be a Unix stream socket.
     let usable = match sys::getsockopt_int(passed, libc::SOL_SOCKET, libc::SO_PROTOCOL) {
@@ -127,6 +145,17 @@ pub(crate) unsafe fn accept(
                 // SAFETY: the program's pointers.
                 return unsafe { hand_over(passed, listener, addr, len, flags) };
             }
+            Ok(Received::Listener(l)) => {
+                drop(saved);
+                if let Err(e) = take_listener(fd, slot, l) {
+                    return fail(e);
+                }
+                let Some(now) = fdtable::get(fd).map(|s| *s.lock().data()) else {
+                    return fail(libc::EBADF);
+                };
+                // SAFETY: the program's pointers.
+                return unsafe { accept_handed_over(fd, &now, addr, len, Some(flags)) };
+            }
             Ok(Received::Nothing) => continue,
             Ok(Received::Closed) => {
                 if register_again(fd, slot, listener).is_ok() {
@@ -149,6 +178,170 @@ pub(crate) unsafe fn accept(
             }
         }
     }
+}
+
+/// The router handed over a listening socket for this A listener's keys: put the record back
+/// for the other processes sharing the datagram socket (preforked workers each take it once;
+/// it stays queued for workers forked later), then install the listener at the program's fd
+/// number with its flags and epoll registrations. From here on the kernel dispatches.
+fn take_listener(fd: c_int, slot: &'static Slot, listener: c_int) -> Result<(), c_int> {
+    let _e = SavedErrno::new();
+    let mut own = [0u8; 128];
+    match sys::socket_name(libc::SYS_getsockname, fd, &mut own) {
+        Ok(n) => {
+            if let Err(e) = sys::send_fd_to(fd, &wire::A_HANDOVER, listener, &own[..n]) {
+                log!(Warn, "fd {fd}: cannot pass the handed-over listener on to sibling processes: errno {e}");
+            }
+        }
+        Err(e) => log!(Warn, "fd {fd}: getsockname: errno {e}"),
+    }
+    let mut g = slot.lock();
+    if g.kind() != CONVERTED {
+        sys::close(listener);
+        return Err(libc::EBADF);
+    }
+    let mut data = *g.data();
+    install_listener(fd, &mut data, listener)?;
+    data.flags &= !fdtable::SOCKETBOX_A;
+    g.set(CONVERTED, data);
+    log!(
+        Info,
+        "fd {fd}: the router handed over its listener; accepting from the kernel directly"
+    );
+    Ok(())
+}
+
+/// Puts a handed-over listening socket at the program's `fd` (its flags and epoll
+/// registrations carried over) and marks `data` so accept goes to the kernel.
+fn install_listener(fd: c_int, data: &mut SlotData, listener: c_int) -> Result<(), c_int> {
+    let kernel_family = match sys::getsockopt_int(listener, libc::SOL_SOCKET, libc::SO_DOMAIN) {
+        Ok(f) => f,
+        Err(e) => {
+            sys::close(listener);
+            return Err(e);
+        }
+    };
+    let tmp = Replacement::adopt(listener, fd, data)?;
+    tmp.apply_flags();
+    tmp.install(fd, data)?;
+    data.flags |= fdtable::HANDED_OVER;
+    if kernel_family != data.family {
+        data.flags |= fdtable::REAL_TCP;
+    }
+    Ok(())
+}
+
+/// At most once a second (a handed-over "B" listener): whether the registration stream
+/// ended (the router restarted), and if so register again, sending the listener along.
+fn check_registration(fd: c_int, listener: &SlotData) {
+    use core::sync::atomic::{AtomicI64, Ordering::Relaxed};
+    static NEXT_CHECK_MS: AtomicI64 = AtomicI64::new(0);
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid timespec; CLOCK_MONOTONIC_COARSE is answered by the vDSO (no syscall).
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    let now = ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000;
+    if now < NEXT_CHECK_MS.load(Relaxed) {
+        return;
+    }
+    NEXT_CHECK_MS.store(now + 1000, Relaxed);
+    let reg = listener.registration;
+    match sys::poll1(reg, libc::POLLIN, 0) {
+        Ok(r) if r & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 => {}
+        _ => return,
+    }
+    let mut probe = [0u8; 8];
+    if !matches!(
+        sys::recv(reg, &mut probe, libc::MSG_DONTWAIT | libc::MSG_PEEK),
+        Ok(0) | Err(_)
+    ) {
+        return;
+    }
+    let Some((api, number)) = b_rule(listener) else {
+        return;
+    };
+    match register_b(api, number, Some(fd)) {
+        Ok((stream, back)) => {
+            if let Some(b) = back {
+                sys::close(b); // our own listener, returned: we hold it already
+            }
+            let _ = sys::dup3(stream, reg, libc::O_CLOEXEC);
+            sys::close(stream);
+            log!(
+                Info,
+                "fd {fd}: registered slot {number} again at {} (keeping the handed-over listener)",
+                Bytes(api.as_bytes())
+            );
+        }
+        Err(e) => log!(Debug, "fd {fd}: registering slot {number} again: errno {e}"),
+    }
+}
+
+/// The kernel's accept (flags None) or accept4.
+///
+/// # Safety
+/// `addr`/`len` as for accept(2): NULL or valid.
+pub(crate) unsafe fn real_accept(
+    fd: c_int,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: Option<c_int>,
+) -> c_int {
+    match flags {
+        // SAFETY: the caller's pointers, as accept(2) takes them.
+        None => unsafe { crate::real::accept::get()(fd, addr, len) },
+        // SAFETY: as above.
+        Some(f) => unsafe { crate::real::accept4::get()(fd, addr, len, f) },
+    }
+}
+
+/// The api socket and slot of the socketbox-b rule a listener was converted by.
+fn b_rule(listener: &SlotData) -> Option<(&'static str, u32)> {
+    match &runtime::get()?
+        .config
+        .rules
+        .get(listener.rule as usize)?
+        .action
+    {
+        Action::SocketboxB { api, slot } => Some((api.as_str(), *slot)),
+        _ => None,
+    }
+}
+
+/// accept/accept4 on a handed-over listener: the kernel's answer, with names converted only
+/// when the listener's family is not the program's.
+///
+/// # Safety
+/// `addr`/`len` are the program's accept arguments.
+pub(crate) unsafe fn accept_handed_over(
+    fd: c_int,
+    listener: &SlotData,
+    addr: *mut sockaddr,
+    len: *mut socklen_t,
+    flags: Option<c_int>,
+) -> c_int {
+    // SAFETY: the program's own call with its own (or our NULL) address arguments.
+    let real = |a: *mut sockaddr, l: *mut socklen_t| unsafe { real_accept(fd, a, l, flags) };
+    if listener.registration >= 0 {
+        let _e = SavedErrno::new();
+        check_registration(fd, listener);
+    }
+    if listener.flags & fdtable::REAL_TCP == 0 {
+        let r = real(addr, len);
+        if r >= 0 {
+            crate::hooks::lifecycle::reset_stale(r);
+        }
+        return r;
+    }
+    let r = real(core::ptr::null_mut(), core::ptr::null_mut());
+    if r < 0 {
+        return r;
+    }
+    let _e = SavedErrno::new();
+    // SAFETY: the program's pointers.
+    unsafe { hand_over(r, listener, addr, len, flags.unwrap_or(0)) }
 }
 
 /// Puts (or re-arms) the one-second retry timer at a "B" listener's fd.
@@ -242,8 +435,31 @@ unsafe fn hand_over(
     passed
 }
 
+/// Registers `slot` asking for its handed-over listener (sending along the one `held`, after a
+/// router restart): the registered stream and the listener if the router hands one over. A
+/// router that predates handover refuses the versioned record; the plain one follows.
+fn register_b(api: &str, slot: u32, held: Option<c_int>) -> Result<(c_int, Option<c_int>), c_int> {
+    let flags = wire::B_WANTS_LISTENER | held.map_or(0, |_| wire::B_HOLDS_LISTENER);
+    match register_record(api, &wire::b_register_ext(slot, flags), held) {
+        Err(libc::ECONNREFUSED) if held.is_none() => {
+            register_record(api, &wire::b_register(slot), None)
+        }
+        r => r,
+    }
+}
+
 /// Connects to a router's "B" API socket and registers `slot`; the registered stream.
 fn register(api: &str, slot: u32) -> Result<c_int, c_int> {
+    register_record(api, &wire::b_register(slot), None).map(|(s, _)| s)
+}
+
+/// Connects to a router's "B" API socket and sends one registration `record` (with `held`
+/// attached); the registered stream and a listener the router answered with.
+fn register_record(
+    api: &str,
+    record: &[u8],
+    held: Option<c_int>,
+) -> Result<(c_int, Option<c_int>), c_int> {
     let sa = match api.strip_prefix('@') {
         Some(name) => UnixSockaddr::abstract_name(name.as_bytes()),
         None => UnixSockaddr::path(api.as_bytes()),
@@ -256,15 +472,26 @@ fn register(api: &str, slot: u32) -> Result<c_int, c_int> {
     };
     sys::set_timeouts(s, B_REGISTER_TIMEOUT_MS);
     sys::connect(s, sa.bytes.as_ptr().cast(), sa.len as u32).map_err(close_on_err)?;
-    sys::send(s, &wire::b_register(slot), libc::MSG_NOSIGNAL).map_err(close_on_err)?;
-    let mut ack = [0u8; 8];
-    let n = sys::recv(s, &mut ack, 0).map_err(close_on_err)? as usize;
-    if ack.get(..n) != Some(&wire::B_ACK[..]) {
-        // The router closes without a reply when it refuses (wrong uid, slot taken, ...).
-        return Err(close_on_err(libc::ECONNREFUSED));
+    match held {
+        Some(h) => sys::send_fd_to(s, record, h, &[]),
+        None => sys::send(s, record, libc::MSG_NOSIGNAL),
     }
+    .map_err(close_on_err)?;
+    let mut ack = [0u8; 8];
+    let (n, passed) = sys::recv_with_fd(s, &mut ack).map_err(close_on_err)?;
+    let listener = match (ack.get(..n), passed) {
+        (Some(a), None) if a == wire::B_ACK => None,
+        (Some(a), Some(l)) if a == wire::B_ACK_LISTENER => Some(l),
+        (_, p) => {
+            if let Some(p) = p {
+                sys::close(p);
+            }
+            // The router closes without a reply when it refuses (wrong uid, slot taken, ...).
+            return Err(close_on_err(libc::ECONNREFUSED));
+        }
+    };
     sys::set_timeouts(s, 0);
-    Ok(s)
+    Ok((s, listener))
 }
 
 /// Why a "B" registration failed, in words, with what to look at.
@@ -311,7 +538,7 @@ pub(crate) fn bind_b(
     if sotype != libc::SOCK_STREAM {
         return Err(libc::EPROTOTYPE);
     }
-    let stream = register(api, number).map_err(|e| {
+    let (stream, listener) = register_b(api, number, None).map_err(|e| {
         log!(
             Error,
             "bind {ip}: cannot register slot {number} on the router's API socket {}: {}",
@@ -325,14 +552,28 @@ pub(crate) fn bind_b(
         Ok(d) => d,
         Err(e) => {
             sys::close(stream);
+            if let Some(l) = listener {
+                sys::close(l);
+            }
             return Err(e);
         }
     };
-    let tmp = Replacement::adopt(stream, fd, &mut data)?;
-    tmp.apply_flags();
-    tmp.install(fd, &data)?;
     data.rule = index.min(u16::MAX as usize) as u16;
-    data.flags |= fdtable::SOCKETBOX_B;
+    if let Some(l) = listener {
+        // The router handed over the slot's listener: the program's fd becomes it, and the
+        // registration stays open beside it.
+        if let Err(e) = install_listener(fd, &mut data, l) {
+            sys::close(stream);
+            return Err(e);
+        }
+        data.registration = stream;
+        log!(Info, "fd {fd}: bind {ip}: slot {number}'s listener handed over; accepting from the kernel directly");
+    } else {
+        let tmp = Replacement::adopt(stream, fd, &mut data)?;
+        tmp.apply_flags();
+        tmp.install(fd, &data)?;
+        data.flags |= fdtable::SOCKETBOX_B;
+    }
     let port = match ip.port() {
         0 => swap::next_ephemeral_port(),
         p => p,
@@ -350,16 +591,8 @@ pub(crate) fn bind_b(
 /// The router closed our "B" stream (it restarted): register again and put the new stream at
 /// the same fd number, with the program's flags and epoll registrations.
 fn register_again(fd: c_int, slot: &'static Slot, listener: &SlotData) -> Result<(), c_int> {
-    let rt = runtime::get().ok_or(libc::EINVAL)?;
-    let Some(Action::SocketboxB { api, slot: number }) = rt
-        .config
-        .rules
-        .get(listener.rule as usize)
-        .map(|r| &r.action)
-    else {
-        return Err(libc::EINVAL);
-    };
-    let stream = register(api, *number)?;
+    let (api, number) = b_rule(listener).ok_or(libc::EINVAL)?;
+    let stream = register(api, number)?;
     let mut g = slot.lock();
     if g.kind() != CONVERTED {
         sys::close(stream);

@@ -1,0 +1,3 @@
+module sockswap/socketbox
+
+go 1.19
