@@ -356,6 +356,21 @@ check_router_run() {
     echo "$out" | grep -q '^web local=::ffff:127.100.100.1:1' || fail "router-run: a connection to 127.100.100.1:1 did not reach the target: $out"
     pass "router-run: socketbox text config, -l ::ffff:127.100.100.1 -p 1 -t, delivered"
 }
+check_router_handover() {
+    scratch router-handover
+    mkdir -p /run/socketbox
+    example router-handover
+    local router=$EX_PID
+    wait_grep "$T/router-handover.err" 'event=ready' 10 "$router"
+    echo "served through a handed-over listener" >index.html
+    bg handover-server env -u SOCKSWAP_LIB "PATH=/usr/local/bin:$PATH" \
+        sockswap run -r 'in,tcp,port=8080,socketbox=/run/socketbox/web' -- "$PYTHON" -m http.server 8080 --bind 127.0.0.1
+    wait_http_tcp 127.0.0.1:8080 "served through a handed-over listener" "$BG_PID"
+    wait_grep "$T/router-handover.err" 'event=handover ' 10 "$router"
+    stop_bg "$BG_PID"
+    stop_bg "$router"
+    pass "router-handover: the daemon behind -S /run/socketbox/web got the listener for 127.0.0.1:8080"
+}
 check_router_tools() {
     scratch router-tools
     [ -n "${ROUTER_RUN:-}" ] || fail "router-tools needs router-run's check first"
