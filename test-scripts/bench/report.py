@@ -143,6 +143,22 @@ def main():
     ratio_row("  same, CPU us/round trip (server+client)", "dgram", "dgram_cpu_us",
               "native", "shim", 2, "<= 1.053x", lambda r: r <= 1 / 0.95)
 
+    # the seccomp backend of `sockswap run`
+    ratio_row("Go HTTP churn: native unix -> seccomp backend (us/conn)", "seccomp",
+              "seccomp_go_us", "native", "seccomp", 1, "<= 1.111x (>= 0.9x conn/s)",
+              lambda r: r <= 1 / 0.9)
+    s = vals.get(("seccomp_traps_per_conn", "seccomp"), [])
+    if s:
+        rows.append(("  trapped calls per connection (Go server)", "-", cell(s, 2), "-",
+                     "(info)", "-"))
+    s = vals.get(("seccomp_us_per_trap", "seccomp"), [])
+    if s:
+        m = statistics.median(s)
+        rows.append(("  supervisor CPU us per trapped call", "-", cell(s, 2), "-", "<= 2 us",
+                     verdict(m <= 2, s, lambda x: x <= 2)))
+    ratio_row("C echo churn: preload -> seccomp backend (us/conn)", "seccomp", "seccomp_c_us",
+              "preload", "seccomp", 1, "(info)", None)
+
     # socketbox router + shim "A" listener vs nginx on TCP directly
     ratio_row("nginx req/s, conn per request (wrk): TCP -> router+shim A", "router-shim",
               "router_shim_rps", "base", "shim", 0, ">= 0.9x", lambda r: r >= 0.9)

@@ -15,7 +15,7 @@
 #
 # Knobs (environment): SOCKSWAP_LIB, BENCH_REPS, BENCH_REDIS_REPS, BENCH_CHURN_REPS,
 # BENCH_SOCKET_ITER, BENCH_GETSOCKNAME_ITER, BENCH_EPOLL_ITER, BENCH_REDIS_N, BENCH_CHURN_N,
-# BENCH_REDIS_PORT, BENCH_CHURN_PORT, BENCH_EPOLL_PORT, BENCH_SECTIONS (default "passthru redis churn dgram footprint router-shim router responder"; router: bench/router.sh; responder: bench/responder.sh), BENCH_DGRAM_REPS, BENCH_DGRAM_N, BENCH_DGRAM_PORT.
+# BENCH_REDIS_PORT, BENCH_CHURN_PORT, BENCH_EPOLL_PORT, BENCH_SECTIONS (default "passthru redis churn dgram footprint router-shim seccomp router responder"; router: bench/router.sh; responder: bench/responder.sh; seccomp: bench/seccomp.sh), BENCH_DGRAM_REPS, BENCH_DGRAM_N, BENCH_DGRAM_PORT.
 set -uo pipefail
 
 # Nothing of the caller's shim configuration may leak into the baselines.
@@ -37,7 +37,7 @@ GSN_ITER=${BENCH_GETSOCKNAME_ITER:-1000000}
 EPOLL_ITER=${BENCH_EPOLL_ITER:-500000}
 REDIS_N=${BENCH_REDIS_N:-200000}
 CHURN_N=${BENCH_CHURN_N:-20000}
-SECTIONS=${BENCH_SECTIONS:-passthru redis churn dgram footprint router-shim router responder}
+SECTIONS=${BENCH_SECTIONS:-passthru redis churn dgram footprint router-shim seccomp router responder}
 NONMATCH_RULES='in,port=1,path=/tmp/none'
 
 say() { printf '%s\n' "$*" >&2; }
@@ -424,6 +424,8 @@ bench_footprint() {
 . "$HERE/dgram.sh"
 # shellcheck source=router_shim.sh
 . "$HERE/router_shim.sh"
+# shellcheck source=seccomp.sh
+. "$HERE/seccomp.sh"
 
 # ---------------------------------------------------------------- main
 say "bench: library $LIB ($(stat -c '%s bytes, built %y' "$LIB"))"
@@ -437,6 +439,7 @@ for s in $SECTIONS; do
     churn) bench_churn ;;
     dgram) bench_dgram ;;
     router-shim) bench_router_shim ;;
+    seccomp) bench_seccomp ;;
     footprint) bench_footprint ;;
     router) ROUTER_REPORT=$WORK/router-report.txt  # the socketbox router: test-scripts/bench/router.sh
         bash "$HERE/router.sh" "$ROUTER_REPORT" || fail router "router benchmark failed (log above)" ;;

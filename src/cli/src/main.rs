@@ -1,7 +1,7 @@
 //! `sockswap`: run a program under the shim with rules, check rules, explain a decision.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod control;
 mod manual;
+mod seccomp;
 use sockswap_core::config::{
     parse_rule_file, parse_rule_list, rules_to_env, LOG_VAR, RULES_FILE_VAR, RULES_VAR,
 };
@@ -48,6 +49,14 @@ enum Cmd {
         /// The library to preload (default: found next to this program, or $SOCKSWAP_LIB).
         #[arg(long, value_name = "PATH")]
         lib: Option<PathBuf>,
+        /// How the rules are enforced: preload (LD_PRELOAD library, dynamically linked
+        /// programs), seccomp (a supervisor answering the program's socket system calls; any
+        /// binary), auto (seccomp for static, Go and libc-less programs, else preload).
+        #[arg(long, value_enum, default_value_t = Backend::Auto)]
+        backend: Backend,
+        /// Run the program even when the rules cannot be enforced on it (setuid programs).
+        #[arg(long)]
+        allow_bypass: bool,
         /// The program and its arguments.
         #[arg(
             required = true,
@@ -96,6 +105,13 @@ enum Cmd {
     /// Print the sockswap(1) manual page (roff), as `make man` installs it.
     #[command(hide = true)]
     Manpage,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Backend {
+    Preload,
+    Seccomp,
+    Auto,
 }
 
 #[derive(Args)]
@@ -241,18 +257,92 @@ fn find_lib(explicit: Option<&Path>) -> Result<PathBuf, Fail> {
     )))
 }
 
+/// An errno in words: its name and meaning ("EACCES (Permission denied)").
+pub(crate) fn errno_words(e: i32) -> String {
+    let meaning = io_reason(&std::io::Error::from_raw_os_error(e));
+    match sockswap_core::errno::name(e) {
+        Some(name) => format!("{name} ({meaning})"),
+        None => meaning,
+    }
+}
+
+/// The program's file as `execvp` would find it.
+fn resolve_program(prog: &std::ffi::OsStr) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    if prog.as_bytes().contains(&b'/') {
+        return Some(PathBuf::from(prog));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file())
+}
+
+#[allow(clippy::too_many_arguments)]
 fn run(
     rules: RuleArgs,
     unsock: UnsockArgs,
     log: Option<String>,
     lib: Option<PathBuf>,
+    backend: Backend,
+    allow_bypass: bool,
     program: Vec<OsString>,
 ) -> Result<ExitCode, Fail> {
     let mut env = environment(&rules, &unsock)?;
-    if let Some(level) = log {
-        env.insert(LOG_VAR.into(), level);
+    if let Some(level) = &log {
+        env.insert(LOG_VAR.into(), level.clone());
     }
-    load(&env)?; // the program must not start with rules the library would refuse
+    let cfg = load(&env)?; // the program must not start with rules the library would refuse
+    let (prog, _) = program
+        .split_first()
+        .ok_or_else(|| Fail("no program given".into()))?;
+    let file = resolve_program(prog);
+    let has_rules = !cfg.rules.is_empty();
+    if has_rules && file.as_deref().is_some_and(seccomp::detect::is_setid) {
+        if allow_bypass {
+            eprintln!(
+                "sockswap: {}: set-user-ID/set-group-ID program: running it without the rules (--allow-bypass)",
+                prog.to_string_lossy()
+            );
+            env.remove(RULES_VAR);
+            env.remove(RULES_FILE_VAR);
+            return exec_plain(prog, &program[1..], &env);
+        }
+        return Err(Fail(format!(
+            "{}: a set-user-ID/set-group-ID program ignores LD_PRELOAD and cannot be given a seccomp filter without losing its privileges, so the rules would not be in force (--allow-bypass runs it anyway, without them)",
+            prog.to_string_lossy()
+        )));
+    }
+    let chosen = match backend {
+        Backend::Auto => {
+            let kind = file
+                .as_deref()
+                .map(seccomp::detect::inspect)
+                .unwrap_or(seccomp::detect::Kind::Libc);
+            let b = if kind.needs_seccomp() {
+                Backend::Seccomp
+            } else {
+                Backend::Preload
+            };
+            if cfg.log >= sockswap_core::LogLevel::Info {
+                eprintln!(
+                    "sockswap: {} is {}: backend {}",
+                    prog.to_string_lossy(),
+                    kind.describe(),
+                    if b == Backend::Seccomp {
+                        "seccomp"
+                    } else {
+                        "preload"
+                    }
+                );
+            }
+            b
+        }
+        b => b,
+    };
+    if chosen == Backend::Seccomp {
+        return run_seccomp(cfg, env, file, &program, allow_bypass);
+    }
     let lib = find_lib(lib.as_deref())?;
     let preload = match env.get("LD_PRELOAD").filter(|p| !p.is_empty()) {
         Some(rest) => format!("{}:{rest}", lib.display()),
@@ -262,7 +352,16 @@ fn run(
     let (prog, args) = program
         .split_first()
         .ok_or_else(|| Fail("no program given".into()))?;
-    let err = Command::new(prog).args(args).env_clear().envs(&env).exec();
+    exec_plain(prog, args, &env)
+}
+
+/// Replaces this process with the program (environment `env`); returns only on failure.
+fn exec_plain(
+    prog: &std::ffi::OsStr,
+    args: &[OsString],
+    env: &HashMap<String, String>,
+) -> Result<ExitCode, Fail> {
+    let err = Command::new(prog).args(args).env_clear().envs(env).exec();
     eprintln!("sockswap: cannot run {}: {err}", prog.to_string_lossy());
     Ok(ExitCode::from(
         if err.kind() == std::io::ErrorKind::NotFound {
@@ -271,6 +370,73 @@ fn run(
             126
         },
     ))
+}
+
+/// `--backend seccomp`: supervise the program; refuse (unless `--allow-bypass`) when the rules
+/// cannot be enforced that way.
+fn run_seccomp(
+    cfg: Config,
+    env: HashMap<String, String>,
+    file: Option<PathBuf>,
+    program: &[OsString],
+    allow_bypass: bool,
+) -> Result<ExitCode, Fail> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let (prog, args) = program
+        .split_first()
+        .ok_or_else(|| Fail("no program given".into()))?;
+    let usable = seccomp::available().and_then(|()| seccomp::check_supported(&cfg));
+    if let Err(why) = usable {
+        if cfg.rules.is_empty() || allow_bypass {
+            if !cfg.rules.is_empty() {
+                eprintln!("sockswap: {why}; running without the rules (--allow-bypass)");
+            }
+            let mut env = env;
+            env.remove(RULES_VAR);
+            env.remove(RULES_FILE_VAR);
+            return exec_plain(prog, args, &env);
+        }
+        return Err(Fail(why));
+    }
+    let Some(file) = file else {
+        eprintln!(
+            "sockswap: cannot run {}: No such file or directory",
+            prog.to_string_lossy()
+        );
+        return Ok(ExitCode::from(127));
+    };
+    let cstr =
+        |b: &[u8]| CString::new(b).map_err(|_| Fail("an argument contains a NUL byte".into()));
+    let path = cstr(file.as_os_str().as_bytes())?;
+    let mut argv = vec![cstr(prog.as_bytes())?];
+    for a in args {
+        argv.push(cstr(a.clone().into_vec().as_slice())?);
+    }
+    let mut envp = Vec::new();
+    for (k, v) in &env {
+        // The library is not needed (and must not decide a second time) under the supervisor.
+        if k == "LD_PRELOAD" && v.contains("libsockswap") {
+            continue;
+        }
+        envp.push(cstr(format!("{k}={v}").as_bytes())?);
+    }
+    let log = cfg.log;
+    match seccomp::run(path, argv, envp, cfg, log).map_err(Fail)? {
+        seccomp::ExitStatus::Code(c) => Ok(ExitCode::from(c as u8)),
+        seccomp::ExitStatus::Signal(sig) => {
+            // Die of the same signal, so our parent sees what the program did.
+            // SAFETY: resetting a handler and raising a signal in our own process.
+            unsafe {
+                libc::signal(sig, libc::SIG_DFL);
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigaddset(&mut set, sig);
+                libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+                libc::raise(sig);
+            }
+            Ok(ExitCode::from(128 + sig as u8))
+        }
+    }
 }
 
 fn check(rules: RuleArgs, unsock: UnsockArgs) -> Result<ExitCode, Fail> {
@@ -430,8 +596,10 @@ fn main() -> ExitCode {
             unsock,
             log,
             lib,
+            backend,
+            allow_bypass,
             program,
-        } => run(rules, unsock, log, lib, program),
+        } => run(rules, unsock, log, lib, backend, allow_bypass, program),
         Cmd::Check { rules, unsock } => check(rules, unsock),
         Cmd::Explain {
             rules,

@@ -154,7 +154,7 @@ pub fn encode_ip(addr: SocketAddr, family: i32, out: &mut [u8]) -> usize {
 }
 
 /// A `struct sockaddr_un` built in place.
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct UnixSockaddr {
     pub bytes: [u8; SUN_PATH_OFFSET + SUN_PATH_LEN],
     pub len: usize,

@@ -10,6 +10,7 @@ pub mod activation;
 pub mod addr;
 pub mod config;
 pub mod control;
+pub mod decide;
 pub mod elfnote;
 pub mod errno;
 pub mod glob;

@@ -4,8 +4,8 @@ use core::net::SocketAddr;
 
 use libc::{c_int, sockaddr, socklen_t};
 use sockswap_core::addr::{self, Decoded, UnixName, UnixSockaddr};
-use sockswap_core::rule::{first_match, Action, Direction, Query, QueryTarget, Rule, SockType};
-use sockswap_core::template::{Fill, Template};
+use sockswap_core::decide::{self, decide, tcp_connect_errno, Decision, EndpointError};
+use sockswap_core::rule::{Action, Direction, Query, QueryTarget, Rule, SockType};
 
 use crate::fdtable::{self, Guard, Slot, SlotData, CONVERTED, EMPTY, TRACKED};
 use crate::hooks::{fail, sockaddr_bytes, write_out, SavedErrno};
@@ -63,84 +63,77 @@ pub(crate) fn judge<'r>(
     if slot.kind() == CONVERTED && direction == Direction::In {
         return Verdict::PassThrough; // already ours: the kernel answers a second bind
     }
-    let (sotype, family_ok) = if slot.kind() == CONVERTED {
+    let (family, sotype) = if slot.kind() == CONVERTED {
+        // A Unix socket standing in for the program's: judged as the family it pretends.
         let mut g = slot.lock();
-        (g.data().sotype, true)
+        let sotype = g.data().sotype;
+        let family = match target {
+            QueryTarget::Ip(SocketAddr::V4(_)) => libc::AF_INET,
+            QueryTarget::Ip(SocketAddr::V6(_)) => libc::AF_INET6,
+            QueryTarget::Unix(_) => libc::AF_UNIX,
+        };
+        (family, sotype)
     } else {
         let Some((family, sotype, _)) = socket_kind(fd, slot) else {
             return Verdict::PassThrough;
         };
-        let family_ok = match target {
-            QueryTarget::Ip(SocketAddr::V4(_)) => family == libc::AF_INET,
-            QueryTarget::Ip(SocketAddr::V6(_)) => family == libc::AF_INET6,
-            QueryTarget::Unix(_) => family == libc::AF_UNIX,
-        };
-        (sotype, family_ok)
+        (family, sotype)
     };
-    let Some(ty) = SockType::from_sock_type(sotype) else {
-        return Verdict::PassThrough;
-    };
-    if !family_ok {
-        return Verdict::PassThrough; // the kernel will refuse it as it would without us
-    }
-    if let (Direction::Out, SockType::Udp, QueryTarget::Ip(ip)) = (direction, ty, target) {
-        if let Some(sa) = peers::name_of_synthetic(ip) {
-            return Verdict::ToPeer {
-                sa,
-                sotype: sotype & 0xf,
-                slot,
+    let sotype = sotype & 0xf;
+    if let (Direction::Out, libc::SOCK_DGRAM, QueryTarget::Ip(ip)) = (direction, sotype, target) {
+        let fits = family
+            == if ip.is_ipv4() {
+                libc::AF_INET
+            } else {
+                libc::AF_INET6
             };
+        if let Some(sa) = peers::name_of_synthetic(ip).filter(|_| fits) {
+            return Verdict::ToPeer { sa, sotype, slot };
         }
     }
-    let query = Query {
-        direction,
-        ty,
-        target,
-    };
-    let found = first_match(&rt.config.rules, &query);
-    log!(
-        Debug,
-        "fd {fd}: {} {} ({}): {}",
-        match direction {
-            Direction::In => "bind",
-            Direction::Out => "connect",
-        },
-        DisplayTarget(target),
-        ty.name(),
-        Decision {
-            rt,
-            query: &query,
-            found: found.map(|(i, _)| i),
+    let decision = decide(&rt.config.rules, direction, family, sotype, target);
+    if crate::log::enabled(sockswap_core::LogLevel::Debug) {
+        if let Some(ty) = SockType::from_sock_type(sotype) {
+            let query = Query {
+                direction,
+                ty,
+                target,
+            };
+            log!(
+                Debug,
+                "fd {fd}: {} {} ({}): {}",
+                match direction {
+                    Direction::In => "bind",
+                    Direction::Out => "connect",
+                },
+                DisplayTarget(target),
+                ty.name(),
+                DecisionLog { rt, query: &query }
+            );
         }
-    );
-    match found {
-        None => Verdict::PassThrough,
-        Some((_, rule)) if rule.action == Action::Ignore => Verdict::PassThrough,
-        Some((_, rule)) => match rule.action {
-            Action::Reject(e) => Verdict::Reject(e),
-            _ => Verdict::Convert {
-                index: index_of(rt, rule),
-                rule,
-                sotype: sotype & 0xf,
-                slot,
-            },
+    }
+    match decision {
+        Decision::PassThrough => Verdict::PassThrough,
+        Decision::Reject(e) => Verdict::Reject(e),
+        Decision::Convert { index, rule } => Verdict::Convert {
+            index,
+            rule,
+            sotype,
+            slot,
         },
     }
 }
 
 /// The decision for a bind/connect, with every rule tried and why it did not match, for the
 /// `debug` log ("why doesn't my rule match?"). Formats without allocating.
-struct Decision<'a> {
+struct DecisionLog<'a> {
     rt: &'a Runtime,
     query: &'a Query<'a>,
-    found: Option<usize>,
 }
 
-impl core::fmt::Display for Decision<'_> {
+impl core::fmt::Display for DecisionLog<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let rules = &self.rt.config.rules;
-        let tried = self.found.map_or(rules.len(), |i| i + 1);
-        for (i, rule) in rules.iter().enumerate().take(tried) {
+        for (i, rule) in self.rt.config.rules.iter().enumerate() {
             let text = self.rt.rule_texts.get(i).map_or("", String::as_str);
             match rule.mismatch(self.query) {
                 Some(why) => write!(f, "rule {} ({text}) does not match: {why}; ", i + 1)?,
@@ -158,14 +151,6 @@ impl core::fmt::Display for Decision<'_> {
     }
 }
 
-fn index_of(rt: &Runtime, rule: &Rule) -> usize {
-    rt.config
-        .rules
-        .iter()
-        .position(|r| core::ptr::eq(r, rule))
-        .unwrap_or(usize::MAX)
-}
-
 /// Expands a path/abstract template for `ip:port`.
 fn endpoint(
     rule: &Rule,
@@ -173,48 +158,49 @@ fn endpoint(
     port: u16,
     sotype: c_int,
 ) -> Result<UnixSockaddr, c_int> {
-    let (tpl, is_abstract): (&Template, bool) = match &rule.action {
-        Action::Path(t) | Action::SocketboxA(t) => (t, false),
-        Action::Abstract(t) => (t, true),
-        Action::HybridVsock { path, .. } => (path, false),
-        _ => return Err(libc::EINVAL),
-    };
+    decide::endpoint(rule, ip, port, sotype).map_err(|e| {
+        if let (EndpointError::TooLong, Some((tpl, _))) = (e, decide::unix_template(&rule.action)) {
+            too_long(rule, tpl, ip, port, sotype);
+        }
+        e.errno()
+    })
+}
+
+/// Says which rule's template expanded too long, to what, and by how much (only on failure:
+/// the name is expanded again into a buffer large enough to show it).
+fn too_long(
+    rule: &Rule,
+    tpl: &sockswap_core::template::Template,
+    ip: core::net::IpAddr,
+    port: u16,
+    sotype: c_int,
+) {
     let ty = SockType::from_sock_type(sotype).unwrap_or(SockType::Tcp);
-    // Room for a name longer than a Unix socket holds, so the message can say how long it is.
     let mut buf = [0u8; 4 * addr::SUN_PATH_LEN];
-    let expanded = tpl.expand(Fill { ip, port, ty }, &mut buf);
-    let name = match expanded {
+    let len = tpl.expand(sockswap_core::template::Fill { ip, port, ty }, &mut buf);
+    let name = match len {
         Ok(n) => buf.get(..n).unwrap_or(&[]),
         Err(_) => &buf[..],
     };
-    let sa = if is_abstract {
-        UnixSockaddr::abstract_name(name)
-    } else {
-        UnixSockaddr::path(name)
-    };
-    match (expanded, sa) {
-        (Ok(_), Ok(sa)) => Ok(sa),
-        (len, _) => {
-            let max = addr::SUN_PATH_LEN - 1;
-            log!(
-                Error,
-                "rule {}: '{}' expands to {}{} ({}{} bytes, more than the {max} a Unix socket name holds): {}; shorten the template",
-                rule_number(rule),
-                tpl.as_str(),
-                Bytes(name),
-                if len.is_err() { "..." } else { "" },
-                if len.is_err() { "over " } else { "" },
-                len.unwrap_or(buf.len()),
-                Errno(libc::ENAMETOOLONG)
-            );
-            Err(libc::ENAMETOOLONG)
-        }
-    }
+    let max = addr::SUN_PATH_LEN - 1;
+    log!(
+        Error,
+        "rule {}: '{}' expands to {}{} ({}{} bytes, more than the {max} a Unix socket name holds): {}; shorten the template",
+        rule_number(rule),
+        tpl.as_str(),
+        Bytes(name),
+        if len.is_err() { "..." } else { "" },
+        if len.is_err() { "over " } else { "" },
+        len.unwrap_or(buf.len()),
+        Errno(libc::ENAMETOOLONG)
+    );
 }
 
 /// The 1-based number of `rule` in the configuration, as `sockswap check` counts.
 fn rule_number(rule: &Rule) -> usize {
-    runtime::get().map_or(0, |rt| index_of(rt, rule).saturating_add(1))
+    runtime::get()
+        .and_then(|rt| rt.config.rules.iter().position(|r| core::ptr::eq(r, rule)))
+        .map_or(0, |i| i + 1)
 }
 
 /// The Unix endpoint of a `from-unix`/`from-abstract` rule (no placeholders to fill).
@@ -833,16 +819,6 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     unsafe { apply_rules(Direction::Out, fd, addr, len, crate::real::connect::get()) }
 }
 
-/// What a TCP program expects instead of a Unix socket's connect errors.
-fn tcp_connect_errno(e: c_int) -> c_int {
-    match e {
-        libc::ENOENT | libc::ENOTDIR | libc::EPROTOTYPE | libc::ENOTSOCK | libc::EAGAIN => {
-            libc::ECONNREFUSED
-        }
-        e => e,
-    }
-}
-
 /// The Unix endpoint an `out` rule gives for `target`.
 pub(crate) fn out_endpoint(
     rule: &Rule,
@@ -855,11 +831,7 @@ pub(crate) fn out_endpoint(
     }
 }
 
-/// The errors of a Unix datagram send or connect whose receiver is not there (no file, nobody
-/// bound, gone): UDP knows no such thing.
-pub(crate) fn receiver_absent(e: c_int) -> bool {
-    matches!(e, libc::ENOENT | libc::ECONNREFUSED)
-}
+pub(crate) use sockswap_core::decide::receiver_absent;
 
 /// Marks a datagram socket connected by the program but not (yet) by the kernel.
 fn set_lazy(d: &mut SlotData, lazy: bool) {
@@ -957,10 +929,10 @@ fn connect_converted(
     match target {
         QueryTarget::Ip(ip) => {
             let family = data.family;
-            data.local = Some(bound.unwrap_or_else(|| {
-                let mapped = addr::is_mapped(ip.ip());
-                SocketAddr::new(addr::loopback(family, mapped), swap::next_ephemeral_port())
-            }));
+            data.local =
+                Some(bound.unwrap_or_else(|| {
+                    decide::client_local(family, ip, swap::next_ephemeral_port())
+                }));
             data.peer = Some(ip);
         }
         QueryTarget::Unix(_) => {}
@@ -1115,11 +1087,7 @@ unsafe fn accept_converted(
         .local
         .map(|l| addr::wildcard_to_loopback(l, family));
     let rule = rt.config.rules.get(listener.rule as usize);
-    let mapped = local.is_some_and(|l| addr::is_mapped(l.ip()));
-    let peer = match rule.and_then(|r| r.peer) {
-        Some((ip, port)) => SocketAddr::new(ip, port.unwrap_or_else(swap::next_ephemeral_port)),
-        None => SocketAddr::new(addr::loopback(family, mapped), swap::next_ephemeral_port()),
-    };
+    let peer = decide::accepted_peer(rule, family, local, swap::next_ephemeral_port());
     if let Some(s) = fdtable::get_or_map(nfd) {
         let mut data = SlotData::new(family, listener.sotype, listener.protocol);
         data.rule = listener.rule;

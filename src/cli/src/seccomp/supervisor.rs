@@ -1,0 +1,1506 @@
+//! The supervisor loop: receives the program's trapped socket calls, asks the core's decision
+//! engine, and carries the decision out from outside the program — its own copy of the
+//! program's socket (`pidfd_getfd`), replacement sockets installed at the program's fd number
+//! (`SECCOMP_IOCTL_NOTIF_ADDFD` + `SETFD`, or `SEND` for accept so the fd and the answer arrive
+//! together), sockaddrs read and written with `process_vm_readv`/`process_vm_writev`.
+//!
+//! What a converted socket pretends (its IP names) is keyed by the inode of the Unix socket
+//! standing in for it, so it holds in every process and fd number the socket reaches: forked
+//! children, exec'd images, dup'd and passed fds.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sockswap_core::addr::{self, Decoded, UnixName, UnixSockaddr};
+use sockswap_core::config::LogLevel;
+use sockswap_core::decide::{self, decide, Decision};
+use sockswap_core::rule::{Action, Direction, QueryTarget, Rule};
+
+/// Signals the launcher passes on to the program (and SIGCHLD, which it handles).
+pub fn forwarded_signals() -> Vec<i32> {
+    vec![
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGHUP,
+        libc::SIGQUIT,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGWINCH,
+        libc::SIGCHLD,
+    ]
+}
+
+/// How the program ended.
+#[derive(Debug, Clone, Copy)]
+pub enum ExitStatus {
+    Code(i32),
+    Signal(i32),
+}
+
+/// What a converted socket pretends to be.
+#[derive(Debug, Clone, Copy)]
+struct Face {
+    /// The family the program created (AF_INET/AF_INET6).
+    family: i32,
+    local: SocketAddr,
+    /// None for a listener (getpeername: ENOTCONN).
+    peer: Option<SocketAddr>,
+    /// The rule that converted it (for `peer=`).
+    rule: usize,
+    /// A datagram socket (sendto/recvfrom with addresses go through the supervisor).
+    dgram: bool,
+}
+
+/// One answer to a trapped call.
+enum Answer {
+    /// Let the kernel run the call as the program made it.
+    Continue,
+    Error(i32),
+    Value(i64),
+    /// Already answered (ADDFD with SEND), or handed to a waiter thread.
+    Done,
+}
+
+struct Shared {
+    notify: OwnedFd,
+    rules: Vec<Rule>,
+    log: LogLevel,
+    faces: Mutex<HashMap<u64, Face>>,
+    /// Socket files we bound: (path, device, inode), removed when the program ends.
+    files: Mutex<Vec<(CString, u64, u64)>>,
+    /// Accepts waiting for a connection in threads: set to answer EINTR (a signal came).
+    interrupt: Mutex<Vec<Arc<AtomicBool>>>,
+    /// Trapped calls received, per entry of `filter::TRAPPED` and `TRAPPED_WITH_ADDRESS`.
+    counts: [AtomicU64; 8],
+    /// The Unix names datagrams come from, as IP addresses.
+    peers: Mutex<Peers>,
+}
+
+/// Unix datagram senders and the IP addresses they are reported as: a name a rule sent to is
+/// the address the program sent to; any other name gets loopback and port 61000 + its index,
+/// so that a reply to that address finds the name again.
+#[derive(Default)]
+struct Peers {
+    by_name: HashMap<Vec<u8>, SocketAddr>,
+    synthetic: Vec<Vec<u8>>,
+}
+
+const SYNTHETIC_BASE: u16 = 61000;
+const SYNTHETIC_MAX: usize = 4096;
+
+impl Peers {
+    fn remember(&mut self, name: &[u8], ip: SocketAddr) {
+        self.by_name.insert(name.to_vec(), ip);
+    }
+
+    /// The IP address a datagram from `name` is reported as.
+    fn address_of(&mut self, name: &[u8], family: i32) -> SocketAddr {
+        if let Some(a) = self.by_name.get(name) {
+            return *a;
+        }
+        let index = match self.synthetic.iter().position(|n| n == name) {
+            Some(i) => i,
+            None if self.synthetic.len() < SYNTHETIC_MAX => {
+                self.synthetic.push(name.to_vec());
+                self.synthetic.len() - 1
+            }
+            None => {
+                // Full: the oldest entry gives way (a reply to it reaches the newer sender).
+                self.synthetic.remove(0);
+                self.synthetic.push(name.to_vec());
+                SYNTHETIC_MAX - 1
+            }
+        };
+        SocketAddr::new(addr::loopback(family, false), SYNTHETIC_BASE + index as u16)
+    }
+
+    /// The Unix name behind a synthetic address.
+    fn name_of(&self, ip: SocketAddr) -> Option<Vec<u8>> {
+        if !ip.ip().is_loopback() && ip.ip() != addr::loopback(libc::AF_INET6, true) {
+            return None;
+        }
+        let i = usize::from(ip.port().checked_sub(SYNTHETIC_BASE)?);
+        self.synthetic.get(i).cloned()
+    }
+}
+
+static EPHEMERAL: AtomicU32 = AtomicU32::new(0);
+
+/// The next port of the ephemeral sequence (32768–60999) used for reported names.
+fn next_ephemeral_port() -> u16 {
+    const LO: u32 = 32768;
+    const SPAN: u32 = 61000 - 32768;
+    let n = EPHEMERAL.fetch_add(1, Ordering::Relaxed);
+    (LO + (n.wrapping_add(std::process::id().wrapping_mul(2_654_435_761) % SPAN)) % SPAN) as u16
+}
+
+macro_rules! slog {
+    ($sh:expr, $lvl:ident, $($arg:tt)*) => {
+        if $sh.log >= LogLevel::$lvl {
+            eprintln!("sockswap: {}", format_args!($($arg)*));
+        }
+    };
+}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+fn cvt(r: libc::c_long) -> Result<libc::c_long, i32> {
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r)
+    }
+}
+
+/// Waits for `pid` and returns how it ended.
+pub fn wait_child(pid: i32) -> ExitStatus {
+    let mut status = 0;
+    loop {
+        // SAFETY: status is a valid int.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            return decode_status(status);
+        }
+        if r < 0 && errno() != libc::EINTR {
+            return ExitStatus::Code(127);
+        }
+    }
+}
+
+fn decode_status(status: i32) -> ExitStatus {
+    if libc::WIFSIGNALED(status) {
+        ExitStatus::Signal(libc::WTERMSIG(status))
+    } else {
+        ExitStatus::Code(libc::WEXITSTATUS(status))
+    }
+}
+
+/// Supervises until the program (`pid`) exits.
+pub fn supervise(
+    notify: OwnedFd,
+    pid: i32,
+    rules: Vec<Rule>,
+    log: LogLevel,
+    signals: &[i32],
+) -> Result<ExitStatus, String> {
+    let shared = Arc::new(Shared {
+        notify,
+        rules,
+        log,
+        faces: Mutex::new(HashMap::new()),
+        files: Mutex::new(Vec::new()),
+        interrupt: Mutex::new(Vec::new()),
+        counts: Default::default(),
+        peers: Mutex::new(Peers::default()),
+    });
+    let sigfd = signalfd(signals)?;
+    let mut pidfds = PidFds::default();
+    let status = loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: shared.notify.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: sigfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: fds is valid for 2 entries.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if r < 0 {
+            if errno() == libc::EINTR {
+                continue;
+            }
+            return Err(format!("poll: {}", crate::errno_words(errno())));
+        }
+        if fds[1].revents & libc::POLLIN != 0 {
+            if let Some(st) = handle_signals(&shared, &sigfd, pid) {
+                break st;
+            }
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            handle_one(&shared, &mut pidfds);
+        } else if fds[0].revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+            // Every process under the filter is gone; only the exit status is left to collect.
+            break wait_child(pid);
+        }
+    };
+    slog!(shared, Info, "{}", statistics(&shared));
+    for (path, dev, ino) in shared.files.lock().unwrap().iter() {
+        // Only the file we made: a later socket at the same path is someone else's.
+        // SAFETY: stat is plain data; path is a valid C string.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        if unsafe { libc::lstat(path.as_ptr(), &mut st) } == 0
+            && st.st_dev == *dev
+            && st.st_ino == *ino
+        {
+            // SAFETY: valid C string.
+            unsafe { libc::unlink(path.as_ptr()) };
+            slog!(shared, Debug, "removed {}", path.to_string_lossy());
+        }
+    }
+    Ok(status)
+}
+
+/// "N trapped calls (bind 1, accept4 2, …), supervisor CPU T us": what the program cost.
+fn statistics(sh: &Shared) -> String {
+    let names = [
+        "bind",
+        "connect",
+        "accept",
+        "accept4",
+        "getsockname",
+        "getpeername",
+        "sendto",
+        "recvfrom",
+    ];
+    let mut total = 0;
+    let mut parts = Vec::new();
+    for (name, c) in names.iter().zip(&sh.counts) {
+        let n = c.load(Ordering::Relaxed);
+        total += n;
+        if n > 0 {
+            parts.push(format!("{name} {n}"));
+        }
+    }
+    // SAFETY: rusage is plain data.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: ru is valid.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let cpu_us = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1_000_000
+        + ru.ru_utime.tv_usec
+        + ru.ru_stime.tv_usec;
+    format!(
+        "seccomp: {total} trapped calls ({}), supervisor CPU {cpu_us} us",
+        parts.join(", ")
+    )
+}
+
+fn signalfd(signals: &[i32]) -> Result<OwnedFd, String> {
+    // SAFETY: sigset_t is plain data; signalfd reads it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in signals {
+            libc::sigaddset(&mut set, s);
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        if fd < 0 {
+            return Err(format!("signalfd: {}", crate::errno_words(errno())));
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Forwards signals; returns the exit status once the program has exited.
+fn handle_signals(sh: &Shared, sigfd: &OwnedFd, pid: i32) -> Option<ExitStatus> {
+    loop {
+        // SAFETY: signalfd_siginfo is plain data.
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        // SAFETY: info is valid for size bytes.
+        let n = unsafe {
+            libc::read(
+                sigfd.as_raw_fd(),
+                (&mut info as *mut libc::signalfd_siginfo).cast(),
+                size,
+            )
+        };
+        if n != size as isize {
+            break;
+        }
+        let sig = info.ssi_signo as i32;
+        if sig == libc::SIGCHLD {
+            continue;
+        }
+        slog!(sh, Debug, "forwarding signal {sig} to pid {pid}");
+        // A thread waiting in a converted accept has its call answered EINTR, as a signal
+        // interrupts a blocking accept (the filter's killable wait would hold it otherwise).
+        for flag in sh.interrupt.lock().unwrap().drain(..) {
+            flag.store(true, Ordering::Relaxed);
+        }
+        // SAFETY: kill with plain integers.
+        unsafe { libc::kill(pid, sig) };
+    }
+    let mut status = 0;
+    // SAFETY: status is a valid int.
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    (r == pid).then(|| decode_status(status))
+}
+
+/// pidfds of the threads that made trapped calls (a thread's pidfd gives its process's fds).
+#[derive(Default)]
+struct PidFds(HashMap<u32, OwnedFd>);
+
+/// `PIDFD_THREAD` (Linux 6.9): a pidfd for a thread that is not the group leader.
+const PIDFD_THREAD: libc::c_uint = libc::O_EXCL as libc::c_uint;
+
+impl PidFds {
+    fn get(&mut self, pid: u32) -> Result<RawFd, i32> {
+        if let Some(fd) = self.0.get(&pid) {
+            return Ok(fd.as_raw_fd());
+        }
+        if self.0.len() > 4096 {
+            self.0.clear();
+        }
+        // SAFETY: pidfd_open with integer arguments.
+        let fd = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, PIDFD_THREAD) })
+            // SAFETY: as above (before Linux 6.9: only thread-group leaders)...
+            .or_else(|_| cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) }))
+            // SAFETY: as above; ...so the leader of the thread's group (same fd table).
+            .or_else(|e| {
+                cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, tgid_of(pid).ok_or(e)?, 0) })
+            })?;
+        // SAFETY: a fresh fd we own.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd as RawFd) };
+        let raw = owned.as_raw_fd();
+        self.0.insert(pid, owned);
+        Ok(raw)
+    }
+
+    /// The program's `fd`, as a file of ours (same open file: same socket, same status flags).
+    fn take(&mut self, pid: u32, fd: i32) -> Result<OwnedFd, i32> {
+        let pidfd = self.get(pid)?;
+        // SAFETY: pidfd_getfd with integer arguments.
+        match cvt(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) }) {
+            // SAFETY: a fresh fd we own.
+            Ok(n) => Ok(unsafe { OwnedFd::from_raw_fd(n as RawFd) }),
+            Err(libc::ESRCH) => {
+                // A stale pidfd of a thread that exited (its tid may be reused): open again.
+                self.0.remove(&pid);
+                let pidfd = self.get(pid)?;
+                // SAFETY: as above.
+                let n = cvt(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) })?;
+                // SAFETY: a fresh fd we own.
+                Ok(unsafe { OwnedFd::from_raw_fd(n as RawFd) })
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The thread group (process) of thread `tid`, from /proc.
+fn tgid_of(tid: u32) -> Option<u32> {
+    let text = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("Tgid:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// The notification: its id, the calling thread and the call.
+#[derive(Clone, Copy)]
+struct Call {
+    id: u64,
+    pid: u32,
+    nr: i64,
+    args: [u64; 6],
+}
+
+fn handle_one(sh: &Arc<Shared>, pidfds: &mut PidFds) {
+    // SAFETY: seccomp_notif is plain data; RECV fills it (it must be zeroed first).
+    let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+    // SAFETY: n is a valid seccomp_notif.
+    if unsafe {
+        libc::ioctl(
+            sh.notify.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_RECV,
+            &mut n,
+        )
+    } < 0
+    {
+        return; // ENOENT: the caller was interrupted before we received it
+    }
+    let call = Call {
+        id: n.id,
+        pid: n.pid,
+        nr: i64::from(n.data.nr),
+        args: n.data.args,
+    };
+    if let Some(i) = super::filter::TRAPPED
+        .iter()
+        .chain(super::filter::TRAPPED_WITH_ADDRESS)
+        .position(|&nr| nr == call.nr)
+    {
+        sh.counts[i].fetch_add(1, Ordering::Relaxed);
+    }
+    let answer = match call.nr {
+        libc::SYS_bind => on_bind_connect(sh, pidfds, call, Direction::In),
+        libc::SYS_connect => on_bind_connect(sh, pidfds, call, Direction::Out),
+        libc::SYS_accept => on_accept(sh, pidfds, call, 0),
+        libc::SYS_accept4 => on_accept(sh, pidfds, call, call.args[3] as i32),
+        libc::SYS_getsockname => on_name(sh, pidfds, call, false),
+        libc::SYS_getpeername => on_name(sh, pidfds, call, true),
+        libc::SYS_sendto => on_sendto(sh, pidfds, call),
+        libc::SYS_recvfrom => on_recvfrom(sh, pidfds, call),
+        _ => Ok(Answer::Continue),
+    };
+    let answer = answer.unwrap_or_else(Answer::Error);
+    respond(&sh.notify, call.id, answer);
+}
+
+fn respond(notify: &OwnedFd, id: u64, answer: Answer) {
+    let (val, error, flags) = match answer {
+        Answer::Done => return,
+        Answer::Continue => (0, 0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32),
+        Answer::Error(e) => (0, -e, 0),
+        Answer::Value(v) => (v, 0, 0),
+    };
+    let mut resp = libc::seccomp_notif_resp {
+        id,
+        val,
+        error,
+        flags,
+    };
+    // SAFETY: resp is a valid seccomp_notif_resp. ENOENT = the caller is gone or interrupted.
+    unsafe {
+        libc::ioctl(
+            notify.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SEND,
+            &mut resp,
+        )
+    };
+}
+
+fn id_valid(notify: &OwnedFd, id: u64) -> bool {
+    let mut id = id;
+    // SAFETY: id is a valid u64.
+    unsafe {
+        libc::ioctl(
+            notify.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
+            &mut id,
+        ) == 0
+    }
+}
+
+/// Reads `len` bytes of the program's memory at `addr`.
+fn read_mem(pid: u32, addr: u64, len: usize) -> Result<Vec<u8>, i32> {
+    let mut buf = vec![0u8; len];
+    let local = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: len,
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: len,
+    };
+    // SAFETY: both iovecs describe valid ranges (the remote one is checked by the kernel).
+    let n = unsafe { libc::process_vm_readv(pid as i32, &local, 1, &remote, 1, 0) };
+    if n != len as isize {
+        return Err(libc::EFAULT);
+    }
+    Ok(buf)
+}
+
+fn write_mem(pid: u32, addr: u64, bytes: &[u8]) -> Result<(), i32> {
+    let local = libc::iovec {
+        iov_base: bytes.as_ptr() as *mut libc::c_void,
+        iov_len: bytes.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as *mut libc::c_void,
+        iov_len: bytes.len(),
+    };
+    // SAFETY: both iovecs describe valid ranges (the remote one is checked by the kernel).
+    let n = unsafe { libc::process_vm_writev(pid as i32, &local, 1, &remote, 1, 0) };
+    if n != bytes.len() as isize {
+        return Err(libc::EFAULT);
+    }
+    Ok(())
+}
+
+/// Writes `full` (a sockaddr) to the program's (addr, addrlen) pair as the kernel would:
+/// truncated to the buffer, the full length in `addrlen`. NULL `addr` writes nothing.
+fn write_sockaddr(pid: u32, addr: u64, len_ptr: u64, full: &[u8]) -> Result<(), i32> {
+    if addr == 0 {
+        return Ok(());
+    }
+    if len_ptr == 0 {
+        return Err(libc::EFAULT);
+    }
+    let cap = u32::from_ne_bytes(read_mem(pid, len_ptr, 4)?.try_into().unwrap_or([0; 4]));
+    if (cap as i32) < 0 {
+        return Err(libc::EINVAL);
+    }
+    let n = full.len().min(cap as usize);
+    write_mem(pid, addr, &full[..n])?;
+    write_mem(pid, len_ptr, &(full.len() as u32).to_ne_bytes())
+}
+
+fn sockopt_int(fd: &OwnedFd, name: i32) -> Result<i32, i32> {
+    let mut v: i32 = 0;
+    let mut len = 4u32;
+    // SAFETY: v is valid for 4 bytes.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            name,
+            (&mut v as *mut i32).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(v)
+    }
+}
+
+fn inode(fd: &OwnedFd) -> Option<u64> {
+    // SAFETY: stat is plain data.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: st is valid.
+    (unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } == 0).then_some(st.st_ino)
+}
+
+/// Records a converted socket's face. The table is swept when it has grown past a bound:
+/// faces whose socket no process holds any more are dropped (sockfs inode numbers are not
+/// reused for 2^32 sockets, so a stale entry never names a new socket meanwhile).
+fn add_face(sh: &Shared, ino: u64, face: Face) {
+    let mut faces = sh.faces.lock().unwrap();
+    faces.insert(ino, face);
+    if faces.len() >= 4096 && faces.len().is_power_of_two() {
+        let live = live_socket_inodes();
+        faces.retain(|ino, _| live.contains(ino));
+    }
+}
+
+/// Every socket inode some process has open (as far as /proc lets us see).
+fn live_socket_inodes() -> std::collections::HashSet<u64> {
+    let mut live = std::collections::HashSet::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return live;
+    };
+    for p in procs.flatten() {
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                let t = target.to_string_lossy();
+                if let Some(n) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
+                    if let Ok(n) = n.parse() {
+                        live.insert(n);
+                    }
+                }
+            }
+        }
+    }
+    live
+}
+
+fn face_of(sh: &Shared, fd: &OwnedFd) -> Option<(u64, Face)> {
+    let ino = inode(fd)?;
+    sh.faces.lock().unwrap().get(&ino).map(|f| (ino, *f))
+}
+
+fn encode(face_family: i32, sa: SocketAddr) -> Vec<u8> {
+    let mut out = [0u8; addr::SOCKADDR_IN6_LEN];
+    let n = addr::encode_ip(sa, face_family, &mut out);
+    out[..n].to_vec()
+}
+
+/// Does the program's fd have FD_CLOEXEC? (/proc/PID/fdinfo shows it as O_CLOEXEC.)
+fn fd_cloexec(pid: u32, fd: i32) -> bool {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).unwrap_or_default();
+    text.lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        .is_some_and(|f| f & libc::O_CLOEXEC as u32 != 0)
+}
+
+fn file_nonblocking(fd: &OwnedFd) -> bool {
+    // SAFETY: fcntl on an fd we own.
+    unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) & libc::O_NONBLOCK != 0 }
+}
+
+fn set_nonblocking(fd: &OwnedFd, on: bool) {
+    // SAFETY: fcntl on an fd we own.
+    unsafe {
+        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        let fl = if on {
+            fl | libc::O_NONBLOCK
+        } else {
+            fl & !libc::O_NONBLOCK
+        };
+        libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl);
+    }
+}
+
+/// SO_SNDTIMEO in whole seconds (0 = none): bounds a blocking Unix connect.
+fn set_send_timeout(fd: &OwnedFd, secs: i64) {
+    let tv = libc::timeval {
+        tv_sec: secs,
+        tv_usec: 0,
+    };
+    // SAFETY: tv is a valid timeval of the size given.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as u32,
+        )
+    };
+}
+
+fn unix_socket(sotype: i32) -> Result<OwnedFd, i32> {
+    // SAFETY: socket with integer arguments.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, (sotype & 0xf) | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(errno());
+    }
+    // SAFETY: a fresh fd we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn sys_bind(fd: &OwnedFd, sa: &UnixSockaddr) -> Result<(), i32> {
+    // SAFETY: sa holds a valid sockaddr_un of sa.len bytes.
+    let r = unsafe { libc::bind(fd.as_raw_fd(), sa.bytes.as_ptr().cast(), sa.len as u32) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+fn sys_connect(fd: RawFd, sa: &UnixSockaddr) -> Result<(), i32> {
+    // SAFETY: sa holds a valid sockaddr_un of sa.len bytes.
+    let r = unsafe { libc::connect(fd, sa.bytes.as_ptr().cast(), sa.len as u32) };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(())
+    }
+}
+
+/// Binds `fd` at `sa`; a socket file nobody accepts on any more (connect refused) is replaced,
+/// anything else in the way is EADDRINUSE.
+fn bind_replacing_stale(fd: &OwnedFd, sotype: i32, sa: &UnixSockaddr) -> Result<(), i32> {
+    match sys_bind(fd, sa) {
+        Err(libc::EADDRINUSE) => {}
+        other => return other,
+    }
+    let Some(path) = fs_path(sa) else {
+        return Err(libc::EADDRINUSE);
+    };
+    let cpath = CString::new(path).map_err(|_| libc::EINVAL)?;
+    let meta = std::fs::symlink_metadata(std::ffi::OsStr::from_bytes_compat(path));
+    use std::os::unix::fs::FileTypeExt;
+    if !meta.is_ok_and(|m| m.file_type().is_socket()) {
+        return Err(libc::EADDRINUSE);
+    }
+    let probe = unix_socket(sotype)?;
+    set_nonblocking(&probe, true);
+    if sys_connect(probe.as_raw_fd(), sa) != Err(libc::ECONNREFUSED) {
+        return Err(libc::EADDRINUSE);
+    }
+    // SAFETY: valid C string.
+    unsafe { libc::unlink(cpath.as_ptr()) };
+    sys_bind(fd, sa)
+}
+
+trait FromBytesCompat {
+    fn from_bytes_compat(b: &[u8]) -> &std::ffi::OsStr;
+}
+
+impl FromBytesCompat for std::ffi::OsStr {
+    fn from_bytes_compat(b: &[u8]) -> &std::ffi::OsStr {
+        use std::os::unix::ffi::OsStrExt;
+        std::ffi::OsStr::from_bytes(b)
+    }
+}
+
+/// Installs `src` in the program at fd number `at` (replacing what is there, like dup3).
+fn addfd(
+    sh: &Shared,
+    id: u64,
+    src: &OwnedFd,
+    at: i32,
+    cloexec: bool,
+    send: bool,
+) -> Result<i32, i32> {
+    let mut a = libc::seccomp_notif_addfd {
+        id,
+        flags: (libc::SECCOMP_ADDFD_FLAG_SETFD as u32)
+            | if send {
+                libc::SECCOMP_ADDFD_FLAG_SEND as u32
+            } else {
+                0
+            },
+        srcfd: src.as_raw_fd() as u32,
+        newfd: at as u32,
+        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+    };
+    // SAFETY: a is a valid seccomp_notif_addfd.
+    let r = unsafe {
+        libc::ioctl(
+            sh.notify.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+            &mut a,
+        )
+    };
+    if r < 0 {
+        Err(errno())
+    } else {
+        Ok(r)
+    }
+}
+
+/// Puts `new` in the program at `fd`'s number in place of `old` (the program's socket, via our
+/// copy): `O_NONBLOCK` and close-on-exec carried over, `face` recorded. On failure nothing is
+/// recorded; Err(ENOENT) = the call is gone (interrupted or the thread died).
+fn install_replacement(
+    sh: &Shared,
+    call: Call,
+    fd: i32,
+    old: &OwnedFd,
+    new: &OwnedFd,
+    face: Face,
+) -> Result<(), i32> {
+    set_nonblocking(new, file_nonblocking(old));
+    let cloexec = fd_cloexec(call.pid, fd);
+    let ino = inode(new).ok_or(libc::EBADF)?;
+    add_face(sh, ino, face);
+    addfd(sh, call.id, new, fd, cloexec, false).inspect_err(|_| {
+        sh.faces.lock().unwrap().remove(&ino);
+    })?;
+    Ok(())
+}
+
+fn describe_target(t: QueryTarget<'_>) -> String {
+    match t {
+        QueryTarget::Ip(sa) => sa.to_string(),
+        QueryTarget::Unix(n) => decide::describe_unix(n),
+    }
+}
+
+// ---------------------------------------------------------------- bind and connect
+
+fn on_bind_connect(
+    sh: &Shared,
+    pidfds: &mut PidFds,
+    call: Call,
+    dir: Direction,
+) -> Result<Answer, i32> {
+    let fd = call.args[0] as i32;
+    let len = (call.args[2] as u32).min(128) as usize;
+    let bytes = read_mem(call.pid, call.args[1], len)?;
+    let target = match addr::decode(&bytes) {
+        Decoded::Ip(sa) => QueryTarget::Ip(sa),
+        Decoded::Unix(name) => QueryTarget::Unix(name),
+        _ => return Ok(Answer::Continue),
+    };
+    let sock = match pidfds.take(call.pid, fd) {
+        Ok(s) => s,
+        Err(libc::EBADF) => return Ok(Answer::Continue), // the kernel says EBADF itself
+        Err(e) => {
+            // Never a silent pass-through: a call we cannot judge fails.
+            slog!(
+                sh,
+                Error,
+                "pid {}: fd {fd}: cannot inspect the socket: {}",
+                call.pid,
+                crate::errno_words(e)
+            );
+            return Err(e);
+        }
+    };
+    let Ok(family) = sockopt_int(&sock, libc::SO_DOMAIN) else {
+        return Ok(Answer::Continue);
+    };
+    let sotype = sockopt_int(&sock, libc::SO_TYPE).unwrap_or(0);
+    if !id_valid(&sh.notify, call.id) {
+        return Ok(Answer::Done);
+    }
+    let face = face_of(sh, &sock);
+    // A socket we converted already pretends the family of the address it was given.
+    let judged_family = match (face, target) {
+        (Some((_, f)), _) => f.family,
+        _ => family,
+    };
+    if face.is_some() && dir == Direction::In {
+        return Ok(Answer::Continue); // the kernel refuses a second bind, as for TCP
+    }
+    let decision = decide(&sh.rules, dir, judged_family, sotype, target);
+    let verb = if dir == Direction::In {
+        "bind"
+    } else {
+        "connect"
+    };
+    let (index, rule) = match decision {
+        Decision::PassThrough => {
+            if let (Some(_), QueryTarget::Ip(_), Direction::Out) = (face, target, dir) {
+                slog!(sh, Warn, "pid {}: fd {fd}: connect to {} from a socket bound to a Unix path; no 'out' rule matches", call.pid, describe_target(target));
+                return Err(libc::ENETUNREACH);
+            }
+            slog!(
+                sh,
+                Trace,
+                "pid {}: {verb} {}: no rule",
+                call.pid,
+                describe_target(target)
+            );
+            return Ok(Answer::Continue);
+        }
+        Decision::Reject(e) => {
+            slog!(
+                sh,
+                Debug,
+                "pid {}: {verb} {}: rejected",
+                call.pid,
+                describe_target(target)
+            );
+            return Err(e);
+        }
+        Decision::Convert { index, rule } => (index, rule),
+    };
+    match dir {
+        Direction::In => bind_converted(sh, call, fd, &sock, family, sotype, index, rule, target),
+        Direction::Out => connect_converted(
+            sh, call, fd, &sock, family, sotype, face, index, rule, target,
+        ),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bind_converted(
+    sh: &Shared,
+    call: Call,
+    fd: i32,
+    sock: &OwnedFd,
+    family: i32,
+    sotype: i32,
+    index: usize,
+    rule: &Rule,
+    target: QueryTarget<'_>,
+) -> Result<Answer, i32> {
+    if family == libc::AF_UNIX {
+        // A Unix socket redirected to another Unix name: bind the program's own socket there.
+        let sa = decide::out_endpoint(rule, target, sotype).map_err(|e| e.errno())?;
+        if rule.action == Action::Blackhole {
+            sys_bind(sock, &UnixSockaddr::unnamed())?;
+        } else {
+            bind_replacing_stale(sock, sotype, &sa)?;
+            remember_file(sh, &sa);
+        }
+        slog!(
+            sh,
+            Debug,
+            "pid {}: fd {fd}: bind {} -> {}",
+            call.pid,
+            describe_target(target),
+            decide::describe_unix(sa.name())
+        );
+        return Ok(Answer::Value(0));
+    }
+    let QueryTarget::Ip(ip) = target else {
+        return Ok(Answer::Continue);
+    };
+    let new = unix_socket(sotype)?;
+    let (sa, port) = if rule.action == Action::Blackhole {
+        let sa = UnixSockaddr::unnamed(); // autobind: an abstract name nobody is told
+        sys_bind(&new, &sa)?;
+        (
+            sa,
+            if ip.port() == 0 {
+                next_ephemeral_port()
+            } else {
+                ip.port()
+            },
+        )
+    } else if ip.port() == 0 && decide::port_in_name(rule) {
+        let mut found = Err(libc::EADDRINUSE);
+        for _ in 0..256 {
+            let port = next_ephemeral_port();
+            let sa = decide::endpoint(rule, ip.ip(), port, sotype).map_err(|e| e.errno())?;
+            match bind_replacing_stale(&new, sotype, &sa) {
+                Ok(()) => {
+                    found = Ok((sa, port));
+                    break;
+                }
+                Err(libc::EADDRINUSE) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        found?
+    } else {
+        let port = if ip.port() == 0 {
+            next_ephemeral_port()
+        } else {
+            ip.port()
+        };
+        let sa = decide::endpoint(rule, ip.ip(), port, sotype).map_err(|e| e.errno())?;
+        bind_replacing_stale(&new, sotype, &sa).inspect_err(|&e| {
+            slog!(
+                sh,
+                Warn,
+                "pid {}: cannot bind {}: {}",
+                call.pid,
+                decide::describe_unix(sa.name()),
+                crate::errno_words(e)
+            );
+        })?;
+        (sa, port)
+    };
+    let path = fs_path(&sa).map(|p| p.to_vec());
+    if let (Some(mode), Some(p)) = (rule.mode, &path) {
+        use std::os::unix::ffi::OsStrExt;
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(
+            std::ffi::OsStr::from_bytes(p),
+            std::fs::Permissions::from_mode(mode),
+        );
+    }
+    let unlink_ours = || {
+        if let Some(p) = &path {
+            let _ = std::fs::remove_file(std::ffi::OsStr::from_bytes_compat(p));
+        }
+    };
+    if !id_valid(&sh.notify, call.id) {
+        unlink_ours();
+        return Ok(Answer::Done);
+    }
+    let face = Face {
+        family,
+        local: SocketAddr::new(ip.ip(), port),
+        peer: None,
+        rule: index,
+        dgram: sotype & 0xf == libc::SOCK_DGRAM,
+    };
+    if let Err(e) = install_replacement(sh, call, fd, sock, &new, face) {
+        unlink_ours();
+        return if e == libc::ENOENT {
+            Ok(Answer::Done)
+        } else {
+            Err(e)
+        };
+    }
+    if !rule.noremove {
+        remember_file(sh, &sa);
+    }
+    slog!(
+        sh,
+        Debug,
+        "pid {}: fd {fd}: bind {ip} -> {}",
+        call.pid,
+        decide::describe_unix(sa.name())
+    );
+    Ok(Answer::Value(0))
+}
+
+/// The filesystem path of a Unix name (without the NUL `c_path` carries); None if abstract.
+fn fs_path(sa: &UnixSockaddr) -> Option<&[u8]> {
+    match sa.name() {
+        UnixName::Path(p) => Some(p),
+        _ => None,
+    }
+}
+
+fn remember_file(sh: &Shared, sa: &UnixSockaddr) {
+    let Some(p) = fs_path(sa) else { return };
+    let Ok(c) = CString::new(p) else { return };
+    // SAFETY: stat is plain data; c is a valid C string.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::lstat(c.as_ptr(), &mut st) } == 0 {
+        sh.files.lock().unwrap().push((c, st.st_dev, st.st_ino));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn connect_converted(
+    sh: &Shared,
+    call: Call,
+    fd: i32,
+    sock: &OwnedFd,
+    family: i32,
+    sotype: i32,
+    face: Option<(u64, Face)>,
+    index: usize,
+    rule: &Rule,
+    target: QueryTarget<'_>,
+) -> Result<Answer, i32> {
+    let sa = decide::out_endpoint(rule, target, sotype).map_err(|e| e.errno())?;
+    let shown = decide::describe_unix(sa.name());
+    if family == libc::AF_UNIX || face.is_some() {
+        // Already a Unix socket (the program's own, or one we bound): connect it there. The
+        // program's file flags apply (a non-blocking socket with a full backlog: EAGAIN).
+        sys_connect(sock.as_raw_fd(), &sa).map_err(decide::tcp_connect_errno)?;
+        if let (Some((ino, mut f)), QueryTarget::Ip(ip)) = (face, target) {
+            f.peer = Some(ip);
+            add_face(sh, ino, f);
+        }
+        slog!(
+            sh,
+            Debug,
+            "pid {}: fd {fd}: connect {} -> {shown}",
+            call.pid,
+            describe_target(target)
+        );
+        return Ok(Answer::Value(0));
+    }
+    let QueryTarget::Ip(ip) = target else {
+        return Ok(Answer::Continue);
+    };
+    let new = unix_socket(sotype)?;
+    if sotype & 0xf == libc::SOCK_DGRAM {
+        sys_bind(&new, &UnixSockaddr::unnamed())?; // a name, so that replies reach it
+        if let Some(n) = unix_name_bytes(&sa) {
+            sh.peers.lock().unwrap().remember(&n, ip);
+        }
+    }
+    // A Unix connect has no EINPROGRESS: wait at most a second for backlog room.
+    set_send_timeout(&new, 1);
+    if let Err(e) = sys_connect(new.as_raw_fd(), &sa) {
+        slog!(
+            sh,
+            Debug,
+            "pid {}: fd {fd}: connect {ip} -> {shown}: {}",
+            call.pid,
+            crate::errno_words(e)
+        );
+        return Err(decide::tcp_connect_errno(e));
+    }
+    set_send_timeout(&new, 0);
+    let face = Face {
+        family,
+        local: decide::client_local(family, ip, next_ephemeral_port()),
+        peer: Some(ip),
+        rule: index,
+        dgram: sotype & 0xf == libc::SOCK_DGRAM,
+    };
+    if let Err(e) = install_replacement(sh, call, fd, sock, &new, face) {
+        return if e == libc::ENOENT {
+            Ok(Answer::Done)
+        } else {
+            Err(e)
+        };
+    }
+    slog!(
+        sh,
+        Debug,
+        "pid {}: fd {fd}: connect {ip} -> {shown}",
+        call.pid
+    );
+    Ok(Answer::Value(0))
+}
+
+// ---------------------------------------------------------------- names
+
+fn on_name(sh: &Shared, pidfds: &mut PidFds, call: Call, peer: bool) -> Result<Answer, i32> {
+    let sock = match pidfds.take(call.pid, call.args[0] as i32) {
+        Ok(s) => s,
+        Err(libc::EBADF) => return Ok(Answer::Continue),
+        Err(e) => return Err(e),
+    };
+    let Some((_, face)) = face_of(sh, &sock) else {
+        return Ok(Answer::Continue);
+    };
+    let name = if peer {
+        face.peer.ok_or(libc::ENOTCONN)?
+    } else {
+        face.local
+    };
+    if call.args[1] == 0 {
+        return Err(libc::EFAULT);
+    }
+    write_sockaddr(
+        call.pid,
+        call.args[1],
+        call.args[2],
+        &encode(face.family, name),
+    )?;
+    Ok(Answer::Value(0))
+}
+
+// ---------------------------------------------------------------- accept
+
+fn on_accept(sh: &Arc<Shared>, pidfds: &mut PidFds, call: Call, flags: i32) -> Result<Answer, i32> {
+    let listener = match pidfds.take(call.pid, call.args[0] as i32) {
+        Ok(s) => s,
+        Err(libc::EBADF) => return Ok(Answer::Continue),
+        Err(e) => return Err(e),
+    };
+    let Some((_, face)) = face_of(sh, &listener) else {
+        return Ok(Answer::Continue);
+    };
+    if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
+        return Err(libc::EINVAL);
+    }
+    match try_accept(sh, call, &listener, face, flags)? {
+        Some(a) => Ok(a),
+        None if file_nonblocking(&listener) => Err(libc::EAGAIN),
+        None => {
+            // A blocking accept with nothing pending: wait in a thread of our own, so other
+            // calls keep being answered.
+            let stop = Arc::new(AtomicBool::new(false));
+            sh.interrupt.lock().unwrap().push(stop.clone());
+            let sh = sh.clone();
+            std::thread::spawn(move || {
+                wait_readable(&sh, call, &listener, &stop, |sh| {
+                    try_accept(sh, call, &listener, face, flags)
+                })
+            });
+            Ok(Answer::Done)
+        }
+    }
+}
+
+/// Waits (in a thread of its own) until `sock` is readable and `attempt` answers the call;
+/// answers EINTR when a forwarded signal asks, and gives up when the caller is gone.
+fn wait_readable(
+    sh: &Shared,
+    call: Call,
+    sock: &OwnedFd,
+    stop: &AtomicBool,
+    attempt: impl Fn(&Shared) -> Result<Option<Answer>, i32>,
+) {
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            respond(&sh.notify, call.id, Answer::Error(libc::EINTR));
+            return;
+        }
+        let mut p = libc::pollfd {
+            fd: sock.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: p is a valid pollfd.
+        unsafe { libc::poll(&mut p, 1, 100) };
+        if !id_valid(&sh.notify, call.id) {
+            return; // the program thread is gone
+        }
+        if p.revents == 0 {
+            continue;
+        }
+        match attempt(sh) {
+            Ok(Some(a)) => return respond(&sh.notify, call.id, a),
+            Ok(None) => continue, // another process took it
+            Err(e) => return respond(&sh.notify, call.id, Answer::Error(e)),
+        }
+    }
+}
+
+/// Accepts one pending connection on our copy of a converted listener and installs it in the
+/// program with the answer (ADDFD + SEND: the fd exists in the program only if the call
+/// returns it). None: nothing pending.
+fn try_accept(
+    sh: &Shared,
+    call: Call,
+    listener: &OwnedFd,
+    face: Face,
+    flags: i32,
+) -> Result<Option<Answer>, i32> {
+    // SAFETY: accept4 without an address on an fd we own.
+    let c = unsafe {
+        libc::accept4(
+            listener.as_raw_fd(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+        )
+    };
+    if c < 0 {
+        return match errno() {
+            libc::EAGAIN => Ok(None),
+            e => Err(e),
+        };
+    }
+    // SAFETY: a fresh fd we own.
+    let conn = unsafe { OwnedFd::from_raw_fd(c) };
+    set_nonblocking(&conn, flags & libc::SOCK_NONBLOCK != 0);
+    let rule = sh.rules.get(face.rule);
+    let peer = decide::accepted_peer(rule, face.family, Some(face.local), next_ephemeral_port());
+    let local = addr::wildcard_to_loopback(face.local, face.family);
+    let ino = inode(&conn).ok_or(libc::EBADF)?;
+    add_face(
+        sh,
+        ino,
+        Face {
+            family: face.family,
+            local,
+            peer: Some(peer),
+            rule: face.rule,
+            dgram: false,
+        },
+    );
+    write_sockaddr(
+        call.pid,
+        call.args[1],
+        call.args[2],
+        &encode(face.family, peer),
+    )?;
+    let mut a = libc::seccomp_notif_addfd {
+        id: call.id,
+        flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
+        srcfd: conn.as_raw_fd() as u32,
+        newfd: 0,
+        newfd_flags: if flags & libc::SOCK_CLOEXEC != 0 {
+            libc::O_CLOEXEC as u32
+        } else {
+            0
+        },
+    };
+    // SAFETY: a is a valid seccomp_notif_addfd.
+    let mut r = unsafe {
+        libc::ioctl(
+            sh.notify.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+            &mut a,
+        )
+    };
+    if r < 0 && errno() == libc::EINVAL {
+        // Before Linux 5.14 (no ADDFD_FLAG_SEND): install, then answer with the number. A
+        // signal in between leaves the fd in the program unannounced (documented).
+        a.flags = 0;
+        // SAFETY: as above.
+        r = unsafe {
+            libc::ioctl(
+                sh.notify.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+                &mut a,
+            )
+        };
+        if r >= 0 {
+            respond(&sh.notify, call.id, Answer::Value(i64::from(r)));
+        }
+    }
+    if r < 0 {
+        sh.faces.lock().unwrap().remove(&ino);
+        let e = errno();
+        if e == libc::ENOENT {
+            // The caller went away with the connection accepted: the client sees it closed.
+            slog!(
+                sh,
+                Warn,
+                "pid {}: accept interrupted after a connection was taken; it is closed",
+                call.pid
+            );
+            return Ok(Some(Answer::Done));
+        }
+        return Err(e);
+    }
+    slog!(
+        sh,
+        Trace,
+        "pid {}: accept on {} -> fd {r}, peer {peer}",
+        call.pid,
+        face.local
+    );
+    Ok(Some(Answer::Done))
+}
+
+// ---------------------------------------------------------------- datagrams
+
+/// A Unix name as the bytes that identify it (abstract names with their leading NUL).
+fn unix_name_bytes(sa: &UnixSockaddr) -> Option<Vec<u8>> {
+    let path = sa.bytes.get(addr::SUN_PATH_OFFSET..sa.len)?;
+    (!path.is_empty()).then(|| match sa.name() {
+        UnixName::Path(p) => p.to_vec(),
+        _ => path.to_vec(),
+    })
+}
+
+/// `sendto` with an address on a datagram socket: to a converted destination (or to an
+/// address we reported for a Unix sender) it goes out through the supervisor's copy of the
+/// socket, converting the socket first if it still is an IP socket.
+fn on_sendto(sh: &Shared, pidfds: &mut PidFds, call: Call) -> Result<Answer, i32> {
+    let fd = call.args[0] as i32;
+    let sock = match pidfds.take(call.pid, fd) {
+        Ok(s) => s,
+        Err(libc::EBADF) => return Ok(Answer::Continue),
+        Err(e) => return Err(e),
+    };
+    let face = face_of(sh, &sock);
+    let sotype = sockopt_int(&sock, libc::SO_TYPE).unwrap_or(0);
+    if sotype & 0xf != libc::SOCK_DGRAM {
+        return Ok(Answer::Continue); // a stream ignores the address (TCP does)
+    }
+    let len = (call.args[5] as u32).min(128) as usize;
+    let bytes = read_mem(call.pid, call.args[4], len)?;
+    let Decoded::Ip(ip) = addr::decode(&bytes) else {
+        return Ok(Answer::Continue);
+    };
+    let family = match face {
+        Some((_, f)) => f.family,
+        None => sockopt_int(&sock, libc::SO_DOMAIN).unwrap_or(0),
+    };
+    let synthetic = sh.peers.lock().unwrap().name_of(ip);
+    let dest = match synthetic {
+        Some(name) => raw_unix(&name)?,
+        None => match decide(
+            &sh.rules,
+            Direction::Out,
+            family,
+            sotype,
+            QueryTarget::Ip(ip),
+        ) {
+            Decision::PassThrough if face.is_some() => {
+                slog!(sh, Warn, "pid {}: fd {fd}: sendto {ip} from a Unix datagram socket; no 'out' rule matches", call.pid);
+                return Err(libc::ENETUNREACH);
+            }
+            Decision::PassThrough => return Ok(Answer::Continue),
+            Decision::Reject(e) => return Err(e),
+            Decision::Convert { rule, .. } => {
+                let sa =
+                    decide::endpoint(rule, ip.ip(), ip.port(), sotype).map_err(|e| e.errno())?;
+                if let Some(n) = unix_name_bytes(&sa) {
+                    sh.peers.lock().unwrap().remember(&n, ip);
+                }
+                sa
+            }
+        },
+    };
+    let data = read_mem(call.pid, call.args[1], (call.args[2] as usize).min(1 << 20))?;
+    let via = match face {
+        Some(_) => sock,
+        None => convert_for_send(sh, call, fd, &sock, family)?,
+    };
+    let flags = (call.args[3] as i32) | libc::MSG_NOSIGNAL;
+    // SAFETY: data and dest are valid for their lengths.
+    let n = unsafe {
+        libc::sendto(
+            via.as_raw_fd(),
+            data.as_ptr().cast(),
+            data.len(),
+            flags,
+            dest.bytes.as_ptr().cast(),
+            dest.len as u32,
+        )
+    };
+    if n < 0 {
+        let e = errno();
+        // UDP needs no receiver: a datagram to nobody is dropped, not an error.
+        return if decide::receiver_absent(e) {
+            Ok(Answer::Value(data.len() as i64))
+        } else {
+            Err(e)
+        };
+    }
+    Ok(Answer::Value(n as i64))
+}
+
+fn raw_unix(name: &[u8]) -> Result<UnixSockaddr, i32> {
+    match name.first() {
+        Some(0) => UnixSockaddr::abstract_name(&name[1..]),
+        _ => UnixSockaddr::path(name),
+    }
+    .map_err(|_| libc::ENAMETOOLONG)
+}
+
+/// An IP datagram socket about to send to a converted destination becomes an autobound Unix
+/// datagram socket (so replies can reach it), reporting the wildcard and an ephemeral port.
+fn convert_for_send(
+    sh: &Shared,
+    call: Call,
+    fd: i32,
+    sock: &OwnedFd,
+    family: i32,
+) -> Result<OwnedFd, i32> {
+    let new = unix_socket(libc::SOCK_DGRAM)?;
+    sys_bind(&new, &UnixSockaddr::unnamed())?;
+    let face = Face {
+        family,
+        local: SocketAddr::new(addr::unspecified(family), next_ephemeral_port()),
+        peer: None,
+        rule: usize::MAX,
+        dgram: true,
+    };
+    install_replacement(sh, call, fd, sock, &new, face)?;
+    slog!(
+        sh,
+        Debug,
+        "pid {}: fd {fd}: datagram socket converted for sending",
+        call.pid
+    );
+    Ok(new)
+}
+
+/// `recvfrom` with an address buffer on a converted datagram socket: received through the
+/// supervisor's copy, the sender reported as an IP address.
+fn on_recvfrom(sh: &Arc<Shared>, pidfds: &mut PidFds, call: Call) -> Result<Answer, i32> {
+    let sock = match pidfds.take(call.pid, call.args[0] as i32) {
+        Ok(s) => s,
+        Err(libc::EBADF) => return Ok(Answer::Continue),
+        Err(e) => return Err(e),
+    };
+    let Some((_, face)) = face_of(sh, &sock).filter(|(_, f)| f.dgram) else {
+        return Ok(Answer::Continue);
+    };
+    let flags = call.args[3] as i32;
+    match try_recvfrom(sh, call, &sock, face, flags | libc::MSG_DONTWAIT)? {
+        Some(a) => Ok(a),
+        None if flags & libc::MSG_DONTWAIT != 0 || file_nonblocking(&sock) => Err(libc::EAGAIN),
+        None => {
+            let stop = Arc::new(AtomicBool::new(false));
+            sh.interrupt.lock().unwrap().push(stop.clone());
+            let sh = sh.clone();
+            std::thread::spawn(move || {
+                wait_readable(&sh, call, &sock, &stop, |sh| {
+                    try_recvfrom(sh, call, &sock, face, flags | libc::MSG_DONTWAIT)
+                })
+            });
+            Ok(Answer::Done)
+        }
+    }
+}
+
+fn try_recvfrom(
+    sh: &Shared,
+    call: Call,
+    sock: &OwnedFd,
+    face: Face,
+    flags: i32,
+) -> Result<Option<Answer>, i32> {
+    let cap = (call.args[2] as usize).min(1 << 20);
+    let mut buf = vec![0u8; cap];
+    let mut from = UnixSockaddr::unnamed();
+    let mut fromlen = from.bytes.len() as u32;
+    // SAFETY: buf and from are valid for their lengths.
+    let n = unsafe {
+        libc::recvfrom(
+            sock.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            cap,
+            flags,
+            from.bytes.as_mut_ptr().cast(),
+            &mut fromlen,
+        )
+    };
+    if n < 0 {
+        return match errno() {
+            libc::EAGAIN => Ok(None),
+            e => Err(e),
+        };
+    }
+    from.len = (fromlen as usize).min(from.bytes.len());
+    let copied = (n as usize).min(cap);
+    write_mem(call.pid, call.args[1], &buf[..copied])?;
+    let sender = match unix_name_bytes(&from) {
+        Some(name) => sh.peers.lock().unwrap().address_of(&name, face.family),
+        // An unnamed sender cannot be answered; report the wildcard, port 0.
+        None => SocketAddr::new(addr::unspecified(face.family), 0),
+    };
+    write_sockaddr(
+        call.pid,
+        call.args[4],
+        call.args[5],
+        &encode(face.family, sender),
+    )?;
+    Ok(Some(Answer::Value(n as i64)))
+}
