@@ -190,10 +190,14 @@ fn take_listener(fd: c_int, slot: &'static Slot, listener: c_int) -> Result<(), 
     match sys::socket_name(libc::SYS_getsockname, fd, &mut own) {
         Ok(n) => {
             if let Err(e) = sys::send_fd_to(fd, &wire::A_HANDOVER, listener, &own[..n]) {
-                log!(Warn, "fd {fd}: cannot pass the handed-over listener on to sibling processes: errno {e}");
+                log!(
+                    Warn,
+                    "fd {fd}: cannot pass the handed-over listener on to sibling processes: {}",
+                    Errno(e)
+                );
             }
         }
-        Err(e) => log!(Warn, "fd {fd}: getsockname: errno {e}"),
+        Err(e) => log!(Warn, "fd {fd}: getsockname: {}", Errno(e)),
     }
     let mut g = slot.lock();
     if g.kind() != CONVERTED {
@@ -275,7 +279,11 @@ fn check_registration(fd: c_int, listener: &SlotData) {
                 Bytes(api.as_bytes())
             );
         }
-        Err(e) => log!(Debug, "fd {fd}: registering slot {number} again: errno {e}"),
+        Err(e) => log!(
+            Debug,
+            "fd {fd}: registering slot {number} again: {}",
+            Errno(e)
+        ),
     }
 }
 
