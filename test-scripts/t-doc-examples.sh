@@ -238,6 +238,20 @@ check_lock_down() {
     stop_bg "$EX_PID"
     pass "lock-down: the real sshd serves TCP 22 under these rules"
 }
+check_go_seccomp() {
+    scratch go-seccomp
+    cp "$(go_program serve_one)" go-server || fail "go-seccomp: no Go program"
+    sed -i 's#-- ./go-server#-- ./go-server 8080#' "$EXDIR/go-seccomp.sh"
+    grep -q -- '-- ./go-server 8080' "$EXDIR/go-seccomp.sh" || fail "go-seccomp: the example no longer runs ./go-server"
+    example go-seccomp
+    wait_grep "$T/go-seccomp.out" '^listening 127.0.0.1:8080' 20 "$EX_PID"
+    assert_tcp_not_listening 8080
+    out=$(timeout 5 "$PYTHON" -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(s.recv(100).decode().strip())' /run/app.sock)
+    assert_eq "hello from go" "$out" "go-seccomp: the Go server answers on /run/app.sock"
+    wait_exit "$EX_PID" 10
+    assert_contains "$T/go-seccomp.err" "backend seccomp" "go-seccomp: --log info names the backend"
+    pass "go-seccomp: a Go server under sockswap run is served on /run/app.sock"
+}
 check_unsock() {
     scratch unsock
     example unsock
