@@ -22,12 +22,11 @@ pub fn check_supported(cfg: &Config) -> Result<(), String> {
     for (i, r) in cfg.rules.iter().enumerate() {
         let unsupported = match &r.action {
             Action::Path(_) | Action::Abstract(_) | Action::Reject(_) | Action::Ignore => None,
+            Action::SocketboxA(_) | Action::SocketboxB { .. } => None,
             Action::Blackhole => None,
             Action::Systemd(_) => Some("systemd socket activation"),
             Action::Vsock { .. } => Some("vsock"),
             Action::HybridVsock { .. } => Some("hybrid-vsock"),
-            Action::SocketboxA(_) => Some("socketbox listeners"),
-            Action::SocketboxB { .. } => Some("socketbox-b listeners"),
             Action::Netns(_) => Some("netns"),
         };
         if let Some(what) = unsupported {

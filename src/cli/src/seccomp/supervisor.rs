@@ -53,6 +53,19 @@ struct Face {
     rule: usize,
     /// A datagram socket (sendto/recvfrom with addresses go through the supervisor).
     dgram: bool,
+    /// A socketbox listener: accept takes connections the router passes.
+    socketbox: Option<Socketbox>,
+}
+
+/// The two kinds of socketbox listener (docs/router.md "Delivery").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Socketbox {
+    /// `socketbox=PATH`: a Unix datagram socket bound at PATH; each datagram `00` carries one
+    /// connection.
+    A,
+    /// `socketbox-b=API:SLOT`: a SEQPACKET stream registered for the slot; each record
+    /// `03 00 00 00` carries one connection.
+    B,
 }
 
 /// One answer to a trapped call.
@@ -75,7 +88,7 @@ struct Shared {
     /// Accepts waiting for a connection in threads: set to answer EINTR (a signal came).
     interrupt: Mutex<Vec<Arc<AtomicBool>>>,
     /// Trapped calls received, per entry of `filter::TRAPPED` and `TRAPPED_WITH_ADDRESS`.
-    counts: [AtomicU64; 8],
+    counts: [AtomicU64; 9],
     /// The Unix names datagrams come from, as IP addresses.
     peers: Mutex<Peers>,
 }
@@ -263,6 +276,7 @@ fn statistics(sh: &Shared) -> String {
         "accept4",
         "getsockname",
         "getpeername",
+        "listen",
         "sendto",
         "recvfrom",
     ];
@@ -442,6 +456,7 @@ fn handle_one(sh: &Arc<Shared>, pidfds: &mut PidFds) {
         libc::SYS_accept4 => on_accept(sh, pidfds, call, call.args[3] as i32),
         libc::SYS_getsockname => on_name(sh, pidfds, call, false),
         libc::SYS_getpeername => on_name(sh, pidfds, call, true),
+        libc::SYS_listen => on_listen(sh, pidfds, call),
         libc::SYS_sendto => on_sendto(sh, pidfds, call),
         libc::SYS_recvfrom => on_recvfrom(sh, pidfds, call),
         _ => Ok(Answer::Continue),
@@ -642,6 +657,11 @@ fn set_nonblocking(fd: &OwnedFd, on: bool) {
 
 /// SO_SNDTIMEO in whole seconds (0 = none): bounds a blocking Unix connect.
 fn set_send_timeout(fd: &OwnedFd, secs: i64) {
+    set_timeout(fd, libc::SO_SNDTIMEO, secs);
+}
+
+/// SO_SNDTIMEO or SO_RCVTIMEO (`which`) in whole seconds (0 = none).
+fn set_timeout(fd: &OwnedFd, which: i32, secs: i64) {
     let tv = libc::timeval {
         tv_sec: secs,
         tv_usec: 0,
@@ -651,7 +671,7 @@ fn set_send_timeout(fd: &OwnedFd, secs: i64) {
         libc::setsockopt(
             fd.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
+            which,
             (&tv as *const libc::timeval).cast(),
             std::mem::size_of::<libc::timeval>() as u32,
         )
@@ -889,6 +909,25 @@ fn bind_converted(
     rule: &Rule,
     target: QueryTarget<'_>,
 ) -> Result<Answer, i32> {
+    let socketbox_a = matches!(rule.action, Action::SocketboxA(_));
+    if socketbox_a || matches!(rule.action, Action::SocketboxB { .. }) {
+        let QueryTarget::Ip(ip) = target else {
+            slog!(
+                sh,
+                Warn,
+                "pid {}: fd {fd}: bind {}: a socketbox listener must be bound to an IP address",
+                call.pid,
+                describe_target(target)
+            );
+            return Err(libc::EINVAL);
+        };
+        if sotype & 0xf != libc::SOCK_STREAM {
+            return Err(libc::EPROTOTYPE); // the router passes TCP connections
+        }
+        if let Action::SocketboxB { api, slot } = &rule.action {
+            return bind_b(sh, call, fd, sock, family, index, api, *slot, ip);
+        }
+    }
     if family == libc::AF_UNIX {
         // A Unix socket redirected to another Unix name: bind the program's own socket there.
         let sa = decide::out_endpoint(rule, target, sotype).map_err(|e| e.errno())?;
@@ -911,7 +950,13 @@ fn bind_converted(
     let QueryTarget::Ip(ip) = target else {
         return Ok(Answer::Continue);
     };
-    let new = unix_socket(sotype)?;
+    // An "A" listener is the datagram socket the router sends connections to.
+    let unix_type = if socketbox_a {
+        libc::SOCK_DGRAM
+    } else {
+        sotype & 0xf
+    };
+    let new = unix_socket(unix_type)?;
     let (sa, port) = if rule.action == Action::Blackhole {
         let sa = UnixSockaddr::unnamed(); // autobind: an abstract name nobody is told
         sys_bind(&new, &sa)?;
@@ -928,7 +973,7 @@ fn bind_converted(
         for _ in 0..256 {
             let port = next_ephemeral_port();
             let sa = decide::endpoint(rule, ip.ip(), port, sotype).map_err(|e| e.errno())?;
-            match bind_replacing_stale(&new, sotype, &sa) {
+            match bind_replacing_stale(&new, unix_type, &sa) {
                 Ok(()) => {
                     found = Ok((sa, port));
                     break;
@@ -945,7 +990,7 @@ fn bind_converted(
             ip.port()
         };
         let sa = decide::endpoint(rule, ip.ip(), port, sotype).map_err(|e| e.errno())?;
-        bind_replacing_stale(&new, sotype, &sa).inspect_err(|&e| {
+        bind_replacing_stale(&new, unix_type, &sa).inspect_err(|&e| {
             slog!(
                 sh,
                 Warn,
@@ -981,6 +1026,7 @@ fn bind_converted(
         peer: None,
         rule: index,
         dgram: sotype & 0xf == libc::SOCK_DGRAM,
+        socketbox: socketbox_a.then_some(Socketbox::A),
     };
     if let Err(e) = install_replacement(sh, call, fd, sock, &new, face) {
         unlink_ours();
@@ -1083,6 +1129,7 @@ fn connect_converted(
         peer: Some(ip),
         rule: index,
         dgram: sotype & 0xf == libc::SOCK_DGRAM,
+        socketbox: None,
     };
     if let Err(e) = install_replacement(sh, call, fd, sock, &new, face) {
         return if e == libc::ENOENT {
@@ -1142,7 +1189,12 @@ fn on_accept(sh: &Arc<Shared>, pidfds: &mut PidFds, call: Call, flags: i32) -> R
     if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
         return Err(libc::EINVAL);
     }
-    match try_accept(sh, call, &listener, face, flags)? {
+    // A socketbox listener's connections come from the router; a Unix listener's from accept.
+    let attempt = move |sh: &Shared, listener: &OwnedFd| match face.socketbox {
+        Some(kind) => try_receive(sh, call, listener, face, kind, flags),
+        None => try_accept(sh, call, listener, face, flags),
+    };
+    match attempt(sh, &listener)? {
         Some(a) => Ok(a),
         None if file_nonblocking(&listener) => Err(libc::EAGAIN),
         None => {
@@ -1152,9 +1204,7 @@ fn on_accept(sh: &Arc<Shared>, pidfds: &mut PidFds, call: Call, flags: i32) -> R
             sh.interrupt.lock().unwrap().push(stop.clone());
             let sh = sh.clone();
             std::thread::spawn(move || {
-                wait_readable(&sh, call, &listener, &stop, |sh| {
-                    try_accept(sh, call, &listener, face, flags)
-                })
+                wait_readable(&sh, call, &listener, &stop, |sh| attempt(sh, &listener))
             });
             Ok(Answer::Done)
         }
@@ -1223,28 +1273,21 @@ fn try_accept(
     }
     // SAFETY: a fresh fd we own.
     let conn = unsafe { OwnedFd::from_raw_fd(c) };
-    set_nonblocking(&conn, flags & libc::SOCK_NONBLOCK != 0);
-    let rule = sh.rules.get(face.rule);
-    let peer = decide::accepted_peer(rule, face.family, Some(face.local), next_ephemeral_port());
-    let local = addr::wildcard_to_loopback(face.local, face.family);
-    let ino = inode(&conn).ok_or(libc::EBADF)?;
-    add_face(
-        sh,
-        ino,
-        Face {
-            family: face.family,
-            local,
-            peer: Some(peer),
-            rule: face.rule,
-            dgram: false,
-        },
-    );
-    write_sockaddr(
-        call.pid,
-        call.args[1],
-        call.args[2],
-        &encode(face.family, peer),
-    )?;
+    install_connection(sh, call, conn, face, flags)
+}
+
+/// Installs an accepted connection in the program as the answer to its accept (ADDFD + SEND:
+/// the fd exists in the program only if the call returns it). `face_ino`: the face recorded
+/// for it, forgotten if it cannot be installed.
+fn answer_with_connection(
+    sh: &Shared,
+    call: Call,
+    conn: &OwnedFd,
+    flags: i32,
+    face_ino: Option<u64>,
+    listener: SocketAddr,
+    peer: SocketAddr,
+) -> Result<Option<Answer>, i32> {
     let mut a = libc::seccomp_notif_addfd {
         id: call.id,
         flags: libc::SECCOMP_ADDFD_FLAG_SEND as u32,
@@ -1281,8 +1324,10 @@ fn try_accept(
         }
     }
     if r < 0 {
-        sh.faces.lock().unwrap().remove(&ino);
         let e = errno();
+        if let Some(ino) = face_ino {
+            sh.faces.lock().unwrap().remove(&ino);
+        }
         if e == libc::ENOENT {
             // The caller went away with the connection accepted: the client sees it closed.
             slog!(
@@ -1300,7 +1345,7 @@ fn try_accept(
         Trace,
         "pid {}: accept on {} -> fd {r}, peer {peer}",
         call.pid,
-        face.local
+        listener
     );
     Ok(Some(Answer::Done))
 }
@@ -1420,6 +1465,7 @@ fn convert_for_send(
         peer: None,
         rule: usize::MAX,
         dgram: true,
+        socketbox: None,
     };
     install_replacement(sh, call, fd, sock, &new, face)?;
     slog!(
@@ -1503,4 +1549,304 @@ fn try_recvfrom(
         &encode(face.family, sender),
     )?;
     Ok(Some(Answer::Value(n as i64)))
+}
+
+// ---------------------------------------------------------------- socketbox listeners
+
+/// How long `bind` under `socketbox-b=` waits for the router to take the registration.
+const B_REGISTER_TIMEOUT_S: i64 = 5;
+
+/// `listen` on a socketbox listener succeeds without the kernel (a datagram or SEQPACKET
+/// client socket cannot listen; the router does the listening); any other socket's goes on.
+fn on_listen(sh: &Shared, pidfds: &mut PidFds, call: Call) -> Result<Answer, i32> {
+    let sock = match pidfds.take(call.pid, call.args[0] as i32) {
+        Ok(s) => s,
+        Err(libc::EBADF) => return Ok(Answer::Continue),
+        Err(e) => return Err(e),
+    };
+    match face_of(sh, &sock) {
+        Some((_, f)) if f.socketbox.is_some() => Ok(Answer::Value(0)),
+        _ => Ok(Answer::Continue),
+    }
+}
+
+/// bind under `socketbox-b=API:SLOT`: the supervisor registers the slot with the router and
+/// the registered stream takes the place of the program's socket.
+#[allow(clippy::too_many_arguments)]
+fn bind_b(
+    sh: &Shared,
+    call: Call,
+    fd: i32,
+    sock: &OwnedFd,
+    family: i32,
+    index: usize,
+    api: &str,
+    slot: u32,
+    ip: SocketAddr,
+) -> Result<Answer, i32> {
+    let stream = register_b(api, slot).map_err(|e| {
+        slog!(
+            sh,
+            Error,
+            "pid {}: bind {ip}: cannot register slot {slot} on the router's API socket {api}: {}",
+            call.pid,
+            crate::errno_words(e)
+        );
+        libc::EADDRNOTAVAIL
+    })?;
+    if !id_valid(&sh.notify, call.id) {
+        return Ok(Answer::Done); // dropping the stream ends the registration
+    }
+    let port = match ip.port() {
+        0 => next_ephemeral_port(),
+        p => p,
+    };
+    let face = Face {
+        family,
+        local: SocketAddr::new(ip.ip(), port),
+        peer: None,
+        rule: index,
+        dgram: false,
+        socketbox: Some(Socketbox::B),
+    };
+    match install_replacement(sh, call, fd, sock, &stream, face) {
+        Ok(()) => {
+            slog!(
+                sh,
+                Debug,
+                "pid {}: fd {fd}: bind {ip} -> registered slot {slot} at {api}",
+                call.pid
+            );
+            Ok(Answer::Value(0))
+        }
+        Err(libc::ENOENT) => Ok(Answer::Done), // the call went away; so does the registration
+        Err(e) => Err(e),
+    }
+}
+
+/// Connects to a router's "B" API socket (`@name`: abstract) and registers `slot` with the
+/// plain 8-byte record; the registered stream once the router acknowledged it. The router
+/// closes without a reply when it refuses (wrong uid, slot taken): ECONNREFUSED.
+fn register_b(api: &str, slot: u32) -> Result<OwnedFd, i32> {
+    let sa = match api.strip_prefix('@') {
+        Some(name) => UnixSockaddr::abstract_name(name.as_bytes()),
+        None => UnixSockaddr::path(api.as_bytes()),
+    }
+    .map_err(|_| libc::ENAMETOOLONG)?;
+    let s = unix_socket(libc::SOCK_SEQPACKET)?;
+    set_timeout(&s, libc::SO_SNDTIMEO, B_REGISTER_TIMEOUT_S);
+    set_timeout(&s, libc::SO_RCVTIMEO, B_REGISTER_TIMEOUT_S);
+    sys_connect(s.as_raw_fd(), &sa)?;
+    let record = sockswap_core::socketbox::wire::b_register(slot);
+    // SAFETY: record is valid for its length.
+    let n = unsafe {
+        libc::send(
+            s.as_raw_fd(),
+            record.as_ptr().cast(),
+            record.len(),
+            libc::MSG_NOSIGNAL,
+        )
+    };
+    if n != record.len() as isize {
+        return Err(if n < 0 { errno() } else { libc::EIO });
+    }
+    let mut ack = [0u8; 8];
+    let (n, fds) = recv_with_fds(&s, &mut ack, 0)?;
+    if ack.get(..n) != Some(&sockswap_core::socketbox::wire::B_ACK[..]) || !fds.is_empty() {
+        return Err(libc::ECONNREFUSED);
+    }
+    set_timeout(&s, libc::SO_SNDTIMEO, 0);
+    set_timeout(&s, libc::SO_RCVTIMEO, 0);
+    Ok(s)
+}
+
+/// One message from `sock` and the fds it carried (close-on-exec; ours to close).
+fn recv_with_fds(sock: &OwnedFd, buf: &mut [u8], flags: i32) -> Result<(usize, Vec<OwnedFd>), i32> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // Room for a few fds: a hostile sender's extra ones are received and closed, not leaked.
+    let mut cbuf = [0u64; 16];
+    // SAFETY: msghdr is plain data.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cbuf);
+    // SAFETY: msg describes valid buffers.
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, flags | libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(errno());
+    }
+    let mut fds = Vec::new();
+    // SAFETY: the control buffer was filled by the kernel; CMSG_* walk it within msg_controllen.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let data = libc::CMSG_DATA(c);
+                let count = ((*c).cmsg_len as usize - (data as usize - c as usize)) / 4;
+                for i in 0..count {
+                    let fd = std::ptr::read_unaligned(data.cast::<i32>().add(i));
+                    fds.push(OwnedFd::from_raw_fd(fd));
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok((n as usize, fds))
+}
+
+/// Takes the next connection the router passed to a socketbox listener (our copy of the
+/// program's fd) and installs it in the program as accept's answer. A message that is not
+/// exactly one delivery with one stream socket is dropped (its fds closed) and the next one
+/// taken. None: nothing pending.
+fn try_receive(
+    sh: &Shared,
+    call: Call,
+    listener: &OwnedFd,
+    face: Face,
+    kind: Socketbox,
+    flags: i32,
+) -> Result<Option<Answer>, i32> {
+    use sockswap_core::socketbox::wire;
+    let delivery: &[u8] = match kind {
+        Socketbox::A => &[wire::A_BYTE],
+        Socketbox::B => &wire::B_DELIVERY,
+    };
+    loop {
+        let mut data = [0u8; 16];
+        let (n, mut fds) = match recv_with_fds(listener, &mut data, libc::MSG_DONTWAIT) {
+            Ok(r) => r,
+            Err(libc::EAGAIN) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if kind == Socketbox::B && n == 0 && fds.is_empty() {
+            // The router went away; the registration cannot be renewed behind the program's
+            // back (its epoll registration holds the old stream): the listener is dead.
+            slog!(
+                sh,
+                Warn,
+                "pid {}: the router closed the socketbox-b registration of {}",
+                call.pid,
+                face.local
+            );
+            return Err(libc::EINVAL);
+        }
+        if data.get(..n) != Some(delivery) || fds.len() != 1 {
+            slog!(
+                sh,
+                Warn,
+                "pid {}: {}: unexpected message from the router ({n} bytes, {} fds); skipped",
+                call.pid,
+                face.local,
+                fds.len()
+            );
+            continue;
+        }
+        let conn = fds.pop().ok_or(libc::EIO)?;
+        if !stream_socket(&conn) {
+            slog!(
+                sh,
+                Warn,
+                "pid {}: {}: passed fd is not a stream socket; closed",
+                call.pid,
+                face.local
+            );
+            continue;
+        }
+        return install_connection(sh, call, conn, face, flags);
+    }
+}
+
+/// A TCP socket, or a Unix stream socket (a router relaying over Unix).
+fn stream_socket(fd: &OwnedFd) -> bool {
+    match sockopt_int(fd, libc::SO_PROTOCOL) {
+        Ok(libc::IPPROTO_TCP) => true,
+        Ok(0) => {
+            sockopt_int(fd, libc::SO_TYPE) == Ok(libc::SOCK_STREAM)
+                && sockopt_int(fd, libc::SO_DOMAIN) == Ok(libc::AF_UNIX)
+        }
+        _ => false,
+    }
+}
+
+/// The IP name of a socket (`getpeername` if `peer`, else `getsockname`), if it has one.
+fn ip_name(fd: &OwnedFd, peer: bool) -> Option<SocketAddr> {
+    let mut buf = [0u8; 128];
+    let mut len = buf.len() as u32;
+    let call = if peer {
+        libc::getpeername
+    } else {
+        libc::getsockname
+    };
+    // SAFETY: buf is valid for len bytes.
+    if unsafe { call(fd.as_raw_fd(), buf.as_mut_ptr().cast(), &mut len) } < 0 {
+        return None;
+    }
+    match addr::decode(buf.get(..len as usize)?) {
+        Decoded::Ip(sa) => Some(sa),
+        _ => None,
+    }
+}
+
+/// Gives the program a connection accepted on a converted listener or passed by the router,
+/// as accept4 would give a new one: a TCP socket's real client address (in the program's
+/// family: a router's IPv6 socket to an AF_INET program shows the IPv4 address) or, for a
+/// Unix stream, loopback (or the rule's `peer=`) as for any converted listener.
+fn install_connection(
+    sh: &Shared,
+    call: Call,
+    conn: OwnedFd,
+    face: Face,
+    flags: i32,
+) -> Result<Option<Answer>, i32> {
+    set_nonblocking(&conn, flags & libc::SOCK_NONBLOCK != 0);
+    let (peer, shown) = match ip_name(&conn, true) {
+        Some(p) if (p.is_ipv4() == (face.family == libc::AF_INET)) => (p, None),
+        Some(p) => {
+            // Another family than the program's: its names are reported converted.
+            let local = ip_name(&conn, false).unwrap_or(face.local);
+            (p, Some(local))
+        }
+        None => {
+            let p = decide::accepted_peer(
+                sh.rules.get(face.rule),
+                face.family,
+                Some(face.local),
+                next_ephemeral_port(),
+            );
+            (p, Some(addr::wildcard_to_loopback(face.local, face.family)))
+        }
+    };
+    let mut face_ino = None;
+    if let Some(local) = shown {
+        let ino = inode(&conn).ok_or(libc::EBADF)?;
+        add_face(
+            sh,
+            ino,
+            Face {
+                family: face.family,
+                local,
+                peer: Some(peer),
+                rule: face.rule,
+                dgram: false,
+                socketbox: None,
+            },
+        );
+        face_ino = Some(ino);
+    }
+    write_sockaddr(
+        call.pid,
+        call.args[1],
+        call.args[2],
+        &encode(face.family, peer),
+    )
+    .inspect_err(|_| {
+        if let Some(ino) = face_ino {
+            sh.faces.lock().unwrap().remove(&ino);
+        }
+    })?;
+    answer_with_connection(sh, call, &conn, flags, face_ino, face.local, peer)
 }
