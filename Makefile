@@ -5,7 +5,7 @@ CARGO   ?= cargo
 LIB      = target/release/libsockswap.so
 BIN      = target/release/sockswap
 
-.PHONY: all build deps test test-cargo test-c test-scripts vm-setup bench demo install uninstall clean fmt fuzz man completions deb
+.PHONY: all build deps test test-cargo test-c test-scripts test-fuzz-smoke vm-setup bench demo install uninstall clean fmt fuzz man completions deb
 
 all: build
 
@@ -18,6 +18,7 @@ test: deps build
 	$(MAKE) --no-print-directory test-cargo   || rc=1; \
 	$(MAKE) --no-print-directory test-c       || rc=1; \
 	$(MAKE) --no-print-directory test-scripts || rc=1; \
+	$(MAKE) --no-print-directory test-fuzz-smoke || rc=1; \
 	exit $$rc
 
 test-cargo:
@@ -40,7 +41,11 @@ vm-setup:
 bench: deps build vm-setup
 	SOCKSWAP_LIB=$(CURDIR)/$(LIB) SOCKSWAP_BIN=$(CURDIR)/$(BIN) test-scripts/bench/run.sh
 
-# Coverage-guided fuzzing of the socketbox parsers/decoders, FUZZ_SECONDS per target; fails on a
+# A few seconds of every fuzz target (uninstrumented, stable toolchain): see fuzz/smoke.sh.
+test-fuzz-smoke:
+	fuzz/smoke.sh
+
+# Coverage-guided fuzzing of the parsers/decoders, FUZZ_SECONDS per target; fails on a
 # crash. Installs cargo-fuzz (and g++) if missing. See fuzz/run.sh.
 FUZZ_SECONDS ?= 20
 fuzz:

@@ -639,6 +639,24 @@ static inline void echo_check(int fd, const char *msg) {
     CHECK(memcmp(buf, msg, n) == 0, "echo mismatch: sent '%s' got '%.*s'", msg, (int)n, buf);
 }
 
+/* What a socketbox router does: one byte and one SCM_RIGHTS fd in a datagram to path. */
+static inline void send_fd_to(const char *path, int fd) {
+    int d = socket(AF_UNIX, SOCK_DGRAM, 0);
+    struct sockaddr_un u;
+    socklen_t ul = unix_addr(&u, path);
+    char byte = 0, cbuf[CMSG_SPACE(sizeof(int))];
+    struct iovec v = {&byte, 1};
+    struct msghdr m = {.msg_name = &u, .msg_namelen = ul, .msg_iov = &v, .msg_iovlen = 1,
+                       .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    CHECK(sendmsg(d, &m, 0) == 1, "sending an fd to %s", path);
+    close(d);
+}
+
 /* Echo everything on conn until EOF, then close it. */
 static inline void echo_serve(int conn) {
     char buf[4096];

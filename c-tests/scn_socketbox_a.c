@@ -22,30 +22,13 @@ static int router_listen(int *port) {
     return l;
 }
 
-static void send_fd(const char *path, int fd) {
-    int d = socket(AF_UNIX, SOCK_DGRAM, 0);
-    struct sockaddr_un u;
-    socklen_t ul = unix_addr(&u, path);
-    char byte = 0, cbuf[CMSG_SPACE(sizeof(int))];
-    struct iovec v = {&byte, 1};
-    struct msghdr m = {.msg_name = &u, .msg_namelen = ul, .msg_iov = &v, .msg_iovlen = 1,
-                       .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-    CHECK(sendmsg(d, &m, 0) == 1, "sending an fd to %s", path);
-    close(d);
-}
-
 /* A client connection through the router: returns the client fd; *passed gets the router's
  * accepted socket (already sent to the listener and closed by the router). */
 static int via_router(int rl, int rport, const char *path, int router_nonblock) {
     int c = tcp_connect_ok("127.0.0.1", rport);
     int a = accept4(rl, NULL, NULL, router_nonblock ? SOCK_NONBLOCK : 0);
     CHECK(a >= 0, "router accept");
-    send_fd(path, a);
+    send_fd_to(path, a);
     close(a);
     return c;
 }
@@ -118,10 +101,10 @@ int main(void) {
     /* a pipe and a UDP socket are skipped (and closed), then a real connection arrives */
     int p[2];
     CHECK(pipe(p) == 0, "pipe");
-    send_fd(path, p[0]);
+    send_fd_to(path, p[0]);
     close(p[0]);
     int u = socket(AF_INET6, SOCK_DGRAM, 0);
-    send_fd(path, u);
+    send_fd_to(path, u);
     close(u);
     c = via_router(rl, rport, path, 0);
     a = accept4(l, NULL, NULL, SOCK_NONBLOCK);

@@ -16,7 +16,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")"
 FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
-ALL_TARGETS=(text_config python_config b_register proxy_header)
+ALL_TARGETS=(text_config python_config b_register proxy_header rule_list rule_file control_file netns_request toml_config)
 TARGETS=("${@:-${ALL_TARGETS[@]}}")
 
 export RUSTC_BOOTSTRAP=1

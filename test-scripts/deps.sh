@@ -5,14 +5,15 @@
 set -euo pipefail
 
 # nc, socat, redis, curl: real programs under the shim; iproute2 (ss, ip netns), procps;
-# iptables/nftables (TPROXY tests), nginx-light + haproxy (router, PROXY protocol), wrk (bench);
-# dpkg-dev (dpkg-shlibdeps for `make deb`), man-db + groff (man pages render), bash-completion,
-# zsh, fish (the completions load in each shell) for t-package; golang-go (the Go bindings, Go
-# programs for the seccomp backend, and a dynamically linked Go program the shim must refuse:
-# t-go-refused), busybox-static (a static program for the seccomp backend).
+# iptables/nftables (TPROXY tests), nginx-light + haproxy (router, PROXY protocol, t-haproxy),
+# wrk (bench); openssh-server/-client (t-sshd); dpkg-dev (dpkg-shlibdeps for `make deb`),
+# man-db + groff (man pages render), bash-completion, zsh, fish (the completions load in each
+# shell) for t-package; golang-go (the Go bindings, Go programs for the seccomp backend, and
+# a dynamically linked Go program the shim must refuse: t-go-refused),
+# busybox-static (a static program for the same).
 pkgs=(netcat-openbsd socat redis-server redis-tools curl iproute2 procps iptables nftables
-      nginx-light haproxy wrk golang-go dpkg-dev man-db groff-base bash-completion zsh fish
-      busybox-static)
+      nginx-light haproxy wrk openssh-server openssh-client golang-go dpkg-dev man-db groff-base
+      bash-completion zsh fish busybox-static)
 need=()
 for pkg in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || need+=("$pkg")

@@ -9,6 +9,11 @@
  *                              makes ~5 per request). Run under rules matching PORT it measures
  *                              a converted socket; it also prints unix_fd=0|1, whether the
  *                              kernel sees the client fd as an AF_UNIX socket.
+ *   passthru getsockopt ITER PORT
+ *                              getsockopt(IPPROTO_TCP, TCP_NODELAY) on the same kind of client
+ *                              socket: on a converted one the shim asks a template TCP socket
+ *                              (one fstat + one getsockopt). Its raw half asks the kernel on
+ *                              the fd itself and ignores the answer (a Unix socket refuses it).
  *
  * The ITER calls go through libc (and so through the shim when it is preloaded).
  * Interleaved with them, in alternating blocks, the same number of calls is made as
@@ -29,6 +34,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <sys/epoll.h>
 #include <sys/stat.h>
@@ -104,6 +110,21 @@ static int epoll_loop(long iter, int raw)
     return 0;
 }
 
+static int getsockopt_loop(long iter, int raw)
+{
+    for (long i = 0; i < iter; i++) {
+        int v = -1;
+        socklen_t len = sizeof v;
+        if (raw) {
+            syscall(SYS_getsockopt, ep_sock, IPPROTO_TCP, TCP_NODELAY, &v, &len);
+        } else if (getsockopt(ep_sock, IPPROTO_TCP, TCP_NODELAY, &v, &len) != 0 || v != 0) {
+            fprintf(stderr, "passthru: getsockopt(TCP_NODELAY): %s, value %d\n", strerror(errno), v);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* 1 if the kernel lists fd's socket inode in /proc/net/unix */
 static int is_unix_fd(int fd)
 {
@@ -162,8 +183,9 @@ static int epoll_setup(int port)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 && !(argc == 4 && strcmp(argv[1], "epoll_ctl") == 0)) {
-        fprintf(stderr, "usage: %s socket|getsockname ITERATIONS | epoll_ctl ITERATIONS PORT\n",
+    if (argc != 3 && !(argc == 4 && (strcmp(argv[1], "epoll_ctl") == 0 ||
+                                     strcmp(argv[1], "getsockopt") == 0))) {
+        fprintf(stderr, "usage: %s socket|getsockname ITERATIONS | epoll_ctl|getsockopt ITERATIONS PORT\n",
                 argv[0]);
         return 2;
     }
@@ -193,6 +215,11 @@ int main(int argc, char **argv)
         }
     } else if (strcmp(argv[1], "epoll_ctl") == 0) {
         loop = epoll_loop;
+        if (epoll_setup(atoi(argv[3])))
+            return 1;
+        printf("unix_fd=%d\n", is_unix_fd(ep_sock));
+    } else if (strcmp(argv[1], "getsockopt") == 0) {
+        loop = getsockopt_loop;
         if (epoll_setup(atoi(argv[3])))
             return 1;
         printf("unix_fd=%d\n", is_unix_fd(ep_sock));

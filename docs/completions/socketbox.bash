@@ -12,10 +12,10 @@ _socketbox() {
         --family) COMPREPLY=($(compgen -W "inet inet6 both" -- "$cur")); return ;;
         -u) COMPREPLY=($(compgen -u -- "$cur")); return ;;
         -g) COMPREPLY=($(compgen -g -- "$cur")); return ;;
-        -l|-p|-s|-G|-i|-b|-P|--listen|--workers|--queue-len|--queue-timeout|--target-owner|--mode|--allow-uid|--allow) return ;;
+        -l|-p|-s|-G|-i|-b|-P|--listen|--workers|--queue-len|--queue-timeout|--target-owner|--mode|--allow-uid|--allow|--max-clients|--idle-timeout-ms) return ;;
     esac
     if [ "${COMP_WORDS[1]}" = socket-server ]; then
-        COMPREPLY=($(compgen -W "--listen --mode --allow-uid --allow --family --help" -- "$cur"))
+        COMPREPLY=($(compgen -W "--listen --mode --allow-uid --allow --family --max-clients --idle-timeout-ms --help" -- "$cur"))
         return
     fi
     if [ "$COMP_CWORD" -eq 1 ] && [[ $cur != -* ]]; then

@@ -38,3 +38,5 @@ complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l mode -x 
 complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l allow-uid -x -d 'a uid allowed to ask'
 complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l allow -x -d 'allowed family and ports (tcp|udp:PORTS)'
 complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l family -x -a 'inet inet6 both' -d 'address families served'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l max-clients -x -d 'clients served at once'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l idle-timeout-ms -x -d 'disconnect a client silent this long'

@@ -8,6 +8,8 @@ if [[ $words[2] == socket-server ]]; then
         '*--allow-uid[a uid allowed to ask]:uid:' \
         '*--allow[an allowed family and port range]:tcp|udp\:PORTS:' \
         '--family[address families served]:family:(inet inet6 both)' \
+        '--max-clients[clients served at once]:count:' \
+        '--idle-timeout-ms[disconnect a client silent this long]:milliseconds:' \
         '--help[print usage]'
     return
 fi

@@ -115,6 +115,8 @@ def main():
               "(info)")
     added_row("  same, drift-corrected (libc-raw ns)", "passthru", "epoll_ctl_added_vs_raw", 1,
               "(info)")
+    added_row("getsockopt(TCP_NODELAY): TCP -> converted (ns/call)", "passthru", "getsockopt_ns",
+              1, "(info)")
 
     # 2. redis
     for t in ("SET", "GET"):

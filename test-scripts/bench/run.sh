@@ -14,7 +14,7 @@
 # convert, a program failed, ...), 2 on a setup problem (no library, no compiler).
 #
 # Knobs (environment): SOCKSWAP_LIB, BENCH_REPS, BENCH_REDIS_REPS, BENCH_CHURN_REPS,
-# BENCH_SOCKET_ITER, BENCH_GETSOCKNAME_ITER, BENCH_EPOLL_ITER, BENCH_REDIS_N, BENCH_CHURN_N,
+# BENCH_SOCKET_ITER, BENCH_GETSOCKNAME_ITER, BENCH_EPOLL_ITER, BENCH_GETSOCKOPT_ITER, BENCH_REDIS_N, BENCH_CHURN_N,
 # BENCH_REDIS_PORT, BENCH_CHURN_PORT, BENCH_EPOLL_PORT, BENCH_SECTIONS (default "passthru redis churn dgram footprint router-shim seccomp router responder"; router: bench/router.sh; responder: bench/responder.sh; seccomp: bench/seccomp.sh), BENCH_DGRAM_REPS, BENCH_DGRAM_N, BENCH_DGRAM_PORT.
 set -uo pipefail
 
@@ -35,6 +35,7 @@ CHURN_REPS=${BENCH_CHURN_REPS:-7}
 SOCK_ITER=${BENCH_SOCKET_ITER:-200000}
 GSN_ITER=${BENCH_GETSOCKNAME_ITER:-1000000}
 EPOLL_ITER=${BENCH_EPOLL_ITER:-500000}
+GSO_ITER=${BENCH_GETSOCKOPT_ITER:-500000}
 REDIS_N=${BENCH_REDIS_N:-200000}
 CHURN_N=${BENCH_CHURN_N:-20000}
 SECTIONS=${BENCH_SECTIONS:-passthru redis churn dgram footprint router-shim seccomp router responder}
@@ -166,7 +167,7 @@ run_variant() {
 
 # ---------------------------------------------------------------- 1. pass-through
 bench_passthru() {
-    say "bench: [1/4] pass-through: socket()+close() x$SOCK_ITER, getsockname() x$GSN_ITER, epoll_ctl() x$EPOLL_ITER, $REPS reps"
+    say "bench: [1/4] pass-through: socket()+close() x$SOCK_ITER, getsockname() x$GSN_ITER, epoll_ctl() x$EPOLL_ITER, getsockopt() x$GSO_ITER, $REPS reps"
     local i v order out
     for ((i = 0; i < REPS; i++)); do
         ((i % 2 == 0)) && order="base shim" || order="shim base"
@@ -191,17 +192,23 @@ bench_passthru() {
     local port rules
     port=$(pick_port "${BENCH_EPOLL_PORT:-6393}")
     rules="in,port=$port,path=$WORK/ep-%p.sock;out,addr=127.0.0.1,port=$port,path=$WORK/ep-%p.sock"
-    for ((i = 0; i < REPS; i++)); do
-        ((i % 2 == 0)) && order="base shim" || order="shim base"
-        for v in $order; do
-            out=$(run_variant "$v" "$rules" "$BIN/passthru" epoll_ctl "$EPOLL_ITER" "$port") ||
-                { fail passthru "epoll_ctl() loop ($v) failed"; return; }
-            if [[ $(kv unix_fd "$out") != "$([[ $v == shim ]] && echo 1 || echo 0)" ]]; then
-                fail passthru "epoll_ctl() loop ($v): the client socket is$([[ $v == shim ]] && echo " not") an AF_UNIX socket"
-                return
-            fi
-            record epoll_ctl_ns "$v" "$(kv ns_per_op "$out")"
-            record epoll_ctl_added_vs_raw "$v" "$(kv added_vs_raw_ns "$out")"
+    # and getsockopt(TCP_NODELAY) on the same socket: what the kernel's answers through a
+    # template socket cost (oracle.rs)
+    local call iter
+    for call in epoll_ctl getsockopt; do
+        [[ $call == epoll_ctl ]] && iter=$EPOLL_ITER || iter=$GSO_ITER
+        for ((i = 0; i < REPS; i++)); do
+            ((i % 2 == 0)) && order="base shim" || order="shim base"
+            for v in $order; do
+                out=$(run_variant "$v" "$rules" "$BIN/passthru" "$call" "$iter" "$port") ||
+                    { fail passthru "$call() loop ($v) failed"; return; }
+                if [[ $(kv unix_fd "$out") != "$([[ $v == shim ]] && echo 1 || echo 0)" ]]; then
+                    fail passthru "$call() loop ($v): the client socket is$([[ $v == shim ]] && echo " not") an AF_UNIX socket"
+                    return
+                fi
+                record "${call}_ns" "$v" "$(kv ns_per_op "$out")"
+                record "${call}_added_vs_raw" "$v" "$(kv added_vs_raw_ns "$out")"
+            done
         done
     done
 }

@@ -21,7 +21,7 @@ def sin(p, fam=socket.AF_INET):
 
 
 def request(op, domain, ty, proto, sa, length=None):
-    return b"SXQ1" + struct.pack("!BBHiii", op, 0, len(sa) if length is None else length, domain, ty, proto) + sa
+    return b"SXQ2" + struct.pack("!BBHiii", op, 0, len(sa) if length is None else length, domain, ty, proto) + sa
 
 
 def ask(name, rec, send=True):
@@ -42,7 +42,7 @@ def ask(name, rec, send=True):
                 fds.frombytes(data[: len(data) - len(data) % 4])
         if not msg:
             print("%s closed" % name, flush=True)
-        elif msg[:4] == b"SXR1" and len(msg) == 8:
+        elif msg[:4] == b"SXR2" and len(msg) == 8:
             print("%s reply errno=%d fd=%s" % (name, struct.unpack("!i", msg[4:8])[0], "yes" if fds else "no"), flush=True)
         else:
             print("%s garbage-reply %r" % (name, msg), flush=True)

@@ -184,8 +184,7 @@ fn environment(rules: &RuleArgs, unsock: &UnsockArgs) -> Result<HashMap<String, 
     }
     if let Some(f) = &rules.file {
         let abs = std::path::absolute(f).map_err(|e| Fail(format!("-f {}: {e}", f.display())))?;
-        let text =
-            std::fs::read_to_string(&abs).map_err(|e| Fail(format!("-f {}: {e}", f.display())))?;
+        let text = read_rules_file(&abs).map_err(|e| Fail(format!("-f {}: {e}", f.display())))?;
         parse_rule_file(&text).map_err(|e| Fail(format!("{}: {e}", f.display())))?;
         env.insert(RULES_FILE_VAR.into(), abs.to_string_lossy().into_owned());
     }
@@ -213,9 +212,62 @@ fn environment(rules: &RuleArgs, unsock: &UnsockArgs) -> Result<HashMap<String, 
 
 fn load(env: &HashMap<String, String>) -> Result<Config, Fail> {
     Config::from_env(&|k| env.get(k).cloned(), &|p| {
-        std::fs::read_to_string(p).map_err(|e| io_reason(&e))
+        read_rules_file(std::path::Path::new(p))
     })
     .map_err(Fail::from)
+}
+
+/// A rules file, read as the library reads it: without blocking on a FIFO that has no writer
+/// and at most `MAX_RULES_FILE` bytes.
+fn read_rules_file(path: &std::path::Path) -> Result<String, String> {
+    use sockswap_core::config::{MAX_RULES_FILE, READ_DEADLINE_MS};
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| io_reason(&e))?;
+    let fifo = f.metadata().is_ok_and(|m| m.file_type().is_fifo());
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_millis(READ_DEADLINE_MS as u64);
+    // Waits for data or a writer's hang-up; a FIFO reads EOF at once while no writer came.
+    let raw = std::os::fd::AsRawFd::as_raw_fd(&f);
+    let wait = || {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut p = libc::pollfd {
+            fd: raw,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: p is one valid pollfd.
+        match unsafe { libc::poll(&mut p, 1, left.as_millis() as i32) } {
+            0 => Err(format!(
+                "no data within {READ_DEADLINE_MS} ms (a FIFO with no writer?)"
+            )),
+            _ => Ok(()),
+        }
+    };
+    if fifo {
+        wait()?;
+    }
+    let mut out = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match f.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => {
+                if out.len() + n > MAX_RULES_FILE {
+                    return Err(format!("longer than {MAX_RULES_FILE} bytes"));
+                }
+                out.extend_from_slice(&chunk[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => wait()?,
+            Err(e) => return Err(io_reason(&e)),
+        }
+    }
+    String::from_utf8(out).map_err(|_| "not UTF-8".to_string())
 }
 
 /// The reason alone ("No such file or directory"), as the library prints it via strerror.

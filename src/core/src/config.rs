@@ -15,6 +15,10 @@ pub const RULES_FILE_VAR: &str = "SOCKSWAP_RULES_FILE";
 pub const LOG_VAR: &str = "SOCKSWAP_LOG";
 /// Exit status of a program whose configuration is invalid.
 pub const EXIT_BAD_CONFIG: i32 = 121;
+/// The most a rules file may hold: a longer one (or `/dev/zero`) is a configuration error.
+pub const MAX_RULES_FILE: usize = 1 << 20;
+/// How long reading a rules file may wait for data (a FIFO with no writer never sends any).
+pub const READ_DEADLINE_MS: i64 = 500;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[repr(u8)]
@@ -61,8 +65,10 @@ pub struct ConfigError {
 }
 
 impl fmt::Display for ConfigError {
+    /// One line whatever the message quotes (a rule's text may hold a newline or a NUL).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.var, self.message)
+        let message = crate::socketbox::one_line(self.message.clone());
+        write!(f, "{}: {message}", self.var)
     }
 }
 

@@ -29,6 +29,8 @@ struct Conn {
     pid: i32,
     slot: Option<u32>,
     watching_out: bool,
+    /// When it connected: one that has not registered by `b_register_timeout` is closed.
+    since: Instant,
 }
 
 pub struct BServer {
@@ -149,6 +151,7 @@ impl BServer {
                     pid: cred.pid,
                     slot: None,
                     watching_out: false,
+                    since: Instant::now(),
                 },
             );
         }
@@ -429,9 +432,30 @@ impl BServer {
         }
     }
 
-    pub fn expire(&mut self, sh: &Shared, now: Instant) -> Option<Instant> {
-        let timeout = sh.config().queue_timeout;
+    pub fn expire(&mut self, ep: &sys::Epoll, sh: &Shared, now: Instant) -> Option<Instant> {
+        let cfg = sh.config();
+        let timeout = cfg.queue_timeout;
         let mut next: Option<Instant> = None;
+        // Connections that never registered: they count against their uid's limit and hold a
+        // router fd each, so they get `b_register_timeout` to say which slot they serve.
+        let register_by = cfg.b_register_timeout;
+        let late: Vec<u64> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.slot.is_none())
+            .filter_map(|(&id, c)| {
+                let due = c.since + register_by;
+                if due <= now {
+                    return Some(id);
+                }
+                next = Some(next.map_or(due, |n| n.min(due)));
+                None
+            })
+            .collect();
+        for id in late {
+            let why = format!("no registration within {} ms", register_by.as_millis());
+            self.close(ep, id, &why, true);
+        }
         for (slot, q) in self.queues.iter_mut() {
             for p in queue::expire(q, now, timeout) {
                 let name = slot_name(*slot);

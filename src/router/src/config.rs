@@ -92,6 +92,8 @@ pub struct Config {
     pub api_sockets: Vec<ApiSocket>,
     pub slots: Vec<Slot>,
     pub b_uid_limit: usize,
+    /// A B connection that has not registered a slot within this is closed.
+    pub b_register_timeout: Duration,
     pub queue_len: usize,
     pub queue_timeout: Duration,
     pub status: Option<String>,
@@ -211,6 +213,8 @@ pub fn compute_needs_local(c: &Config) -> bool {
 
 pub const DEFAULT_QUEUE_LEN: usize = 4096;
 pub const DEFAULT_QUEUE_TIMEOUT_MS: u64 = 10_000;
+/// How long a B client may take to register a slot after connecting.
+pub const DEFAULT_B_REGISTER_TIMEOUT_MS: u64 = 5000;
 pub const DEFAULT_BACKLOG: i32 = 4096;
 
 fn default_workers() -> usize {
@@ -237,9 +241,8 @@ pub fn parse_listen_spec(s: &str) -> Result<ListenSpec, String> {
                 _ => return Err(format!("listener '{s}': unknown option '{opt}'")),
             },
             Some(("backlog", v)) => {
-                backlog = v
-                    .parse()
-                    .map_err(|_| format!("listener '{s}': bad backlog '{v}'"))?
+                backlog = sockswap_core::decimal::parse(v)
+                    .ok_or_else(|| format!("listener '{s}': bad backlog '{v}'"))?
             }
             Some(("mode", v)) => {
                 mode = Some(
@@ -255,7 +258,7 @@ pub fn parse_listen_spec(s: &str) -> Result<ListenSpec, String> {
     }
     if let Some(fd) = head.strip_prefix("fd:") {
         return Ok(ListenSpec::Fd(
-            fd.parse().map_err(|_| format!("listener '{s}': bad fd"))?,
+            sockswap_core::decimal::parse(fd).ok_or_else(|| format!("listener '{s}': bad fd"))?,
         ));
     }
     if let Some(path) = head.strip_prefix("unix:") {
@@ -276,9 +279,8 @@ pub fn parse_listen_spec(s: &str) -> Result<ListenSpec, String> {
     } else {
         parse_ip(ip)?
     };
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("listener '{s}': bad port '{port}'"))?;
+    let port: u16 = sockswap_core::decimal::parse(port)
+        .ok_or_else(|| format!("listener '{s}': bad port '{port}'"))?;
     Ok(ListenSpec::Tcp {
         addr: SocketAddr::new(ip, port),
         transparent,
@@ -299,12 +301,14 @@ pub fn parse_target(s: &str) -> Result<Target, String> {
         .split_once(':')
         .ok_or_else(|| format!("bad target '{s}' (expected KIND:VALUE or fail)"))?;
     let num = |v: &str| {
-        v.parse::<u32>()
-            .map_err(|_| format!("bad target '{s}': '{v}' is not a number"))
+        sockswap_core::decimal::parse::<u32>(v)
+            .ok_or_else(|| format!("bad target '{s}': '{v}' is not a number"))
     };
     Ok(match k {
         "unix" | "jump-unix" if !v.is_empty() => Target::Unix(v.to_string()),
-        "fd" | "jump-fd" => Target::Fd(v.parse().map_err(|_| format!("bad target '{s}'"))?),
+        "fd" | "jump-fd" => {
+            Target::Fd(sockswap_core::decimal::parse(v).ok_or_else(|| format!("bad target '{s}'"))?)
+        }
         "slot" => Target::Slot(num(v)?),
         "spawn" | "relay" | "responder" | "daemon" | "name" if !v.is_empty() => {
             Target::Named(v.to_string())
@@ -335,15 +339,15 @@ pub fn parse_ip_match(s: &str) -> Result<IpMatch, String> {
     let addr = to_v6(ip);
     let mask = match m {
         None => mask_of_len(128),
-        Some(m) => match m.parse::<u8>() {
-            Ok(len) => {
+        Some(m) => match sockswap_core::decimal::parse::<u8>(m) {
+            Some(len) => {
                 let max = if v4 { 32 } else { 128 };
                 if len > max {
                     return Err(format!("'{s}': prefix length over {max}"));
                 }
                 mask_of_len(if v4 { len + 96 } else { len })
             }
-            Err(_) => to_v6(parse_ip(m).map_err(|_| format!("'{s}': bad mask '{m}'"))?),
+            None => to_v6(parse_ip(m).map_err(|_| format!("'{s}': bad mask '{m}'"))?),
         },
     };
     Ok(IpMatch { addr, mask })
@@ -364,6 +368,7 @@ pub struct Native {
     #[serde(default)]
     pub templates: bool,
     pub b_uid_limit: Option<usize>,
+    pub b_register_timeout_ms: Option<u64>,
     pub user: Option<String>,
     pub group: Option<String>,
     pub groups: Option<Vec<String>>,
@@ -689,9 +694,8 @@ fn parse_relay_to(s: &str) -> Result<RelayTo, String> {
         .rsplit_once(':')
         .ok_or_else(|| format!("relay to '{s}': expected ADDR:PORT or unix:PATH"))?;
     let ip = parse_ip(ip)?;
-    let port = port
-        .parse()
-        .map_err(|_| format!("relay to '{s}': bad port"))?;
+    let port =
+        sockswap_core::decimal::parse(port).ok_or_else(|| format!("relay to '{s}': bad port"))?;
     Ok(RelayTo::Tcp(SocketAddr::new(ip, port)))
 }
 
@@ -707,6 +711,7 @@ fn empty(o: &Options) -> Config {
         api_sockets: Vec::new(),
         slots: Vec::new(),
         b_uid_limit: 5,
+        b_register_timeout: Duration::from_millis(DEFAULT_B_REGISTER_TIMEOUT_MS),
         queue_len: DEFAULT_QUEUE_LEN,
         queue_timeout: Duration::from_millis(DEFAULT_QUEUE_TIMEOUT_MS),
         status: None,
@@ -942,6 +947,12 @@ pub fn apply_file(c: &mut Config, format: &str, path: &str, text: &str) -> Resul
             }
             if let Some(l) = n.b_uid_limit {
                 c.b_uid_limit = l;
+            }
+            if let Some(t) = n.b_register_timeout_ms {
+                if t == 0 {
+                    return Err(format!("{path}: b_register_timeout_ms must be at least 1"));
+                }
+                c.b_register_timeout = Duration::from_millis(t);
             }
             c.status = n.status.clone().or(c.status.take());
             if let Some(l) = &n.log_level {

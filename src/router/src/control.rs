@@ -379,7 +379,7 @@ impl Control {
             let ds = [
                 self.handovers.tick(&cfg, now),
                 self.a.expire(&self.ep, &self.sh, now),
-                self.b.expire(&self.sh, now),
+                self.b.expire(&self.ep, &self.sh, now),
                 self.spawner.expire(&self.sh, now),
             ];
             deadline = ds.iter().flatten().min().copied();

@@ -108,9 +108,11 @@ pub fn to_v6(ip: IpAddr) -> Ipv6Addr {
     }
 }
 
+/// A flag's number: decimal digits, no sign or leading zeros (sockswap_core::decimal).
 fn parse_num<T: std::str::FromStr>(flag: &str, v: &str) -> Result<T, String> {
-    v.parse::<T>()
-        .map_err(|_| format!("{flag}: not a valid number: '{v}'"))
+    sockswap_core::decimal::parse::<T>(v).ok_or_else(|| {
+        format!("{flag}: not a valid number: '{v}' (decimal digits, no sign or leading zeros)")
+    })
 }
 
 fn socket_addr(ip: &str, port: &str) -> Result<SocketAddr, String> {

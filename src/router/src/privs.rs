@@ -5,7 +5,8 @@ use crate::config::Privileges;
 use crate::sys;
 
 fn lookup_user(name: &str) -> Result<(u32, u32), String> {
-    if let Ok(uid) = name.parse::<u32>() {
+    // A number only as decimal digits: "+0" is a (missing) user name, not root.
+    if let Some(uid) = sockswap_core::decimal::parse::<u32>(name) {
         return Ok((uid, u32::MAX));
     }
     let c = sys::cstring(name).map_err(|e| e.to_string())?;
@@ -19,7 +20,7 @@ fn lookup_user(name: &str) -> Result<(u32, u32), String> {
 }
 
 fn lookup_group(name: &str) -> Result<u32, String> {
-    if let Ok(gid) = name.parse::<u32>() {
+    if let Some(gid) = sockswap_core::decimal::parse::<u32>(name) {
         return Ok(gid);
     }
     let c = sys::cstring(name).map_err(|e| e.to_string())?;

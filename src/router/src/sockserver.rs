@@ -10,6 +10,9 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use sockswap_core::addr::{self, Decoded, UnixSockaddr};
 use sockswap_core::errno;
@@ -20,10 +23,15 @@ struct Options {
     mode: Option<u32>,
     uids: Vec<u32>,
     allow: AllowList,
+    /// Clients served at once (each costs a thread); more are refused with EAGAIN.
+    max_clients: usize,
+    /// A client that sends no request for this long is disconnected.
+    idle_timeout: Duration,
 }
 
 const USAGE: &str = "usage: socketbox socket-server --listen PATH|@NAME [--mode OCTAL] \
-[--allow-uid UID]... --allow tcp|udp:PORT[-PORT]|* ... [--family inet|inet6|both]";
+[--allow-uid UID]... --allow tcp|udp:PORT[-PORT]|* ... [--family inet|inet6|both] \
+[--max-clients N] [--idle-timeout-ms MS]";
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options {
@@ -31,6 +39,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
         mode: None,
         uids: Vec::new(),
         allow: AllowList::default(),
+        max_clients: 64,
+        idle_timeout: Duration::from_secs(5),
     };
     let mut families = None;
     let mut it = args.iter();
@@ -52,8 +62,23 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--allow-uid" => {
                 let v = value()?;
                 o.uids.push(
-                    v.parse()
-                        .map_err(|_| format!("--allow-uid: not a uid: '{v}'"))?,
+                    sockswap_core::decimal::parse(&v)
+                        .ok_or_else(|| format!("--allow-uid: not a uid: '{v}'"))?,
+                );
+            }
+            "--max-clients" => {
+                let v = value()?;
+                o.max_clients = sockswap_core::decimal::parse::<u64>(&v)
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("--max-clients: not a positive count: '{v}'"))?
+                    as usize;
+            }
+            "--idle-timeout-ms" => {
+                let v = value()?;
+                o.idle_timeout = Duration::from_millis(
+                    sockswap_core::decimal::parse::<u64>(&v)
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| format!("--idle-timeout-ms: not a positive count: '{v}'"))?,
                 );
             }
             "--allow" => o
@@ -168,15 +193,20 @@ fn peer_uid(fd: RawFd) -> Option<u32> {
     (r == 0).then_some(cred.uid)
 }
 
-/// Serves one request: Ok(new socket) or Err(errno for the reply).
-fn serve(o: &Options, rec: &[u8], uid: Option<u32>) -> Result<OwnedFd, (i32, String)> {
-    let uid = uid.ok_or((libc::EACCES, "no peer credentials".to_string()))?;
-    if !o.uids.contains(&uid) {
-        return Err((libc::EACCES, format!("uid {uid} is not allowed")));
-    }
+/// Serves one request: Ok((errno for the reply, the socket)) or Err((errno, why)).
+fn serve(o: &Options, rec: &[u8]) -> Result<(i32, OwnedFd), (i32, String)> {
     let req = netns::decode_request(rec)
         .map_err(|e| (libc::EINVAL, format!("malformed request: {e}")))?;
-    let ty = req.ty & 0xf;
+    netns::check_kind(&req).map_err(|(e, why)| {
+        (
+            e,
+            format!(
+                "family {} type {} protocol {}: {why}",
+                req.domain, req.ty, req.protocol
+            ),
+        )
+    })?;
+    let ty = req.ty;
     let port = match addr::decode(req.sockaddr) {
         Decoded::Ip(sa) => sa.port(),
         _ => return Err((libc::EAFNOSUPPORT, "not an IP address".into())),
@@ -190,41 +220,102 @@ fn serve(o: &Options, rec: &[u8], uid: Option<u32>) -> Result<OwnedFd, (i32, Str
             ),
         ));
     }
+    let nonblock = if req.op == Op::Connect {
+        libc::SOCK_NONBLOCK
+    } else {
+        0
+    };
     // SAFETY: plain socket creation; owned right away.
-    let s = unsafe { libc::socket(req.domain, ty | libc::SOCK_CLOEXEC, req.protocol) };
+    let s = unsafe { libc::socket(req.domain, ty | libc::SOCK_CLOEXEC | nonblock, req.protocol) };
     if s < 0 {
         return Err((last_err(), "socket failed".into()));
     }
     // SAFETY: s is a new descriptor nobody else owns.
     let s = unsafe { OwnedFd::from_raw_fd(s) };
-    if req.op == Op::Bind {
-        if ty == libc::SOCK_STREAM {
-            // What nearly every server sets before bind; the client's own options arrive after.
-            let one: libc::c_int = 1;
-            // SAFETY: one is a valid int.
-            unsafe {
-                libc::setsockopt(
-                    s.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_REUSEADDR,
-                    (&raw const one).cast(),
-                    4,
-                )
-            };
+    // Before connect: the handshake's own SYN+ACK must already pass it.
+    if let Some(prog) = o.allow.socket_filter(req.op, ty) {
+        lock_filter(&s, &prog).map_err(|e| (e, "cannot attach the socket filter".into()))?;
+    }
+    let sa = req.sockaddr.as_ptr().cast();
+    let sa_len = req.sockaddr.len() as u32;
+    let verb = if req.op == Op::Bind {
+        "bind"
+    } else {
+        "connect"
+    };
+    match req.op {
+        Op::Bind => {
+            if ty == libc::SOCK_STREAM {
+                // What nearly every server sets before bind; the client's own options arrive
+                // after.
+                set_int(&s, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1);
+            }
+            // SAFETY: the client's sockaddr bytes, of their own length.
+            if unsafe { libc::bind(s.as_raw_fd(), sa, sa_len) } != 0 {
+                return Err((last_err(), format!("{verb} to port {port} failed")));
+            }
+            // SAFETY: s is a bound socket.
+            if req.flags & netns::FLAG_LISTEN != 0
+                && unsafe { libc::listen(s.as_raw_fd(), 128) } != 0
+            {
+                return Err((last_err(), format!("listen on port {port} failed")));
+            }
+            Ok((0, s))
         }
-        // SAFETY: the client's sockaddr bytes, of their own length.
-        let r = unsafe {
-            libc::bind(
-                s.as_raw_fd(),
-                req.sockaddr.as_ptr().cast(),
-                req.sockaddr.len() as u32,
-            )
-        };
-        if r != 0 {
-            return Err((last_err(), format!("bind to port {port} failed")));
+        Op::Connect => {
+            // Non-blocking: a slow peer holds up nobody; the client waits for the handshake.
+            // SAFETY: the client's sockaddr bytes, of their own length.
+            let r = unsafe { libc::connect(s.as_raw_fd(), sa, sa_len) };
+            let errno = if r == 0 { 0 } else { last_err() };
+            if errno != 0 && errno != libc::EINPROGRESS {
+                return Err((errno, format!("{verb} to port {port} failed")));
+            }
+            // The client sets its own file status flags; hand over a blocking socket.
+            // SAFETY: fcntl on our own descriptor.
+            unsafe { libc::fcntl(s.as_raw_fd(), libc::F_SETFL, 0) };
+            Ok((errno, s))
         }
     }
-    Ok(s)
+}
+
+fn set_int(s: &OwnedFd, level: i32, name: i32, value: libc::c_int) -> bool {
+    // SAFETY: value is a valid int for the call.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            level,
+            name,
+            (&raw const value).cast(),
+            std::mem::size_of::<libc::c_int>() as u32,
+        ) == 0
+    }
+}
+
+/// Attaches the classic BPF program and locks it (SO_LOCK_FILTER): the holder of the socket
+/// can neither detach nor replace it.
+fn lock_filter(s: &OwnedFd, prog: &[(u16, u8, u8, u32)]) -> Result<(), i32> {
+    let mut insns: Vec<libc::sock_filter> = prog
+        .iter()
+        .map(|&(code, jt, jf, k)| libc::sock_filter { code, jt, jf, k })
+        .collect();
+    let fprog = libc::sock_fprog {
+        len: insns.len() as u16,
+        filter: insns.as_mut_ptr(),
+    };
+    // SAFETY: fprog points at insns, alive for the call.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&raw const fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as u32,
+        )
+    };
+    if r != 0 || !set_int(s, libc::SOL_SOCKET, libc::SO_LOCK_FILTER, 1) {
+        return Err(last_err());
+    }
+    Ok(())
 }
 
 fn reply(conn: RawFd, errno: i32, fd: Option<&OwnedFd>) {
@@ -254,13 +345,54 @@ fn reply(conn: RawFd, errno: i32, fd: Option<&OwnedFd>) {
         }
     }
     // SAFETY: msg is valid for the call.
-    unsafe { libc::sendmsg(conn, &msg, libc::MSG_NOSIGNAL) };
+    unsafe { libc::sendmsg(conn, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) };
 }
 
-fn handle(o: &Options, c: &OwnedFd) {
+/// Receives the request record: its length, or None when the client went away or stayed
+/// silent past the idle timeout. Any file descriptors attached are closed and refuse it.
+fn recv_request(c: &OwnedFd, rec: &mut [u8]) -> Result<Option<usize>, &'static str> {
+    let mut iov = libc::iovec {
+        iov_base: rec.as_mut_ptr().cast(),
+        iov_len: rec.len(),
+    };
+    let mut control = [0u64; 16];
+    // SAFETY: zeroed msghdr is valid; the pointers set below live for the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: msg is valid for the call.
+    let n = unsafe { libc::recvmsg(c.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    let mut carried_fds = false;
+    // SAFETY: the kernel filled msg's control buffer; CMSG_* walk it.
+    unsafe {
+        let mut h = libc::CMSG_FIRSTHDR(&msg);
+        while n >= 0 && !h.is_null() {
+            if (*h).cmsg_level == libc::SOL_SOCKET && (*h).cmsg_type == libc::SCM_RIGHTS {
+                carried_fds = true;
+                let bytes = ((*h).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+                let p = libc::CMSG_DATA(h).cast::<libc::c_int>();
+                for i in 0..bytes / 4 {
+                    libc::close(p.add(i).read_unaligned());
+                }
+            }
+            h = libc::CMSG_NXTHDR(&msg, h);
+        }
+    }
+    if n <= 0 {
+        return Ok(None);
+    }
+    if carried_fds || msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        return Err("the request carried file descriptors");
+    }
+    Ok(Some(n as usize))
+}
+
+fn handle(o: &Options, c: &OwnedFd, uid: u32) {
     let tv = libc::timeval {
-        tv_sec: 5,
-        tv_usec: 0,
+        tv_sec: o.idle_timeout.as_secs() as libc::time_t,
+        tv_usec: o.idle_timeout.subsec_micros() as libc::suseconds_t,
     };
     // SAFETY: tv is a valid timeval.
     unsafe {
@@ -269,23 +401,30 @@ fn handle(o: &Options, c: &OwnedFd) {
             libc::SOL_SOCKET,
             libc::SO_RCVTIMEO,
             (&raw const tv).cast(),
-            16,
+            std::mem::size_of::<libc::timeval>() as u32,
         )
     };
     let mut rec = [0u8; netns::MAX_REQUEST + 1];
-    // SAFETY: rec is valid for its length.
-    let n = unsafe { libc::recv(c.as_raw_fd(), rec.as_mut_ptr().cast(), rec.len(), 0) };
-    if n <= 0 {
-        return;
-    }
-    let uid = peer_uid(c.as_raw_fd());
-    match serve(o, &rec[..n as usize], uid) {
-        Ok(s) => reply(c.as_raw_fd(), 0, Some(&s)),
+    let result = match recv_request(c, &mut rec) {
+        Ok(None) => return,
+        Ok(Some(n)) => serve(o, &rec[..n]),
+        Err(why) => Err((libc::EINVAL, why.to_string())),
+    };
+    match result {
+        Ok((errno, s)) => reply(c.as_raw_fd(), errno, Some(&s)),
         Err((e, why)) => {
-            let who = uid.map_or("?".into(), |u| u.to_string());
-            eprintln!("socketbox socket-server: refused a request from uid {who}: {why}");
+            eprintln!("socketbox socket-server: refused a request from uid {uid}: {why}");
             reply(c.as_raw_fd(), e, None);
         }
+    }
+}
+
+/// Decrements the count of clients being served when a client's thread ends.
+struct Served(Arc<AtomicUsize>);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -306,7 +445,8 @@ pub fn main(args: &[String]) -> i32 {
         }
     };
     eprintln!("socketbox socket-server: listening on {}", o.listen);
-    let o = std::sync::Arc::new(o);
+    let o = Arc::new(o);
+    let active = Arc::new(AtomicUsize::new(0));
     loop {
         // SAFETY: l is a listening socket; no address wanted.
         let c = unsafe {
@@ -324,14 +464,41 @@ pub fn main(args: &[String]) -> i32 {
         }
         // SAFETY: c is a new descriptor nobody else owns.
         let c = unsafe { OwnedFd::from_raw_fd(c) };
-        // One thread per client: a client that connects and says nothing only costs its own
-        // thread until the 5 s receive timeout.
-        let o = std::sync::Arc::clone(&o);
+        // Who it is, before it costs a thread.
+        let uid = peer_uid(c.as_raw_fd());
+        let refusal = match uid {
+            None => Some((libc::EACCES, "no peer credentials".to_string())),
+            Some(uid) if !o.uids.contains(&uid) => {
+                Some((libc::EACCES, format!("uid {uid} is not allowed")))
+            }
+            Some(_) if active.fetch_add(1, Ordering::AcqRel) >= o.max_clients => {
+                active.fetch_sub(1, Ordering::AcqRel);
+                Some((
+                    libc::EAGAIN,
+                    format!("{} clients are already being served", o.max_clients),
+                ))
+            }
+            Some(_) => None,
+        };
+        let who = uid.map_or("?".into(), |u| u.to_string());
+        if let Some((errno, why)) = refusal {
+            eprintln!("socketbox socket-server: refused a connection from uid {who}: {why}");
+            reply(c.as_raw_fd(), errno, None);
+            continue;
+        }
+        let served = Served(Arc::clone(&active));
+        let o = Arc::clone(&o);
+        let uid = uid.unwrap_or(u32::MAX);
         let spawned = std::thread::Builder::new()
             .name("sockserver".into())
-            .spawn(move || handle(&o, &c));
+            .stack_size(64 * 1024)
+            .spawn(move || {
+                let _served = served;
+                handle(&o, &c, uid);
+            });
+        // A failed spawn drops the closure: its client and its count with it.
         if let Err(e) = spawned {
-            eprintln!("socketbox socket-server: cannot start a thread: {e}");
+            eprintln!("socketbox socket-server: refused a connection from uid {who}: cannot start a thread: {e}");
         }
     }
 }

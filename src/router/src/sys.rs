@@ -468,9 +468,10 @@ pub fn fstat(fd: RawFd) -> io::Result<libc::stat> {
     Ok(st)
 }
 
-/// Open `path` as an O_PATH fd without following any symlink in any component
-/// (openat2 RESOLVE_NO_SYMLINKS); falls back to O_NOFOLLOW on the last component only when the
-/// kernel lacks openat2.
+/// Open `path` as an O_PATH fd without following any symlink in any component: openat2 with
+/// RESOLVE_NO_SYMLINKS, or where the kernel lacks it (before 5.6, or a seccomp profile answering
+/// ENOSYS) `open_path_walk`. A symlink anywhere is ELOOP; a final one is opened itself (O_PATH
+/// of the link), for the caller's fstat to refuse.
 pub fn open_path_nofollow(path: &str) -> io::Result<OwnedFd> {
     let c = cstring(path)?;
     #[repr(C)]
@@ -504,16 +505,104 @@ pub fn open_path_nofollow(path: &str) -> io::Result<OwnedFd> {
     if e.raw_os_error() != Some(libc::ENOSYS) {
         return Err(e);
     }
+    open_path_walk(path)
+}
+
+/// `open_path_nofollow` without openat2: from the root (or the working directory for a relative
+/// path), one component at a time, each directory opened with O_PATH|O_DIRECTORY|O_NOFOLLOW
+/// relative to the previous one, so no symlink is followed whatever is swapped in meanwhile: an
+/// intermediate symlink fails (ENOTDIR from O_DIRECTORY on the link itself, reported ELOOP).
+pub fn open_path_walk(path: &str) -> io::Result<OwnedFd> {
+    let start = if path.starts_with('/') { "/" } else { "." };
+    let flags_dir = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let c = cstring(start)?;
     // SAFETY: valid C string.
+    let mut dir = owned(unsafe { libc::open(c.as_ptr(), flags_dir) })?;
+    let parts: Vec<&str> = path
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    let Some((last, dirs)) = parts.split_last() else {
+        return Err(io::Error::from_raw_os_error(libc::EISDIR));
+    };
+    for part in dirs {
+        let c = cstring(part)?;
+        // SAFETY: dir is an open directory fd; c a valid C string.
+        let r = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags_dir) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::ENOTDIR) && is_symlink_at(&dir, &c) {
+                return Err(io::Error::from_raw_os_error(libc::ELOOP));
+            }
+            return Err(e);
+        }
+        // SAFETY: a new fd from the kernel.
+        dir = unsafe { OwnedFd::from_raw_fd(r) };
+    }
+    let c = cstring(last)?;
+    // SAFETY: dir is an open directory fd; c a valid C string.
     owned(unsafe {
-        libc::open(
+        libc::openat(
+            dir.as_raw_fd(),
             c.as_ptr(),
             libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
         )
     })
 }
 
+fn is_symlink_at(dir: &OwnedFd, name: &std::ffi::CStr) -> bool {
+    // SAFETY: POD.
+    let mut st: libc::stat = unsafe { zeroed() };
+    // SAFETY: dir is an open directory fd, name a valid C string, st valid for writes.
+    let r = unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    };
+    r == 0 && st.st_mode & libc::S_IFMT == libc::S_IFLNK
+}
+
 pub fn getpid() -> i32 {
     // SAFETY: trivial syscall.
     unsafe { libc::getpid() }
+}
+
+#[cfg(test)]
+mod walk_tests {
+    use super::*;
+
+    #[test]
+    fn walk_never_follows_a_symlink() {
+        let base = std::env::temp_dir().join(format!("sockswap-walk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("real/sub")).unwrap();
+        std::fs::write(base.join("real/sub/f"), b"").unwrap();
+        std::os::unix::fs::symlink("real", base.join("dirlink")).unwrap();
+        std::os::unix::fs::symlink("real/sub/f", base.join("filelink")).unwrap();
+        let b = base.to_str().unwrap();
+        let kind = |p: &str| -> Result<u32, i32> {
+            open_path_walk(p)
+                .map(|fd| fstat(fd.as_raw_fd()).unwrap().st_mode & libc::S_IFMT)
+                .map_err(|e| e.raw_os_error().unwrap())
+        };
+        assert_eq!(kind(&format!("{b}/real/sub/f")), Ok(libc::S_IFREG));
+        assert_eq!(kind(&format!("{b}//real/./sub/f")), Ok(libc::S_IFREG));
+        assert_eq!(kind(&format!("{b}/real/sub/../sub/f")), Ok(libc::S_IFREG));
+        assert_eq!(kind(&format!("{b}/dirlink/sub/f")), Err(libc::ELOOP));
+        assert_eq!(kind(&format!("{b}/filelink")), Ok(libc::S_IFLNK));
+        assert_eq!(kind(&format!("{b}/real/missing/f")), Err(libc::ENOENT));
+        assert_eq!(kind(&format!("{b}/real/sub/f/x")), Err(libc::ENOTDIR));
+        // The same answers as openat2 where the kernel has it.
+        for p in ["real/sub/f", "dirlink/sub/f", "filelink", "real/missing/f"] {
+            let p = format!("{b}/{p}");
+            let two = open_path_nofollow(&p)
+                .map(|fd| fstat(fd.as_raw_fd()).unwrap().st_mode & libc::S_IFMT)
+                .map_err(|e| e.raw_os_error().unwrap());
+            assert_eq!(two, kind(&p), "{p}");
+        }
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }

@@ -37,7 +37,8 @@ pub const SYSTEMD: u16 = 4;
 pub const SOCKETBOX_A: u16 = 8;
 /// Slot flag: a socketbox "B" client (a SEQPACKET registration stream receiving fds).
 pub const SOCKETBOX_B: u16 = 16;
-/// Slot flag: the program called `listen` (what SO_ACCEPTCONN answers for A/B listeners).
+/// Slot flag: the program called `listen`: the state whose kernel answers getsockopt gives
+/// (oracle.rs), and what SO_ACCEPTCONN says for A/B listeners.
 pub const LISTENING: u16 = 32;
 /// Slot flag: a real TCP socket shown in the program's family (a router's IPv6 socket handed
 /// to an AF_INET program): names are converted, socket options go to the kernel.
@@ -65,6 +66,8 @@ pub const CONNECTING: u16 = 4096;
 /// (installed at the fd): accept goes straight to the kernel. With REAL_TCP as well, the
 /// listener's family is not the program's and accepted names are converted.
 pub const HANDED_OVER: u16 = 8192;
+/// Slot flag: the accepted end of a connection (a converted listener's `accept`).
+pub const ACCEPTED: u16 = 16384;
 
 pub const MAX_OPTS: usize = 12;
 pub const MAX_OPT_LEN: usize = 16;

@@ -194,7 +194,7 @@ pub fn connect(
         log!(Warn, "fd {fd}: hybrid vsock carries streams only");
         return Err(libc::EPROTOTYPE);
     }
-    let (kind, mut data) = crate::hooks::calls::snapshot(fd, slot, sotype)?;
+    let (kind, mut data) = crate::swap::snapshot(fd, slot, sotype)?;
     if kind == CONVERTED {
         return Err(if data.flags & PENDING != 0 {
             libc::EALREADY
@@ -203,13 +203,13 @@ pub fn connect(
         });
     }
     let bound = if kind == TRACKED && data.flags & fdtable::IP_BOUND != 0 {
-        crate::hooks::real_local_address(fd)
+        crate::swap::real_local_address(fd)
     } else {
         None
     };
     let tmp = Replacement::new(fd, libc::SOCK_STREAM, &mut data)?;
     if let Some(p) = params {
-        vsock::apply_params(tmp.fd, p);
+        vsock::apply_params(tmp.fd, p, &mut data);
     }
     let nonblocking = tmp.nonblocking();
     let wait = if nonblocking {

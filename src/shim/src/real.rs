@@ -3,7 +3,7 @@
 //! constructors can call `connect()` before ours has run.
 
 use core::sync::atomic::{AtomicPtr, Ordering};
-use libc::{c_int, c_void, sockaddr, socklen_t};
+use libc::{c_char, c_int, c_void, sockaddr, socklen_t};
 
 macro_rules! real_functions {
     ($( $name:ident : fn($($arg:ty),*) $(-> $ret:ty)? ; )*) => {
@@ -63,6 +63,13 @@ real_functions! {
     epoll_ctl: fn(c_int, c_int, c_int, *mut libc::epoll_event) -> c_int;
     fclose: fn(*mut libc::FILE) -> c_int;
     listen: fn(c_int, c_int) -> c_int;
+    ioctl: fn(c_int, libc::c_ulong, *mut c_void) -> c_int;
+    execve: fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
+    execvpe: fn(*const c_char, *const *const c_char, *const *const c_char) -> c_int;
+    fexecve: fn(c_int, *const *const c_char, *const *const c_char) -> c_int;
+    execveat: fn(c_int, *const c_char, *const *const c_char, *const *const c_char, c_int) -> c_int;
+    posix_spawn: fn(*mut libc::pid_t, *const c_char, *const libc::posix_spawn_file_actions_t, *const libc::posix_spawnattr_t, *const *mut c_char, *const *mut c_char) -> c_int;
+    posix_spawnp: fn(*mut libc::pid_t, *const c_char, *const libc::posix_spawn_file_actions_t, *const libc::posix_spawnattr_t, *const *mut c_char, *const *mut c_char) -> c_int;
     send: fn(c_int, *const c_void, usize, c_int) -> isize;
     sendmmsg: fn(c_int, *mut libc::mmsghdr, libc::c_uint, c_int) -> c_int;
     recvmmsg: fn(c_int, *mut libc::mmsghdr, libc::c_uint, c_int, *mut libc::timespec) -> c_int;
@@ -97,7 +104,7 @@ pub fn resolve_all() {
         fcntl::get(),
         fcntl64::get(),
     );
-    let _ = (epoll_ctl::get(), fclose::get(), listen::get());
+    let _ = (epoll_ctl::get(), fclose::get(), listen::get(), ioctl::get());
     let _ = (
         sendto::get(),
         sendmsg::get(),

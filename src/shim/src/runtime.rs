@@ -120,14 +120,17 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn read_file(path: &str) -> Result<String, String> {
+    use sockswap_core::config::{MAX_RULES_FILE, READ_DEADLINE_MS};
     let mut cpath = path.as_bytes().to_vec();
     cpath.push(0);
     let mut out = Vec::new();
-    sys::read_file(&cpath, &mut out).map_err(|e| {
+    sys::read_file(&cpath, &mut out, MAX_RULES_FILE, READ_DEADLINE_MS).map_err(|e| match e {
+        libc::EFBIG => format!("longer than {MAX_RULES_FILE} bytes"),
+        libc::ETIMEDOUT => format!("no data within {READ_DEADLINE_MS} ms (a FIFO with no writer?)"),
         // SAFETY: strerror returns a valid static string for any errno.
-        unsafe { core::ffi::CStr::from_ptr(libc::strerror(e)) }
+        e => unsafe { core::ffi::CStr::from_ptr(libc::strerror(e)) }
             .to_string_lossy()
-            .into_owned()
+            .into_owned(),
     })?;
     String::from_utf8(out).map_err(|_| "not UTF-8".to_string())
 }
@@ -168,6 +171,9 @@ fn init_once() {
     log!(Debug, "{} rule(s) loaded", config.rules.len());
     let watch_unix = config.watches_unix();
     let activation = crate::activation::Activation::from_env(&env, &config.rules);
+    if let Some(v) = env(sockswap_core::inherit::VAR) {
+        crate::inherit::adopt(&v);
+    }
     let rule_texts = config.rules.iter().map(|r| r.to_string()).collect();
     let rt = Box::new(Runtime {
         config,

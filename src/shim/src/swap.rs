@@ -3,15 +3,18 @@
 //! over the fd number (keeping FD_CLOEXEC), close the temporary and replay epoll registrations.
 //! Until `install`, the program's fd is untouched, so every failure before it leaves the
 //! original socket as it was.
+//!
+//! Also the helpers every kind of swap shares (hooks, vsock, hybrid, netns, socketbox): the
+//! record a swap starts from and what the kernel says a socket is.
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use core::net::SocketAddr;
 
-use libc::{c_int, c_long};
-use sockswap_core::addr::UnixSockaddr;
+use libc::{c_int, c_long, socklen_t};
+use sockswap_core::addr::{self, Decoded, UnixSockaddr};
 
-use crate::fdtable::{SlotData, OWNER_SET};
+use crate::fdtable::{Guard, Slot, SlotData, EMPTY, OWNER_SET, TRACKED};
 use crate::sys;
 
 // Linux fcntl commands and struct the libc crate does not export (asm-generic/fcntl.h).
@@ -254,4 +257,60 @@ pub fn next_ephemeral_port() -> u16 {
         n = seed + 1;
     }
     (EPHEMERAL_LO + n % EPHEMERAL_SPAN) as u16
+}
+
+// ---------------------------------------------------------------- records and kernel facts
+
+/// A copy of `fd`'s record and its kind; for a socket that did not pass our `socket()` hook
+/// (EMPTY), a fresh record from the kernel's answers. The copy is taken and the slot released
+/// at once: what follows may block.
+pub(crate) fn snapshot(
+    fd: c_int,
+    slot: &'static Slot,
+    sotype: c_int,
+) -> Result<(u32, SlotData), c_int> {
+    {
+        let mut g = slot.lock();
+        if g.kind() != EMPTY {
+            return Ok((g.kind(), *g.data()));
+        }
+    }
+    let (family, _, protocol) = kernel_kind(fd).ok_or(libc::EBADF)?;
+    Ok((EMPTY, SlotData::new(family, sotype, protocol)))
+}
+
+/// The record a swap starts from: what `socket()` recorded (options, epoll registrations), or a
+/// fresh one for a socket that did not pass our hook. The caller holds the slot.
+pub(crate) fn record_to_swap(g: &mut Guard, fd: c_int, sotype: c_int) -> Result<SlotData, c_int> {
+    match g.kind() {
+        TRACKED => Ok(*g.data()),
+        EMPTY => {
+            let (family, _, protocol) = kernel_kind(fd).ok_or(libc::EBADF)?;
+            Ok(SlotData::new(family, sotype, protocol))
+        }
+        _ => Err(libc::EINVAL),
+    }
+}
+
+/// The family, type and protocol of `fd`, asked of the kernel.
+pub(crate) fn kernel_kind(fd: c_int) -> Option<(c_int, c_int, c_int)> {
+    let family = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).ok()?;
+    let sotype = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).ok()?;
+    let protocol = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL).unwrap_or(0);
+    Some((family, sotype, protocol))
+}
+
+/// The address an IP socket is really bound to, if it was bound to a port.
+pub(crate) fn real_local_address(fd: c_int) -> Option<SocketAddr> {
+    let mut buf = [0u8; 28];
+    let mut len = buf.len() as socklen_t;
+    let real = crate::real::getsockname::get();
+    // SAFETY: buf is valid for len bytes.
+    if unsafe { real(fd, buf.as_mut_ptr().cast(), &mut len) } < 0 {
+        return None;
+    }
+    match addr::decode(buf.get(..len as usize)?) {
+        Decoded::Ip(sa) if sa.port() != 0 => Some(sa),
+        _ => None,
+    }
 }

@@ -152,29 +152,81 @@ pub fn mkdir(path: &[u8], mode: u32) -> SysResult {
 }
 
 /// Opens `path` (NUL-terminated) read-only, close-on-exec.
+/// Opens for reading without blocking (a FIFO with no writer would block the open) and without
+/// becoming a controlling terminal.
 fn open_read(path: &[u8]) -> Result<c_int, c_int> {
     sys!(
         libc::SYS_openat,
         libc::AT_FDCWD,
         path.as_ptr(),
-        libc::O_RDONLY | libc::O_CLOEXEC
+        libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY
     )
     .map(|fd| fd as c_int)
 }
 
-/// Reads a whole (small) file without libc's stdio or Rust's std::fs (whose close would land in
-/// our own hook during initialisation).
-pub fn read_file(path: &[u8], out: &mut Vec<u8>) -> Result<(), c_int> {
-    let fd = open_read(path)?;
-    let mut chunk = [0u8; 4096];
-    let result = loop {
-        match sys!(libc::SYS_read, fd, chunk.as_mut_ptr(), chunk.len()) {
-            Ok(0) => break Ok(()),
-            Ok(n) => out.extend_from_slice(chunk.get(..n as usize).unwrap_or(&[])),
-            Err(libc::EINTR) => {}
-            Err(e) => break Err(e),
+fn fstat_mode(fd: c_int) -> Result<u32, c_int> {
+    // SAFETY: stat is plain old data; all-zero is a valid value.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    sys!(libc::SYS_fstat, fd, &raw mut st).map(|_| st.st_mode & libc::S_IFMT)
+}
+
+/// Reads at most `max` bytes of an fd opened by `open_read`, appending to `out` (`fill` takes a
+/// chunk; it returns false when the bound is passed). Waits for data at most `deadline_ms` in
+/// all: a FIFO must have a writer with something to say by then. Errors: the read's errno,
+/// EFBIG past the bound, ETIMEDOUT past the deadline.
+fn read_bounded(
+    fd: c_int,
+    deadline_ms: i64,
+    mut fill: impl FnMut(&[u8]) -> bool,
+) -> Result<(), c_int> {
+    let deadline = now_ms() + deadline_ms;
+    let wait = |fd| -> Result<(), c_int> {
+        let left = deadline - now_ms();
+        if left <= 0 {
+            return Err(libc::ETIMEDOUT);
+        }
+        match poll1(fd, libc::POLLIN, left as c_int) {
+            Ok(0) => Err(libc::ETIMEDOUT),
+            Ok(_) | Err(libc::EINTR) => Ok(()),
+            Err(e) => Err(e),
         }
     };
+    // A FIFO reads EOF at once while no writer ever came: wait for one first.
+    if fstat_mode(fd)? == libc::S_IFIFO {
+        wait(fd)?;
+    }
+    let mut chunk = [0u8; 4096];
+    loop {
+        match read(fd, &mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                if !fill(chunk.get(..n as usize).unwrap_or(&[])) {
+                    return Err(libc::EFBIG);
+                }
+            }
+            Err(libc::EINTR) => {}
+            Err(libc::EAGAIN) => wait(fd)?,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Reads a whole file of at most `max` bytes without libc's stdio or Rust's std::fs (whose
+/// close would land in our own hook during initialisation); see `read_bounded` for the errors.
+pub fn read_file(
+    path: &[u8],
+    out: &mut Vec<u8>,
+    max: usize,
+    deadline_ms: i64,
+) -> Result<(), c_int> {
+    let fd = open_read(path)?;
+    let result = read_bounded(fd, deadline_ms, |chunk| {
+        if out.len() + chunk.len() > max {
+            return false;
+        }
+        out.extend_from_slice(chunk);
+        true
+    });
     close(fd);
     result
 }
@@ -197,15 +249,48 @@ pub fn munmap(ptr: *mut u8, len: usize) {
     let _ = sys!(libc::SYS_munmap, ptr, len);
 }
 
+/// The hard RLIMIT_NOFILE (how many fds the process could ever have).
 pub fn getrlimit_nofile() -> u64 {
+    nofile().map_or(1 << 20, |rl| rl.rlim_max)
+}
+
+/// The soft RLIMIT_NOFILE (the highest fd number a program may open, plus one).
+pub fn getrlimit_nofile_soft() -> u64 {
+    nofile().map_or(1024, |rl| rl.rlim_cur)
+}
+
+fn nofile() -> Result<libc::rlimit, c_int> {
     let mut rl = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
     };
-    match sys!(libc::SYS_getrlimit, libc::RLIMIT_NOFILE, &raw mut rl) {
-        Ok(_) => rl.rlim_max,
-        Err(_) => 1 << 20,
-    }
+    sys!(libc::SYS_getrlimit, libc::RLIMIT_NOFILE, &raw mut rl).map(|_| rl)
+}
+
+pub fn fstat(fd: c_int) -> Result<libc::stat, c_int> {
+    // SAFETY: stat is plain old data; the kernel fills it.
+    let mut st: libc::stat = unsafe { core::mem::zeroed() };
+    sys!(libc::SYS_fstat, fd, &raw mut st).map(|_| st)
+}
+
+pub fn listen(fd: c_int, backlog: c_int) -> SysResult {
+    sys!(libc::SYS_listen, fd, backlog)
+}
+
+/// accept4 without asking for the peer's address.
+pub fn accept4(fd: c_int, flags: c_int) -> Result<c_int, c_int> {
+    sys!(
+        libc::SYS_accept4,
+        fd,
+        core::ptr::null_mut::<sockaddr>(),
+        core::ptr::null_mut::<socklen_t>(),
+        flags
+    )
+    .map(|fd| fd as c_int)
+}
+
+pub fn ioctl(fd: c_int, request: libc::c_ulong, arg: *mut c_void) -> SysResult {
+    sys!(libc::SYS_ioctl, fd, request, arg)
 }
 
 pub fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> SysResult {
@@ -443,30 +528,33 @@ pub fn now_ms() -> i64 {
     ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
 }
 
-/// Reads a whole small file into `buf` without allocating: Ok(bytes read), at most buf.len();
-/// `Ok(buf.len() + 1)` when the file is longer.
+/// Reads a whole small regular file into `buf` without allocating: Ok(bytes read), at most
+/// buf.len(); `Ok(buf.len() + 1)` when the file is longer. Anything but a regular file (a FIFO
+/// or a device where one was expected) is EINVAL, never waited for.
 pub fn read_small_file(path: &[u8], buf: &mut [u8]) -> Result<usize, c_int> {
     let fd = open_read(path)?;
     let mut n = 0;
-    let result = loop {
-        let Some(rest) = buf.get_mut(n..) else {
-            break Ok(n);
-        };
-        if rest.is_empty() {
-            let mut extra = [0u8; 1];
-            break match read(fd, &mut extra) {
-                Ok(0) => Ok(n),
-                Ok(_) => Ok(n + 1),
-                Err(e) => Err(e),
-            };
-        }
-        match read(fd, rest) {
-            Ok(0) => break Ok(n),
-            Ok(k) => n += k as usize,
-            Err(libc::EINTR) => {}
-            Err(e) => break Err(e),
-        }
+    let result = match fstat_mode(fd) {
+        Ok(libc::S_IFREG) => read_bounded(fd, 0, |chunk| {
+            let room = buf.len().saturating_sub(n);
+            let take = chunk.len().min(room);
+            if let (Some(dst), Some(src)) = (buf.get_mut(n..n + take), chunk.get(..take)) {
+                dst.copy_from_slice(src);
+            }
+            n += take;
+            if take < chunk.len() {
+                n = buf.len() + 1;
+                return false;
+            }
+            true
+        }),
+        Ok(_) => Err(libc::EINVAL),
+        Err(e) => Err(e),
     };
     close(fd);
-    result
+    match result {
+        Ok(()) => Ok(n),
+        Err(libc::EFBIG) => Ok(buf.len() + 1),
+        Err(e) => Err(e),
+    }
 }

@@ -62,17 +62,22 @@ impl Dest<'_> {
 }
 
 /// Applies a control file's socket options to a replacement (unsock's sizes; failures are
-/// logged, as unsock ignores them).
-pub fn apply_params(fd: c_int, params: &[Param; control::PARAMS]) {
+/// logged, as unsock ignores them) and records them in `data`, so that getsockopt asks the
+/// socket that holds them.
+pub fn apply_params(fd: c_int, params: &[Param; control::PARAMS], data: &mut fdtable::SlotData) {
     for p in params.iter().filter(|p| p.is_set()) {
         let v = p.optval();
-        if let Err(e) = sys::setsockopt(
+        let r = sys::setsockopt(
             fd,
             p.level as c_int,
             p.name as c_int,
             v.as_ptr().cast(),
             v.len() as u32,
-        ) {
+        );
+        if r.is_ok() {
+            let _ = data.record_opt(p.level as c_int, p.name as c_int, v, false);
+        }
+        if let Err(e) = r {
             log!(
                 Warn,
                 "control file option {}/{}: {err}",
@@ -99,13 +104,13 @@ pub fn bind(
         log!(Warn, "fd {fd}: AF_VSOCK carries streams only");
         return Err(libc::EPROTOTYPE);
     }
-    let (kind, mut data) = crate::hooks::calls::snapshot(fd, slot, sotype)?;
+    let (kind, mut data) = crate::swap::snapshot(fd, slot, sotype)?;
     if kind == CONVERTED {
         return Err(libc::EINVAL); // already bound
     }
     let tmp = Replacement::with_family(fd, dest.family, sotype, &mut data)?;
     if let Some(p) = params {
-        apply_params(tmp.fd, p);
+        apply_params(tmp.fd, p, &mut data);
     }
     let try_bind = |port: u16| {
         let (sa, len) = dest.sockaddr(port);
@@ -178,7 +183,7 @@ pub fn connect(
         return Err(libc::EPROTOTYPE);
     }
     let (sa, len) = dest.sockaddr(target.port());
-    let (kind, mut data) = crate::hooks::calls::snapshot(fd, slot, sotype)?;
+    let (kind, mut data) = crate::swap::snapshot(fd, slot, sotype)?;
     if kind == CONVERTED {
         // A second connect on a socket we already made AF_VSOCK: the kernel answers
         // (EALREADY while connecting, EISCONN after).
@@ -190,13 +195,13 @@ pub fn connect(
         return Err(libc::EISCONN);
     }
     let bound = if kind == TRACKED && data.flags & fdtable::IP_BOUND != 0 {
-        crate::hooks::real_local_address(fd)
+        crate::swap::real_local_address(fd)
     } else {
         None
     };
     let tmp = Replacement::with_family(fd, dest.family, sotype, &mut data)?;
     if let Some(p) = params {
-        apply_params(tmp.fd, p);
+        apply_params(tmp.fd, p, &mut data);
     }
     let nonblocking = tmp.nonblocking();
     if nonblocking {

@@ -194,11 +194,7 @@ fn slots(v: &Value, api_count: usize) -> Result<Vec<Slot>, String> {
     match v {
         Value::Object(o) => {
             for (key, entry) in o {
-                let ok = !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit());
-                let number: u32 = key
-                    .parse()
-                    .ok()
-                    .filter(|_| ok)
+                let number: u32 = crate::decimal::parse(key)
                     .ok_or_else(|| format!("outgoing: key \"{key}\" is not a slot number"))?;
                 out.push(slot(number, entry, api_count)?);
             }
@@ -289,10 +285,13 @@ fn mask(v: &Value, v4: bool, what: &str) -> Result<Ipv6Addr, String> {
     let max: u64 = if v4 { 32 } else { 128 };
     let len = match v {
         Value::Number(_) => Some(uint::<u64>(v, what)?),
-        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Some(
-            s.parse::<u64>()
-                .map_err(|_| format!("{what}: \"{s}\" is out of range"))?,
-        ),
+        Value::String(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(crate::decimal::parse::<u64>(s).ok_or_else(|| {
+                format!(
+                    "{what}: \"{s}\" is not a decimal length (no leading zeros) or is out of range"
+                )
+            })?)
+        }
         Value::String(_) => None,
         other => {
             return Err(format!(
@@ -381,11 +380,7 @@ impl Names<'_> {
             };
         }
         if let Some(n) = s.strip_prefix("o:") {
-            let ok = !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
-            let number: u32 = n
-                .parse()
-                .ok()
-                .filter(|_| ok)
+            let number: u32 = crate::decimal::parse(n)
                 .ok_or_else(|| format!("{what}: \"{s}\" is not o:<slot number>"))?;
             if self
                 .slots

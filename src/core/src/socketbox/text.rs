@@ -74,17 +74,17 @@ fn err(line: usize, message: impl Into<String>) -> TextError {
     }
 }
 
-/// A decimal number: ASCII digits only (no sign, no spaces, no hex), within `T`'s range.
+/// A decimal number: ASCII digits only (no sign, no spaces, no hex, no leading zeros), within
+/// `T`'s range (crate::decimal, as in every grammar).
 fn number<T: std::str::FromStr>(line: usize, token: &str, value: &str) -> Result<T, TextError> {
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+    let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    if !digits || (value.len() > 1 && value.starts_with('0')) {
         return Err(err(
             line,
-            format!("'{token}': expected a decimal number after ':'"),
+            format!("'{token}': expected a decimal number after ':' (no sign or leading zeros)"),
         ));
     }
-    value
-        .parse()
-        .map_err(|_| err(line, format!("'{token}': number out of range")))
+    crate::decimal::parse(value).ok_or_else(|| err(line, format!("'{token}': number out of range")))
 }
 
 /// Splits `key:value` at the first ':'; a token without ':' has no value.

@@ -312,14 +312,11 @@ fn parse_proxy_v1(buf: &[u8]) -> Result<ProxyParse, String> {
         Ok(ip)
     };
     let port = |text: &str| -> Result<u16, String> {
-        let ok = !text.is_empty()
-            && text.bytes().all(|b| b.is_ascii_digit())
-            && (text == "0" || !text.starts_with('0'));
-        if !ok {
+        let digits = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+        if !digits || (text.len() > 1 && text.starts_with('0')) {
             return Err(format!("PROXY v1: bad port '{text}'"));
         }
-        text.parse()
-            .map_err(|_| format!("PROXY v1: port '{text}' out of range"))
+        crate::decimal::parse(text).ok_or_else(|| format!("PROXY v1: port '{text}' out of range"))
     };
     let src = SocketAddr::new(addr(src)?, port(sport)?);
     let dst = SocketAddr::new(addr(dst)?, port(dport)?);

@@ -7,12 +7,12 @@ use sockswap_core::addr::{self, Decoded, UnixName, UnixSockaddr};
 use sockswap_core::decide::{self, decide, tcp_connect_errno, Decision, EndpointError};
 use sockswap_core::rule::{Action, Direction, Query, QueryTarget, Rule, SockType};
 
-use crate::fdtable::{self, Guard, Slot, SlotData, CONVERTED, EMPTY, TRACKED};
+use crate::fdtable::{self, Slot, SlotData, CONVERTED, TRACKED};
 use crate::hooks::{fail, sockaddr_bytes, write_out, SavedErrno};
 use crate::log::{log, Bytes};
 use crate::peers;
 use crate::runtime::{self, Runtime};
-use crate::swap::{self, Replacement};
+use crate::swap::{self, kernel_kind, real_local_address, record_to_swap, snapshot, Replacement};
 use crate::{hybrid, sys, vsock};
 use sockswap_core::control::{ControlFile, Target};
 use sockswap_core::errno::Errno;
@@ -311,14 +311,10 @@ unsafe fn apply_rules(
             Direction::In => sockswap_core::netns::Op::Bind,
             Direction::Out => sockswap_core::netns::Op::Connect,
         };
+        // The server bound or connected it (a connect in progress is EINPROGRESS here for a
+        // non-blocking socket, as the kernel's).
         return match crate::hooks::netns::socket_from_server(fd, slot, server, op, sotype, bytes) {
-            // The server bound it; a connect completes here, with TCP's own semantics
-            // (EINPROGRESS for a non-blocking socket).
-            Ok(()) if direction == Direction::In => 0,
-            Ok(()) => {
-                drop(saved);
-                pass()
-            }
+            Ok(()) => 0,
             Err(e) => {
                 drop(saved);
                 fail(e)
@@ -649,45 +645,6 @@ fn share_listener(first: c_int, fd: c_int) -> Result<(), c_int> {
     Ok(())
 }
 
-/// A copy of `fd`'s record and its kind; for a socket that did not pass our `socket()` hook
-/// (EMPTY), a fresh record from the kernel's answers. The copy is taken and the slot released
-/// at once: what follows may block.
-pub(crate) fn snapshot(
-    fd: c_int,
-    slot: &'static Slot,
-    sotype: c_int,
-) -> Result<(u32, SlotData), c_int> {
-    {
-        let mut g = slot.lock();
-        if g.kind() != EMPTY {
-            return Ok((g.kind(), *g.data()));
-        }
-    }
-    let (family, _, protocol) = kernel_kind(fd).ok_or(libc::EBADF)?;
-    Ok((EMPTY, SlotData::new(family, sotype, protocol)))
-}
-
-/// The record a swap starts from: what `socket()` recorded (options, epoll registrations), or a
-/// fresh one for a socket that did not pass our hook. The caller holds the slot.
-pub(crate) fn record_to_swap(g: &mut Guard, fd: c_int, sotype: c_int) -> Result<SlotData, c_int> {
-    match g.kind() {
-        TRACKED => Ok(*g.data()),
-        EMPTY => {
-            let (family, _, protocol) = kernel_kind(fd).ok_or(libc::EBADF)?;
-            Ok(SlotData::new(family, sotype, protocol))
-        }
-        _ => Err(libc::EINVAL),
-    }
-}
-
-/// The family, type and protocol of `fd`, asked of the kernel.
-pub(crate) fn kernel_kind(fd: c_int) -> Option<(c_int, c_int, c_int)> {
-    let family = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN).ok()?;
-    let sotype = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE).ok()?;
-    let protocol = sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL).unwrap_or(0);
-    Some((family, sotype, protocol))
-}
-
 /// Binds the replacement to the rule's endpoint; for port 0, tries ephemeral ports until one's
 /// path is free. Returns the endpoint and the port to report.
 fn bind_template(
@@ -979,21 +936,6 @@ fn connect_via_control_file(
     }
 }
 
-/// The address an IP socket is really bound to, if it was bound to a port.
-pub(crate) fn real_local_address(fd: c_int) -> Option<SocketAddr> {
-    let mut buf = [0u8; 28];
-    let mut len = buf.len() as socklen_t;
-    let real = crate::real::getsockname::get();
-    // SAFETY: buf is valid for len bytes.
-    if unsafe { real(fd, buf.as_mut_ptr().cast(), &mut len) } < 0 {
-        return None;
-    }
-    match addr::decode(buf.get(..len as usize)?) {
-        Decoded::Ip(sa) if sa.port() != 0 => Some(sa),
-        _ => None,
-    }
-}
-
 // ---------------------------------------------------------------- accept
 
 #[unsafe(no_mangle)]
@@ -1093,6 +1035,7 @@ unsafe fn accept_converted(
         data.rule = listener.rule;
         data.local = local;
         data.peer = Some(peer);
+        data.flags |= fdtable::ACCEPTED;
         s.lock().set(CONVERTED, data);
     }
     // SAFETY: the program's pointers; NULL is allowed (accept(fd, NULL, NULL), bug U1).

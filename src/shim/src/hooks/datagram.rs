@@ -589,10 +589,16 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
                 return 0;
             }
             if d.flags & fdtable::SYSTEMD != 0 {
+                d.flags |= fdtable::LISTENING;
                 return 0; // systemd passed it listening, with the backlog its unit asked for
             }
         }
     }
     // SAFETY: the program's own call.
-    unsafe { real::listen::get()(fd, backlog) }
+    let r = unsafe { real::listen::get()(fd, backlog) };
+    if r == 0 {
+        // What the kernel's answers for a converted socket depend on (oracle.rs).
+        fdtable::set_flag(fd, CONVERTED, fdtable::LISTENING);
+    }
+    r
 }

@@ -4,12 +4,11 @@
 
 pub(crate) mod calls;
 mod datagram;
+mod exec;
 pub(crate) mod lifecycle;
 mod names;
 mod netns;
 mod socketbox;
-
-pub(crate) use calls::real_local_address;
 
 use libc::{c_int, sockaddr, socklen_t};
 

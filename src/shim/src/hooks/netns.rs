@@ -1,7 +1,9 @@
 //! Sockets created in another network namespace: under a `netns=SERVER` rule, `bind` or
-//! `connect` asks the socket server at SERVER (running in the target namespace) for a fresh
-//! socket of the program's family and type, puts it at the program's fd with its flags and the
-//! options it set, and the call completes there. Protocol: `sockswap_core::netns`.
+//! `connect` asks the socket server at SERVER (running in the target namespace) to bind or
+//! connect a fresh socket of the program's family and type there, and puts the socket it hands
+//! over at the program's fd with its flags and the options it set. The server connects
+//! without blocking; a blocking program's connect waits here for the handshake, as the
+//! kernel's would. Protocol: `sockswap_core::netns`.
 
 use libc::c_int;
 use sockswap_core::addr::UnixSockaddr;
@@ -15,7 +17,9 @@ use crate::sys;
 /// How long a bind/connect waits for the socket server.
 pub const SERVER_TIMEOUT_MS: i64 = 5000;
 
-/// Asks the server for a socket (bound, for `Op::Bind`) and installs it at `fd`.
+/// Asks the server for a socket bound (`Op::Bind`) or connected (`Op::Connect`) to `sockaddr`
+/// and installs it at `fd`. A connect still in progress fails with EINPROGRESS on a
+/// non-blocking socket and is waited for on a blocking one.
 pub(crate) fn socket_from_server(
     fd: c_int,
     slot: &'static Slot,
@@ -24,15 +28,16 @@ pub(crate) fn socket_from_server(
     sotype: c_int,
     sockaddr: &[u8],
 ) -> Result<(), c_int> {
-    let (_, recorded) = crate::hooks::calls::snapshot(fd, slot, sotype)?;
+    let (_, recorded) = crate::swap::snapshot(fd, slot, sotype)?;
     let (family, protocol) = (recorded.family, recorded.protocol);
-    let fresh = ask(
+    let (fresh, status) = ask(
         server,
         &Request {
             op,
             domain: family,
             ty: sotype,
             protocol,
+            flags: 0,
             sockaddr,
         },
     )
@@ -62,12 +67,27 @@ pub(crate) fn socket_from_server(
         data.flags |= fdtable::IP_BOUND;
     }
     g.set(TRACKED, data);
+    drop(g);
     log!(Info, "fd {fd}: socket from {}", Bytes(server.as_bytes()));
-    Ok(())
+    if status != libc::EINPROGRESS {
+        return Ok(());
+    }
+    let nonblocking =
+        sys::fcntl(fd, libc::F_GETFL, 0).is_ok_and(|f| f as c_int & libc::O_NONBLOCK != 0);
+    if nonblocking {
+        return Err(libc::EINPROGRESS);
+    }
+    // A blocking connect: wait for the handshake's end (a signal interrupts it as it would
+    // the kernel's, with EINTR, the handshake going on).
+    sys::poll1(fd, libc::POLLOUT, -1)?;
+    match sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR)? {
+        0 => Ok(()),
+        e => Err(e),
+    }
 }
 
-/// One request, one reply with the socket.
-fn ask(server: &str, req: &Request) -> Result<c_int, c_int> {
+/// One request, one reply with the socket and its status (0, or EINPROGRESS for a connect).
+fn ask(server: &str, req: &Request) -> Result<(c_int, c_int), c_int> {
     let sa = match server.strip_prefix('@') {
         Some(name) => UnixSockaddr::abstract_name(name.as_bytes()),
         None => UnixSockaddr::path(server.as_bytes()),
@@ -79,11 +99,25 @@ fn ask(server: &str, req: &Request) -> Result<c_int, c_int> {
     let result = (|| {
         sys::set_timeouts(s, SERVER_TIMEOUT_MS);
         sys::connect(s, sa.bytes.as_ptr().cast(), sa.len as u32).map_err(|_| libc::ECONNREFUSED)?;
-        sys::send(s, &rec[..n], libc::MSG_NOSIGNAL)?;
+        // A server that refuses the uid replies and hangs up before it reads the request: its
+        // reply still waits to be read when the send finds the connection gone.
+        let sent = sys::send(s, &rec[..n], libc::MSG_NOSIGNAL);
         let mut reply = [0u8; netns::REPLY_LEN + 1];
-        let (len, fd) = sys::recv_with_fd(s, &mut reply)?;
+        // (Its hang-up with our request unread reports ECONNRESET once, before the reply.)
+        let received = match sys::recv_with_fd(s, &mut reply) {
+            Err(libc::ECONNRESET) => sys::recv_with_fd(s, &mut reply),
+            other => other,
+        };
+        let (len, fd) = match received {
+            Ok((0, None)) => return Err(sent.err().unwrap_or(libc::ECONNRESET)),
+            Ok(got) => got,
+            Err(e) => return Err(sent.err().unwrap_or(e)),
+        };
         match (netns::decode_reply(&reply[..len]), fd) {
-            (Some(0), Some(fd)) => Ok(fd),
+            (Some(0), Some(fd)) => Ok((fd, 0)),
+            (Some(libc::EINPROGRESS), Some(fd)) if req.op == Op::Connect => {
+                Ok((fd, libc::EINPROGRESS))
+            }
             (Some(e), other) if e > 0 => {
                 if let Some(f) = other {
                     sys::close(f);

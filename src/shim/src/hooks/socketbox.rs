@@ -430,6 +430,7 @@ unsafe fn hand_over(
                 }
             };
             data.peer = Some(shown_peer);
+            data.flags |= fdtable::ACCEPTED;
             if let Some(s) = fdtable::get_or_map(passed) {
                 s.lock().set(CONVERTED, data);
             }
@@ -556,7 +557,7 @@ pub(crate) fn bind_b(
         libc::EADDRNOTAVAIL
     })?;
     let mut g = slot.lock();
-    let mut data = match crate::hooks::calls::record_to_swap(&mut g, fd, sotype) {
+    let mut data = match crate::swap::record_to_swap(&mut g, fd, sotype) {
         Ok(d) => d,
         Err(e) => {
             sys::close(stream);
