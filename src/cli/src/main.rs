@@ -87,7 +87,7 @@ enum Cmd {
         #[arg(value_name = "in|out|tcp|udp")]
         filters: Vec<String>,
     },
-    /// Write or explain unsock control files (AF_VSOCK / hybrid-vsock destinations).
+    /// Write or explain unsock control files (AF_VSOCK, hybrid-vsock and AF_TIPC destinations).
     Control {
         #[command(subcommand)]
         cmd: control::ControlCmd,
@@ -211,10 +211,27 @@ fn environment(rules: &RuleArgs, unsock: &UnsockArgs) -> Result<HashMap<String, 
 }
 
 fn load(env: &HashMap<String, String>) -> Result<Config, Fail> {
-    Config::from_env(&|k| env.get(k).cloned(), &|p| {
-        read_rules_file(std::path::Path::new(p))
-    })
+    Config::from_env_and_dirs(
+        &|k| env.get(k).cloned(),
+        &|p| read_rules_file(std::path::Path::new(p)),
+        &read_lookup_dir,
+    )
     .map_err(Fail::from)
+}
+
+/// socketbox-preload's lookup files (`skbox_dir_*`) in `dir`, as the library reads them.
+fn read_lookup_dir(dir: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| io_reason(&e))? {
+        let entry = entry.map_err(|e| io_reason(&e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(sockswap_core::skbox::LOOKUP_PREFIX) {
+            let bytes =
+                std::fs::read(entry.path()).map_err(|e| format!("{name}: {}", io_reason(&e)))?;
+            files.push((name, bytes));
+        }
+    }
+    Ok(files)
 }
 
 /// A rules file, read as the library reads it: without blocking on a FIFO that has no writer

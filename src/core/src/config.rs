@@ -5,7 +5,10 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use crate::rule::{split_unescaped, Rule};
-use crate::unsock;
+use crate::{skbox, unsock, xsocket};
+
+/// Lists a directory's socketbox-preload lookup files (`skbox_dir_*`) with their contents.
+pub type ReadLookupDir<'a> = &'a dyn Fn(&str) -> Result<Vec<(String, Vec<u8>)>, String>;
 
 /// The rule-list variable.
 pub const RULES_VAR: &str = "SOCKSWAP_RULES";
@@ -87,14 +90,22 @@ pub struct Config {
     pub accept_convert_vsock: Option<SocketAddr>,
     /// Directories to create (mode 0755) before the program runs.
     pub create_dirs: Vec<String>,
+    /// SKBOX_BLOCK_LISTEN_EMPTY_ADDR: `listen` on a TCP socket without a port fails (EINVAL).
+    pub block_listen_unbound: bool,
+    /// SKBOX_GETPEERNAME_PROTECTION: zero name buffers first (1: IP-sized ones, 2: all).
+    pub name_protection: u8,
+    /// SKBOX_SCHED_YIELD: every 7th accept on a socketbox listener yields first.
+    pub sched_yield: bool,
 }
 
 impl Config {
-    /// Reads `SOCKSWAP_RULES`, `SOCKSWAP_RULES_FILE` (through `read_file`), `SOCKSWAP_LOG` and
-    /// the UNSOCK_* variables.
-    pub fn from_env(
+    /// Reads `SOCKSWAP_RULES`, `SOCKSWAP_RULES_FILE` (through `read_file`), `SOCKSWAP_LOG`,
+    /// the UNSOCK_* variables, the SKBOX_* variables (socketbox-preload's lookup files through
+    /// `read_dir`) and xsocket's XBIND/XSOCKET.
+    pub fn from_env_and_dirs(
         get: &dyn Fn(&str) -> Option<String>,
         read_file: &dyn Fn(&str) -> Result<String, String>,
+        read_dir: ReadLookupDir<'_>,
     ) -> Result<Config, ConfigError> {
         let log = match get(LOG_VAR).filter(|s| !s.is_empty()) {
             None => LogLevel::Warn,
@@ -127,6 +138,9 @@ impl Config {
             accept_convert: None,
             accept_convert_vsock: None,
             create_dirs: Vec::new(),
+            block_listen_unbound: false,
+            name_protection: 0,
+            sched_yield: false,
         };
         if let Some(u) = unsock::from_env(get)? {
             config.rules.extend(u.rules);
@@ -135,7 +149,24 @@ impl Config {
             config.accept_convert_vsock = u.accept_convert_vsock;
             config.create_dirs.extend(u.dir);
         }
+        if let Some(sb) = skbox::from_env(get, read_dir)? {
+            config.rules.extend(sb.rules);
+            config.block_listen_unbound = sb.block_listen_unbound;
+            config.name_protection = sb.name_protection;
+            config.sched_yield = sb.sched_yield;
+        }
+        config.rules.extend(xsocket::from_env(get)?);
         Ok(config)
+    }
+
+    /// `from_env_and_dirs` where no directory can be listed (SKBOX_DIRECTORY_ROOT is refused).
+    pub fn from_env(
+        get: &dyn Fn(&str) -> Option<String>,
+        read_file: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<Config, ConfigError> {
+        Config::from_env_and_dirs(get, read_file, &|_| {
+            Err("directories cannot be listed here".into())
+        })
     }
 
     /// Does any rule look at Unix-socket calls (`from-unix`, `from-abstract`)?

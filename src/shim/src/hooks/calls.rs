@@ -965,6 +965,8 @@ unsafe fn accept_common(
     len: *mut socklen_t,
     flags: Option<c_int>,
 ) -> c_int {
+    // SAFETY: the program's own (buffer, length) pair.
+    unsafe { crate::hooks::protect_name_buffer(addr, len) };
     let real = |a: *mut sockaddr, l: *mut socklen_t| {
         // SAFETY: the program's own call with its own (or our NULL) address arguments.
         unsafe { crate::hooks::socketbox::real_accept(fd, a, l, flags) }

@@ -14,6 +14,7 @@
 //! straight to the kernel from then on.
 
 use core::net::SocketAddr;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use libc::{c_int, sockaddr, socklen_t};
 use sockswap_core::addr::{self, Decoded, UnixSockaddr};
@@ -33,6 +34,9 @@ pub const B_REGISTER_TIMEOUT_MS: i64 = 5000;
 const B_RETRY_MS: i64 = 200;
 /// How often a non-blocking "B" listener whose router is away wakes its program to retry.
 const B_WAIT_MS: i64 = 1000;
+
+/// Accepts on socketbox listeners so far (SKBOX_SCHED_YIELD counts them).
+static ACCEPTS: AtomicU32 = AtomicU32::new(0);
 
 enum Received {
     Fd(c_int),
@@ -130,6 +134,13 @@ pub(crate) unsafe fn accept(
 ) -> c_int {
     let stream_b = listener.flags & fdtable::SOCKETBOX_B != 0;
     let flags = flags.unwrap_or(0);
+    if runtime::get().is_some_and(|rt| rt.config.sched_yield)
+        && ACCEPTS.fetch_add(1, Ordering::Relaxed) % 7 == 0
+    {
+        // SKBOX_SCHED_YIELD: let the other workers of a preforked server take a turn.
+        // SAFETY: no preconditions.
+        unsafe { libc::sched_yield() };
+    }
     if listener.flags & fdtable::B_WAITING != 0 {
         let _e = SavedErrno::new();
         if register_again(fd, slot, listener).is_err() {
