@@ -407,6 +407,12 @@ check_prometheus_textfile() {
     assert_contains "$f" "socketbox_waiting" "prometheus-textfile: the gauges are in the file"
     stop_bg "$BG_PID"
 }
+check_xsocket_by_hand() {
+    skip xsocket-by-hand "not checked yet (merged from issue 15 at the deadline; t-xsocket-style tests of that branch cover XBIND)"
+}
+check_library_as_tool() {
+    skip library-as-tool "not runnable as printed ([optional] and .../ placeholders); not checked yet"
+}
 check_control_files() {
     scratch control-files
     example_fg control-files
