@@ -66,7 +66,8 @@ UNITDIR  ?= $(PREFIX)/lib/systemd/system
 BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  = $(PREFIX)/share/zsh/vendor-completions
 FISHCOMPDIR = $(PREFIX)/share/fish/vendor_completions.d
-DOCS     = README.md docs/configuration.md docs/router.md docs/router-config.md docs/architecture.md
+DOCS     = README.md docs/configuration.md docs/router.md docs/router-config.md docs/architecture.md \
+           docs/seccomp.md docs/go.md
 UNITS    = docs/systemd/socketbox.service docs/systemd/socketbox-socket-server.service
 VERSION  = $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 

@@ -8,7 +8,8 @@ set -euo pipefail
 # iptables/nftables (TPROXY tests), nginx-light + haproxy (router, PROXY protocol, t-haproxy),
 # wrk (bench); openssh-server/-client (t-sshd); dpkg-dev (dpkg-shlibdeps for `make deb`),
 # man-db + groff (man pages render), bash-completion, zsh, fish (the completions load in each
-# shell) for t-package; golang-go (the Go bindings, and Go programs for the seccomp backend),
+# shell) for t-package; golang-go (the Go bindings, Go programs for the seccomp backend, and
+# a dynamically linked Go program the shim must refuse: t-go-refused),
 # busybox-static (a static program for the same).
 pkgs=(netcat-openbsd socat redis-server redis-tools curl iproute2 procps iptables nftables
       nginx-light haproxy wrk openssh-server openssh-client golang-go dpkg-dev man-db groff-base

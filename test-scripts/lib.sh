@@ -276,6 +276,26 @@ java_classes() {
     echo "$dir"
 }
 
+# go_program NAME: prints the path of test-scripts/go/NAME.go built as a dynamically linked (cgo)
+# executable (built once per content hash, shared between tests; Go's build cache beside it).
+go_program() {
+    local src=$TS_DIR/go/$1.go h out
+    need go gcc
+    h=$(sha256sum "$src" | cut -c1-16)
+    out=${TMPDIR:-/tmp}/sockswap-test-go-$1-$h
+    if [ ! -x "$out" ]; then
+        (
+            flock -w 300 9 || exit 1
+            [ -x "$out" ] || {
+                GOCACHE=${TMPDIR:-/tmp}/sockswap-test-gocache GOPATH=${TMPDIR:-/tmp}/sockswap-test-gopath \
+                    GO111MODULE=off CGO_ENABLED=1 go build -o "$out.tmp" "$src" >&2 && mv "$out.tmp" "$out"
+            }
+        ) 9>"$out.lock" || fail "go build of $src failed"
+    fi
+    [ -x "$out" ] || fail "go program missing: $out"
+    echo "$out"
+}
+
 kv() { # FILE KEY: value of the first KEY=value line
     sed -n "s/^$2=//p" "$1" | head -n 1
 }

@@ -160,3 +160,14 @@ bad_env SOCKSWAP_RULES_FILE "$T/no-such.rules" SOCKSWAP_RULES_FILE="$T/no-such.r
 out=$(timeout 20 env LD_PRELOAD="$SOCKSWAP_LIB" SOCKSWAP_RULES='in,port=1,path=/tmp/x' sh -c 'echo main-ran' 2>"$T/ok.err")
 rc=$?
 assert_eq "0 main-ran" "$rc $out" "a valid SOCKSWAP_RULES runs the program"
+
+# A relative SOCKSWAP_RULES_FILE is read from each process's working directory; `sockswap run`
+# passes it on absolute, so a helper that changes directory still finds it.
+mkdir -p "$T/rel" && printf 'in,tcp,port=8080,path=/tmp/x.sock\n' >"$T/rel/rules"
+(cd "$T/rel" && SOCKSWAP_RULES_FILE=rules "$B" run --lib "$SOCKSWAP_LIB" -- sh -c 'cd / && sh -c "echo \$SOCKSWAP_RULES_FILE"') >"$T/rel.out" 2>"$T/rel.err"
+assert_eq 0 "$?" "a helper that changed directory under a relative SOCKSWAP_RULES_FILE ($(cat "$T/rel.err"))"
+assert_eq "$T/rel/rules" "$(cat "$T/rel.out")" "sockswap run passes the rules file on absolute"
+(cd "$T/rel" && SOCKSWAP_RULES_FILE=rules "${PRE[@]}" sh -c 'cd / && sh -c true') 2>"$T/rel2.err"
+assert_eq 121 "$?" "by hand, a relative rules file is looked up in the helper's own directory"
+assert_contains "$T/rel2.err" "SOCKSWAP_RULES_FILE" "the refusal names the variable"
+pass "relative rules files: resolved per process by hand, made absolute by sockswap run"

@@ -38,3 +38,12 @@ assert_contains "$T/flag.out" "-p: not a valid number: '99999'" "the flag error 
 rc=0; "$SOCKETBOX" -f "$T/does-not-exist" -p 1 >"$T/nf.out" 2>&1 || rc=$?
 assert_eq 2 "$rc" "a missing config file is refused"
 assert_contains "$T/nf.out" "$T/does-not-exist: No such file" "the error names the file"
+
+# explain names relay and spawn targets by their kind and says what they do
+printf '[[relay]]\nname = "legacy"\nto = "127.0.0.1:8080"\nproxy = "v2"\n[[spawn]]\nname = "echo"\nargv = ["/usr/bin/cat"]\n[[rule_set]]\nid = 0\ndefault = "spawn:echo"\nrules = [ { local = "192.0.2.0/24", to = "relay:legacy" } ]\n' >"$T/named.toml"
+"$SOCKETBOX" explain -f "$T/named.toml" 192.0.2.1 443 2001:db8::5 40000 >"$T/named.out" || fail "explain of a relay target"
+assert_contains "$T/named.out" "-> relay:legacy (connects to 127.0.0.1:8080, PROXY v2 header)" "explain: a relay target"
+grep -q 'named:' "$T/named.out" && fail "explain still prints named: $(cat "$T/named.out")"
+"$SOCKETBOX" explain -f "$T/named.toml" 192.0.3.1 443 2001:db8::5 40000 >"$T/named2.out" || fail "explain of a spawn target"
+assert_contains "$T/named2.out" "-> spawn:echo (runs /usr/bin/cat, at most 64 at once)" "explain: a spawn target"
+pass "explain names relay and spawn targets"

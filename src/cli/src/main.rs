@@ -221,6 +221,15 @@ impl<E: std::fmt::Display> From<E> for Fail {
 /// The environment the program will get: ours, with the command line's rules laid over it.
 fn environment(rules: &RuleArgs, unsock: &UnsockArgs) -> Result<HashMap<String, String>, Fail> {
     let mut env: HashMap<String, String> = std::env::vars().collect();
+    // The library reads a relative rules file from each process's own working directory (a
+    // helper that changed directory would not find it): pass it on absolute.
+    if let Some(f) = env
+        .get(RULES_FILE_VAR)
+        .filter(|f| !f.is_empty() && !f.starts_with('/'))
+    {
+        let abs = std::path::absolute(f).map_err(|e| Fail(format!("{RULES_FILE_VAR} {f}: {e}")))?;
+        env.insert(RULES_FILE_VAR.into(), abs.to_string_lossy().into_owned());
+    }
     if let Some(parsed) = rules.parse()? {
         env.insert(RULES_VAR.into(), rules_to_env(&parsed));
         env.remove(RULES_FILE_VAR);

@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod decide;
 pub mod decimal;
+pub mod elfnote;
 pub mod errno;
 pub mod glob;
 pub mod inherit;

@@ -159,33 +159,49 @@ impl Rule {
 
     /// Does this rule match the call? Never allocates.
     pub fn matches(&self, q: &Query<'_>) -> bool {
-        if self.direction.is_some_and(|d| d != q.direction) || self.ty.is_some_and(|t| t != q.ty) {
-            return false;
+        self.mismatch(q).is_none()
+    }
+
+    /// Why this rule does not match the call (the first criterion that fails), or None if it
+    /// matches. Never allocates: the shim logs it inside hooks ("why doesn't my rule match?").
+    pub fn mismatch(&self, q: &Query<'_>) -> Option<Mismatch> {
+        if let Some(d) = self.direction.filter(|&d| d != q.direction) {
+            return Some(Mismatch::Direction(d));
+        }
+        if let Some(t) = self.ty.filter(|&t| t != q.ty) {
+            return Some(Mismatch::Type(t));
         }
         // Blackhole only means something for a server.
         if self.action == Action::Blackhole && q.direction != Direction::In {
-            return false;
+            return Some(Mismatch::BlackholeIsForServers);
         }
         match q.target {
             QueryTarget::Ip(sa) => {
                 if self.from_unix.is_some() || self.from_abstract.is_some() {
-                    return false;
+                    return Some(Mismatch::WantsUnix);
                 }
                 let ip = canonical_ip(sa.ip());
-                let addr_ok = self.addrs.is_empty() || self.addrs.iter().any(|n| n.contains(&ip));
-                let port_ok = self
-                    .ports
-                    .is_none_or(|(lo, hi)| lo <= sa.port() && sa.port() <= hi);
-                addr_ok && port_ok
+                if !(self.addrs.is_empty() || self.addrs.iter().any(|n| n.contains(&ip))) {
+                    return Some(Mismatch::Address(ip));
+                }
+                match self.ports {
+                    Some((lo, hi)) if !(lo <= sa.port() && sa.port() <= hi) => {
+                        Some(Mismatch::Port(sa.port()))
+                    }
+                    _ => None,
+                }
             }
-            QueryTarget::Unix(UnixName::Path(p)) => {
-                self.from_unix.as_ref().is_some_and(|g| glob::matches(g, p))
-            }
-            QueryTarget::Unix(UnixName::Abstract(n)) => self
-                .from_abstract
-                .as_ref()
-                .is_some_and(|g| glob::matches(g, n)),
-            QueryTarget::Unix(UnixName::Unnamed) => false,
+            QueryTarget::Unix(UnixName::Path(p)) => match &self.from_unix {
+                Some(g) if glob::matches(g, p) => None,
+                Some(_) => Some(Mismatch::UnixName),
+                None => Some(Mismatch::WantsIp),
+            },
+            QueryTarget::Unix(UnixName::Abstract(n)) => match &self.from_abstract {
+                Some(g) if glob::matches(g, n) => None,
+                Some(_) => Some(Mismatch::UnixName),
+                None => Some(Mismatch::WantsIp),
+            },
+            QueryTarget::Unix(UnixName::Unnamed) => Some(Mismatch::UnixName),
         }
     }
 
@@ -423,6 +439,46 @@ impl Rule {
     }
 }
 
+/// Why a rule does not match a call, in words (`Display`), for the decision log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mismatch {
+    /// The rule is for the other direction (it says this one).
+    Direction(Direction),
+    /// The rule is for the other socket type (it says this one).
+    Type(SockType),
+    BlackholeIsForServers,
+    /// A `from-unix`/`from-abstract` rule, and the call is to an IP address.
+    WantsUnix,
+    /// An IP rule, and the call is to a Unix name.
+    WantsIp,
+    /// The address (canonical) is in none of the rule's blocks.
+    Address(IpAddr),
+    /// The port is outside the rule's range.
+    Port(u16),
+    /// The Unix name does not match the rule's glob.
+    UnixName,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Mismatch::Direction(Direction::In) => f.write_str("the rule is for bind (in)"),
+            Mismatch::Direction(Direction::Out) => f.write_str("the rule is for connect (out)"),
+            Mismatch::Type(t) => write!(f, "the rule is for {} sockets", t.name()),
+            Mismatch::BlackholeIsForServers => f.write_str("blackhole applies to bind only"),
+            Mismatch::WantsUnix => {
+                f.write_str("the rule matches Unix socket names, not IP addresses")
+            }
+            Mismatch::WantsIp => {
+                f.write_str("the rule matches IP addresses, not Unix socket names")
+            }
+            Mismatch::Address(ip) => write!(f, "address {ip} is not in the rule's addr="),
+            Mismatch::Port(p) => write!(f, "port {p} is not in the rule's port="),
+            Mismatch::UnixName => f.write_str("the name does not match the rule's glob"),
+        }
+    }
+}
+
 /// The first rule matching the query, with its index.
 pub fn first_match<'r>(rules: &'r [Rule], q: &Query<'_>) -> Option<(usize, &'r Rule)> {
     rules.iter().enumerate().find(|(_, r)| r.matches(q))
@@ -657,6 +713,48 @@ impl fmt::Display for Rule {
 
 #[cfg(test)]
 mod tests {
+
+    /// mismatch() agrees with matches() and names the first criterion that fails.
+    #[test]
+    fn mismatch_names_the_failing_criterion() {
+        let r = Rule::parse("in,tcp,addr=10.0.0.0/8,port=80-90,path=/x").unwrap();
+        let q = |direction, ty, a: &str| Query {
+            direction,
+            ty,
+            target: QueryTarget::Ip(a.parse().unwrap()),
+        };
+        let cases = [
+            (
+                q(Direction::Out, SockType::Tcp, "10.1.1.1:80"),
+                Some(Mismatch::Direction(Direction::In)),
+            ),
+            (
+                q(Direction::In, SockType::Udp, "10.1.1.1:80"),
+                Some(Mismatch::Type(SockType::Tcp)),
+            ),
+            (
+                q(Direction::In, SockType::Tcp, "11.1.1.1:80"),
+                Some(Mismatch::Address("11.1.1.1".parse().unwrap())),
+            ),
+            (
+                q(Direction::In, SockType::Tcp, "10.1.1.1:91"),
+                Some(Mismatch::Port(91)),
+            ),
+            (
+                q(Direction::In, SockType::Tcp, "[::ffff:10.1.1.1]:85"),
+                None,
+            ),
+        ];
+        for (query, want) in cases {
+            assert_eq!(r.mismatch(&query), want, "{query:?}");
+            assert_eq!(r.matches(&query), want.is_none());
+        }
+        assert_eq!(
+            Mismatch::Port(91).to_string(),
+            "port 91 is not in the rule's port="
+        );
+    }
+
     use super::*;
     use proptest::prelude::*;
 

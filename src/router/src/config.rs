@@ -1213,6 +1213,50 @@ pub fn target_name(t: &Target) -> String {
     }
 }
 
+/// The word the config uses for a named target of this kind (`relay:NAME`, ...).
+pub fn named_kind(n: &Named) -> &'static str {
+    match n {
+        Named::Spawn { .. } => "spawn",
+        Named::Relay { .. } => "relay",
+        Named::HttpsRedirect { .. } => "responder",
+        Named::Daemon => "daemon",
+    }
+}
+
+impl Config {
+    /// A target as the config spells it, with what it does: `relay:legacy (connects to
+    /// 127.0.0.1:8080, PROXY v2 header)`, `spawn:echo (runs /usr/bin/cat, at most 64 at once)`.
+    pub fn describe_target(&self, t: &Target) -> String {
+        let Target::Named(n) = t else {
+            return target_name(t);
+        };
+        match self.named.get(n) {
+            Some(Named::Relay { to, proxy }) => {
+                let to = match to {
+                    RelayTo::Tcp(a) => a.to_string(),
+                    RelayTo::Unix(p) => format!("unix:{p}"),
+                };
+                let header = match proxy {
+                    None => "no PROXY header".to_string(),
+                    Some(ProxyVersion::V1) => "PROXY v1 header".to_string(),
+                    Some(ProxyVersion::V2) => "PROXY v2 header".to_string(),
+                };
+                format!("relay:{n} (connects to {to}, {header})")
+            }
+            Some(Named::Spawn { argv, max_children }) => format!(
+                "spawn:{n} (runs {}, at most {max_children} at once)",
+                argv.join(" ")
+            ),
+            Some(Named::HttpsRedirect { webroot }) => match webroot {
+                Some(w) => format!("responder:{n} (redirects to https, ACME challenges from {w})"),
+                None => format!("responder:{n} (redirects to https)"),
+            },
+            Some(Named::Daemon) => format!("daemon:{n} (the supervised daemon's socket pair)"),
+            None => format!("{} (undefined)", target_name(t)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

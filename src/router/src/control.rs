@@ -94,7 +94,8 @@ pub fn b_client_connect(slot: u32, path: &str) -> Result<OwnedFd, String> {
         sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET).map_err(|e| format!("-P: socket: {e}"))?;
     let addr =
         sys::RawAddr::from_unix_path(path.as_bytes()).map_err(|e| format!("-P {path}: {e}"))?;
-    sys::connect(s.as_raw_fd(), &addr).map_err(|e| format!("-P {path}: connect: {e}"))?;
+    sys::connect(s.as_raw_fd(), &addr)
+        .map_err(|e| format!("-P {path}: connect: {}", sockswap_core::errno::io_text(&e)))?;
     let rec = wire::b_register(slot);
     // SAFETY: sending a valid 8-byte buffer.
     let n = unsafe {
@@ -124,8 +125,16 @@ pub fn b_client_connect(slot: u32, path: &str) -> Result<OwnedFd, String> {
         );
     }
     let mut buf = [0u8; 16];
-    let (n, _fds, _) = sys::recv_with_fds(s.as_raw_fd(), &mut buf, 0)
-        .map_err(|e| format!("-P {path}: waiting for the acknowledgement: {e}"))?;
+    let (n, _fds, _) = sys::recv_with_fds(s.as_raw_fd(), &mut buf, 0).map_err(|e| {
+        let text = sockswap_core::errno::io_text(&e);
+        match e.raw_os_error() {
+            Some(libc::EAGAIN) => format!(
+                "-P {path}: slot {slot}: the B server did not answer within {} s ({text})",
+                tv.tv_sec
+            ),
+            _ => format!("-P {path}: slot {slot}: waiting for the acknowledgement: {text}"),
+        }
+    })?;
     if buf[..n] != wire::B_ACK {
         return Err(format!(
             "-P {path}: slot {slot} refused (the server closed or answered {n} unexpected bytes)"

@@ -50,6 +50,8 @@ struct ATarget {
     kind: AKind,
     sock: Option<OwnedFd>,
     queue: VecDeque<Pending>,
+    /// Places this target's queues hold in all workers (see `queue::reserve`).
+    queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     watching: bool,
 }
 
@@ -177,7 +179,7 @@ impl Deliverer {
         self.targets.iter().map(|t| t.queue.len()).sum()
     }
 
-    fn slot(&mut self, key: AKey) -> usize {
+    fn slot(&mut self, sh: &Shared, key: AKey) -> usize {
         let found = match &key {
             AKey::Path(p) => self.by_path.get(p.as_ref()),
             AKey::Fd(fd) | AKey::Daemon(_, fd) => self.by_fd.get(fd),
@@ -202,6 +204,7 @@ impl Deliverer {
             }
         };
         self.targets.push(ATarget {
+            queued: sh.a_queued(&name),
             name,
             kind,
             sock: None,
@@ -260,9 +263,12 @@ impl Deliverer {
 
     /// Hand `p` to the A target `key`; `cap`: the config's queue bound.
     pub fn deliver(&mut self, ep: &sys::Epoll, sh: &Shared, key: AKey, cap: usize, p: Pending) {
-        let i = self.slot(key);
+        let i = self.slot(sh, key);
         match queue::admit(self.targets[i].queue.len(), cap) {
             Admit::TryNow => {}
+            Admit::Enqueue if !queue::reserve(&self.targets[i].queued, cap) => {
+                return Self::refuse(sh, &self.targets[i].name, p, "queue full")
+            }
             Admit::Enqueue => {
                 sh.stats.count(&self.targets[i].name, Event::Queued);
                 self.targets[i].queue.push_back(p);
@@ -293,6 +299,9 @@ impl Deliverer {
                     let name = &self.targets[i].name;
                     if queue::on_again(0, cap) == Admit::Refuse {
                         return Self::refuse(sh, name, p, "target busy and queueing is off");
+                    }
+                    if !queue::reserve(&self.targets[i].queued, cap) {
+                        return Self::refuse(sh, name, p, "queue full");
                     }
                     sh.stats.count(name, Event::Queued);
                     crate::log!(Debug, "queued", target = name);
@@ -338,12 +347,16 @@ impl Deliverer {
             let sock = match self.ensure_open(sh, i) {
                 Ok(s) => s,
                 Err(e) => {
+                    queue::release(&self.targets[i].queued);
                     Self::refuse(sh, &name, p, &e.reason);
                     continue;
                 }
             };
             match send_one(sock, p.fd.as_raw_fd()) {
-                Sent::Ok => sh.stats.count(&name, Event::Delivered),
+                Sent::Ok => {
+                    queue::release(&self.targets[i].queued);
+                    sh.stats.count(&name, Event::Delivered)
+                }
                 Sent::Again => {
                     self.targets[i].queue.push_front(p);
                     sh.waiting
@@ -361,6 +374,7 @@ impl Deliverer {
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 Sent::Reconnect(e) | Sent::Failed(e) => {
+                    queue::release(&self.targets[i].queued);
                     self.close_sock_if_path(ep, i);
                     Self::refuse(sh, &name, p, &format!("send: {e}"));
                 }
@@ -381,6 +395,7 @@ impl Deliverer {
             sh.waiting
                 .fetch_sub(gone.len() as i64, std::sync::atomic::Ordering::Relaxed);
             for p in gone {
+                queue::release(&self.targets[i].queued);
                 let name = &self.targets[i].name;
                 sh.stats.count(name, Event::TimedOut);
                 crate::log!(

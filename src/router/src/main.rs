@@ -192,12 +192,24 @@ fn main() {
             let t = config::tuple_of(listener, Some(local), Some(remote));
             let (lines, r) = cfg.table.explain(&t);
             for l in lines {
+                // The table knows spawn and relay targets only by name: say which they are.
+                let l: Vec<String> = l
+                    .split(' ')
+                    .map(|word| match word.strip_prefix("named:") {
+                        Some(n) => match cfg.named.get(n) {
+                            Some(kind) => format!("{}:{n}", config::named_kind(kind)),
+                            None => word.to_string(),
+                        },
+                        None => word.to_string(),
+                    })
+                    .collect();
+                let l = l.join(" ");
                 println!("{l}");
             }
             match r {
                 Ok(t) => {
                     let t: &Target = t;
-                    println!("-> {}", config::target_name(t));
+                    println!("-> {}", cfg.describe_target(t));
                     println!("{}", explain_path(&cfg, &t_of(listener, local)));
                 }
                 Err(e) => {

@@ -32,6 +32,23 @@ pub fn on_again(waiting: usize, cap: usize) -> Admit {
     }
 }
 
+/// Takes one place in a target's queue bound, shared by every worker delivering to it (so
+/// `--queue-len` bounds the target, not each worker's share); false when the bound is reached.
+pub fn reserve(queued: &std::sync::atomic::AtomicUsize, cap: usize) -> bool {
+    use std::sync::atomic::Ordering;
+    queued
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < cap).then_some(n + 1)
+        })
+        .is_ok()
+}
+
+/// Gives back a place taken by `reserve` (the connection was delivered, refused or timed out).
+pub fn release(queued: &std::sync::atomic::AtomicUsize) {
+    use std::sync::atomic::Ordering;
+    let _ = queued.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+}
+
 pub trait Since {
     fn since(&self) -> Instant;
 }
@@ -82,6 +99,16 @@ mod tests {
         assert_eq!(admit(10, 10), Admit::Refuse);
         assert_eq!(on_again(0, 0), Admit::Refuse);
         assert_eq!(on_again(0, 1), Admit::Enqueue);
+    }
+    #[test]
+    fn shared_bound() {
+        let q = std::sync::atomic::AtomicUsize::new(0);
+        assert!(reserve(&q, 2));
+        assert!(reserve(&q, 2));
+        assert!(!reserve(&q, 2));
+        release(&q);
+        assert!(reserve(&q, 2));
+        assert!(!reserve(&q, 0));
     }
     #[test]
     fn expiry_in_order() {

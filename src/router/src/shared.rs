@@ -1,8 +1,8 @@
 //! State shared by the workers and the control thread.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use sockswap_core::socketbox::table::{Target, Tuple};
@@ -25,6 +25,9 @@ pub struct Shared {
     pub handoff: Mutex<VecDeque<(Target, Pending)>>,
     pub handoff_wake: OwnedFd,
     pub worker_wakes: Mutex<Vec<OwnedFd>>,
+    /// Per A target: connections waiting for it in any worker's queue (the `queue_len` bound
+    /// is per target, whatever the number of workers).
+    a_queued: Mutex<HashMap<String, Arc<AtomicUsize>>>,
 }
 
 impl Shared {
@@ -39,6 +42,7 @@ impl Shared {
             handoff: Mutex::new(VecDeque::new()),
             handoff_wake: sys::eventfd()?,
             worker_wakes: Mutex::new(Vec::new()),
+            a_queued: Mutex::new(HashMap::new()),
         })
     }
 
@@ -64,6 +68,16 @@ impl Shared {
         {
             sys::eventfd_signal(w.as_raw_fd());
         }
+    }
+
+    /// The shared count of connections queued for the A target `name`.
+    pub fn a_queued(&self, name: &str) -> Arc<AtomicUsize> {
+        self.a_queued
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(name.to_string())
+            .or_default()
+            .clone()
     }
 
     pub fn hand_off(&self, t: Target, p: Pending) {

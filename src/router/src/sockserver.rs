@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sockswap_core::addr::{self, Decoded, UnixSockaddr};
+use sockswap_core::errno;
 use sockswap_core::netns::{self, AllowList, Op};
 use sockswap_core::xsocket;
 
@@ -141,7 +142,19 @@ fn listen_socket(o: &Options) -> Result<OwnedFd, String> {
     }
     // SAFETY: sa is a valid sockaddr_un of sa.len bytes.
     if unsafe { libc::bind(fd.as_raw_fd(), sa.bytes.as_ptr().cast(), sa.len as u32) } != 0 {
-        return Err(format!("bind {}: {}", o.listen, io::Error::last_os_error()));
+        let e = io::Error::last_os_error();
+        let dir = std::path::Path::new(&o.listen)
+            .parent()
+            .filter(|d| !d.exists());
+        let hint = match (e.raw_os_error(), dir) {
+            (Some(libc::ENOENT), Some(d)) => format!("; directory {} does not exist", d.display()),
+            _ => String::new(),
+        };
+        return Err(format!(
+            "--listen {}: cannot bind: {}{hint}",
+            o.listen,
+            errno::io_text(&e)
+        ));
     }
     if let (Some(mode), Some(path)) = (o.mode, sa.c_path()) {
         let c = CString::new(&path[..path.len() - 1]).map_err(|e| e.to_string())?;
@@ -492,8 +505,9 @@ pub fn main(args: &[String]) -> i32 {
     let l = match listen_socket(&o) {
         Ok(l) => l,
         Err(e) => {
+            // A mistake in the command line or the setup, as for the router: status 2.
             eprintln!("socketbox socket-server: {e}");
-            return 1;
+            return 2;
         }
     };
     eprintln!("socketbox socket-server: listening on {}", o.listen);

@@ -118,7 +118,8 @@ impl Activation {
             }
             Err(e) => log!(
                 Warn,
-                "cannot move passed socket {fd} out of the way: errno {e}"
+                "cannot move passed socket {fd} out of the way: {err}",
+                err = sockswap_core::errno::Errno(e)
             ),
         }
     }

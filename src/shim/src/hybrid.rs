@@ -222,7 +222,11 @@ pub fn connect(
             Ok(()) => break,
             Err(libc::EINTR) => continue,
             Err(e) => {
-                log!(Debug, "fd {fd}: hybrid vsock socket: errno {e}");
+                log!(
+                    Debug,
+                    "fd {fd}: hybrid vsock socket: {err}",
+                    err = sockswap_core::errno::Errno(e)
+                );
                 return Err(tcp_errno(e));
             }
         }
@@ -261,7 +265,8 @@ fn finish_inline(
     if let Err(e) = handshake_blocking(tmp.fd, deadline) {
         log!(
             Debug,
-            "fd {fd}: hybrid vsock handshake for {target}: errno {e}"
+            "fd {fd}: hybrid vsock handshake for {target}: {err}",
+            err = sockswap_core::errno::Errno(e)
         );
         return Err(e);
     }
@@ -271,7 +276,7 @@ fn finish_inline(
     data.peer = Some(target);
     data.flags |= HYBRID;
     g.set(CONVERTED, data);
-    log!(Debug, "fd {fd}: connect {target} -> hybrid vsock");
+    log!(Info, "fd {fd}: connect {target} -> hybrid vsock");
     Ok(())
 }
 
@@ -462,7 +467,8 @@ fn start_pending(
             drop(g);
             log!(
                 Warn,
-                "fd {fd}: cannot install the connect placeholder: errno {e}"
+                "fd {fd}: cannot install the connect placeholder: {err}",
+                err = sockswap_core::errno::Errno(e)
             );
             sys::close(wake);
             entry.state.store(FREE, Ordering::Release);
@@ -486,7 +492,7 @@ fn start_pending(
         log!(Warn, "fd {fd}: cannot watch the hybrid handshake");
     }
     log!(
-        Debug,
+        Info,
         "fd {fd}: connect {target} -> hybrid vsock (in progress)"
     );
     Ok(())
@@ -564,8 +570,9 @@ fn finish(ep: c_int, entry: &Entry, inner: &mut Inner, result: Result<(), c_int>
                 Err(e) => {
                     log!(
                         Debug,
-                        "fd {fd}: hybrid vsock handshake for {}: errno {e}",
-                        inner.target
+                        "fd {fd}: hybrid vsock handshake for {}: {err}",
+                        inner.target,
+                        err = sockswap_core::errno::Errno(e)
                     );
                     fail_fd(fd, &mut g, data, e, flags);
                 }

@@ -20,7 +20,7 @@ pub fn enabled(level: LogLevel) -> bool {
 
 /// Writes one line `sockswap[PID]: LEVEL: message`. Long messages are cut, never allocated.
 pub fn emit(level: LogLevel, args: fmt::Arguments<'_>) {
-    let mut buf = [0u8; 512];
+    let mut buf = [0u8; 1024];
     let mut w = SliceWriter {
         buf: &mut buf,
         len: 0,
@@ -49,6 +49,22 @@ macro_rules! log {
     };
 }
 pub(crate) use log;
+
+/// `trace`: one line for an intercepted call on a socket a rule converted. One relaxed load
+/// when tracing is off.
+#[inline]
+pub fn trace_call(call: &str, fd: libc::c_int) {
+    if enabled(LogLevel::Trace) {
+        trace_converted(call, fd);
+    }
+}
+
+#[cold]
+fn trace_converted(call: &str, fd: libc::c_int) {
+    if crate::fdtable::get(fd).is_some_and(|s| s.kind() == crate::fdtable::CONVERTED) {
+        emit(LogLevel::Trace, format_args!("fd {fd}: {call}"));
+    }
+}
 
 /// Bytes shown as text in a log line (paths are bytes).
 pub struct Bytes<'a>(pub &'a [u8]);

@@ -19,6 +19,9 @@ pub struct Runtime {
     pub watch_unix: bool,
     /// The sockets systemd passed, for `systemd` rules.
     pub activation: crate::activation::Activation,
+    /// Each rule in its own syntax, made once here: the decision log shows the rules it tried
+    /// without formatting (allocating) inside hooks.
+    pub rule_texts: Vec<String>,
 }
 
 const UNINIT: u32 = 0;
@@ -172,7 +175,11 @@ fn init_once() {
         c.push(0);
         match sys::mkdir(&c, 0o755) {
             Ok(_) | Err(libc::EEXIST) => {}
-            Err(e) => log!(Warn, "cannot create directory {dir}: errno {e}"),
+            Err(e) => log!(
+                Warn,
+                "cannot create directory {dir}: {err}",
+                err = sockswap_core::errno::Errno(e)
+            ),
         }
     }
     // SAFETY: pthread_atfork only stores the handler.
@@ -186,6 +193,9 @@ fn init_once() {
     if !active {
         return; // nothing to do: every hook passes through
     }
+    if main_program_is_go() {
+        refuse_go_program();
+    }
     fdtable::init();
     log!(Debug, "{} rule(s) loaded", config.rules.len());
     let watch_unix = config.watches_unix();
@@ -193,10 +203,53 @@ fn init_once() {
     if let Some(v) = env(sockswap_core::inherit::VAR) {
         crate::inherit::adopt(&v);
     }
+    let rule_texts = config.rules.iter().map(|r| r.to_string()).collect();
     let rt = Box::new(Runtime {
         config,
         watch_unix,
         activation,
+        rule_texts,
     });
     RUNTIME.store(Box::into_raw(rt), Ordering::Release);
+}
+
+/// Is the main program a Go program? Go's runtime makes its socket system calls itself, so no
+/// hook of ours would ever see them: with rules in force it must not run unconverted. Looks for
+/// Go's build-ID note in the main program's PT_NOTE segments (in memory, nothing read from disk).
+fn main_program_is_go() -> bool {
+    unsafe extern "C" fn first_object(
+        info: *mut libc::dl_phdr_info,
+        _size: libc::size_t,
+        found: *mut libc::c_void,
+    ) -> libc::c_int {
+        // SAFETY: the loader passes a valid dl_phdr_info whose program headers and segments
+        // are mapped (PT_NOTE segments are loaded, read-only data); `found` is our bool.
+        unsafe {
+            let info = &*info;
+            let phdrs = core::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize);
+            for ph in phdrs.iter().filter(|ph| ph.p_type == libc::PT_NOTE) {
+                let start = (info.dlpi_addr as usize).wrapping_add(ph.p_vaddr as usize);
+                let seg = core::slice::from_raw_parts(start as *const u8, ph.p_memsz as usize);
+                if sockswap_core::elfnote::has_go_note(seg, ph.p_align as usize) {
+                    *found.cast::<bool>() = true;
+                }
+            }
+        }
+        1 // the first object is the main program: stop there
+    }
+    let mut found = false;
+    // SAFETY: the callback only reads what the loader hands it and writes our bool.
+    unsafe { libc::dl_iterate_phdr(Some(first_object), (&raw mut found).cast()) };
+    found
+}
+
+fn refuse_go_program() -> ! {
+    let exe = std::fs::read_link("/proc/self/exe")
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "this program".into());
+    crate::log::fatal_config(&format!(
+        "{exe} is a Go program: Go makes its socket calls without the C library, so the rules \
+         would never apply to it (it would stay on TCP/IP); run it under the seccomp backend of \
+         `sockswap run` (--backend seccomp) instead of LD_PRELOAD"
+    ))
 }

@@ -105,6 +105,15 @@ pub fn unlink(path: &[u8]) -> SysResult {
 
 /// `path` must end with a NUL byte. Does not follow a final symlink.
 pub fn lstat(path: &[u8]) -> Result<libc::stat, c_int> {
+    stat_at(path, libc::AT_SYMLINK_NOFOLLOW)
+}
+
+/// `path` must end with a NUL byte. Follows symlinks.
+pub fn stat(path: &[u8]) -> Result<libc::stat, c_int> {
+    stat_at(path, 0)
+}
+
+fn stat_at(path: &[u8], flags: c_int) -> Result<libc::stat, c_int> {
     // SAFETY: stat is plain old data; all-zero is a valid value.
     let mut st: libc::stat = unsafe { core::mem::zeroed() };
     sys!(
@@ -112,9 +121,13 @@ pub fn lstat(path: &[u8]) -> Result<libc::stat, c_int> {
         libc::AT_FDCWD,
         path.as_ptr(),
         &raw mut st,
-        libc::AT_SYMLINK_NOFOLLOW
+        flags
     )
     .map(|_| st)
+}
+
+pub fn geteuid() -> u32 {
+    sys!(libc::SYS_geteuid).unwrap_or(0) as u32
 }
 
 /// `path` must end with a NUL byte. Tries fchmodat2 with AT_SYMLINK_NOFOLLOW (Linux ≥ 6.6) so a

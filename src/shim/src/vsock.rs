@@ -80,9 +80,10 @@ pub fn apply_params(fd: c_int, params: &[Param; control::PARAMS], data: &mut fdt
         if let Err(e) = r {
             log!(
                 Warn,
-                "control file option {}/{}: errno {e}",
+                "control file option {}/{}: {err}",
                 p.level,
-                p.name
+                p.name,
+                err = sockswap_core::errno::Errno(e)
             );
         }
     }
@@ -150,7 +151,7 @@ pub fn bind(
     data.flags |= FOREIGN;
     g.set(CONVERTED, data);
     log!(
-        Debug,
+        Info,
         "fd {fd}: bind {ip} -> family {} port {fake_port}",
         dest.family
     );
@@ -214,8 +215,9 @@ pub fn connect(
             Err(e) => {
                 log!(
                     Debug,
-                    "fd {fd}: connect {target} -> family {}: errno {e}",
-                    dest.family
+                    "fd {fd}: connect {target} -> family {}: {err}",
+                    dest.family,
+                    err = sockswap_core::errno::Errno(e)
                 );
                 return Err(tcp_errno(e));
             }
@@ -240,7 +242,7 @@ pub fn connect(
         data.flags |= fdtable::CONNECTING;
     }
     g.set(CONVERTED, data);
-    log!(Debug, "fd {fd}: connect {target} -> family {}", dest.family);
+    log!(Info, "fd {fd}: connect {target} -> family {}", dest.family);
     outcome
 }
 
@@ -268,8 +270,9 @@ pub fn read_control_file(path: &[u8]) -> Option<Result<ControlFile, c_int>> {
         Err(e) => {
             log!(
                 Warn,
-                "cannot read control file {}: errno {e}",
-                crate::log::Bytes(path)
+                "cannot read control file {}: {err}",
+                crate::log::Bytes(path),
+                err = sockswap_core::errno::Errno(e)
             );
             Some(Err(e))
         }

@@ -5,7 +5,7 @@ use core::net::SocketAddr;
 use libc::{c_int, sockaddr, socklen_t};
 use sockswap_core::addr::{self, Decoded, UnixName, UnixSockaddr};
 use sockswap_core::decide::{self, decide, tcp_connect_errno, Decision, EndpointError};
-use sockswap_core::rule::{Action, Direction, QueryTarget, Rule};
+use sockswap_core::rule::{Action, Direction, Query, QueryTarget, Rule, SockType};
 
 use crate::fdtable::{self, Slot, SlotData, CONVERTED, TRACKED};
 use crate::hooks::{fail, sockaddr_bytes, write_out, SavedErrno};
@@ -15,6 +15,7 @@ use crate::runtime::{self, Runtime};
 use crate::swap::{self, kernel_kind, real_local_address, record_to_swap, snapshot, Replacement};
 use crate::{hybrid, sys, vsock};
 use sockswap_core::control::{ControlFile, Target};
+use sockswap_core::errno::Errno;
 
 /// How long a converted connect of a non-blocking program may wait for backlog room.
 const NONBLOCKING_CONNECT_WAIT_MS: i64 = 1000;
@@ -90,7 +91,28 @@ pub(crate) fn judge<'r>(
             return Verdict::ToPeer { sa, sotype, slot };
         }
     }
-    match decide(&rt.config.rules, direction, family, sotype, target) {
+    let decision = decide(&rt.config.rules, direction, family, sotype, target);
+    if crate::log::enabled(sockswap_core::LogLevel::Debug) {
+        if let Some(ty) = SockType::from_sock_type(sotype) {
+            let query = Query {
+                direction,
+                ty,
+                target,
+            };
+            log!(
+                Debug,
+                "fd {fd}: {} {} ({}): {}",
+                match direction {
+                    Direction::In => "bind",
+                    Direction::Out => "connect",
+                },
+                DisplayTarget(target),
+                ty.name(),
+                DecisionLog { rt, query: &query }
+            );
+        }
+    }
+    match decision {
         Decision::PassThrough => Verdict::PassThrough,
         Decision::Reject(e) => Verdict::Reject(e),
         Decision::Convert { index, rule } => Verdict::Convert {
@@ -99,6 +121,33 @@ pub(crate) fn judge<'r>(
             sotype,
             slot,
         },
+    }
+}
+
+/// The decision for a bind/connect, with every rule tried and why it did not match, for the
+/// `debug` log ("why doesn't my rule match?"). Formats without allocating.
+struct DecisionLog<'a> {
+    rt: &'a Runtime,
+    query: &'a Query<'a>,
+}
+
+impl core::fmt::Display for DecisionLog<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for (i, rule) in self.rt.config.rules.iter().enumerate() {
+            let text = self.rt.rule_texts.get(i).map_or("", String::as_str);
+            match rule.mismatch(self.query) {
+                Some(why) => write!(f, "rule {} ({text}) does not match: {why}; ", i + 1)?,
+                None => {
+                    write!(f, "rule {} ({text}) matches: ", i + 1)?;
+                    return f.write_str(match rule.action {
+                        Action::Ignore => "stays TCP/IP (ignore)",
+                        Action::Reject(_) => "the call is refused",
+                        _ => "converted",
+                    });
+                }
+            }
+        }
+        f.write_str("no rule matches: stays TCP/IP")
     }
 }
 
@@ -111,18 +160,48 @@ fn endpoint(
 ) -> Result<UnixSockaddr, c_int> {
     decide::endpoint(rule, ip, port, sotype).map_err(|e| {
         if let (EndpointError::TooLong, Some((tpl, _))) = (e, decide::unix_template(&rule.action)) {
-            // A fixed name was checked at load; a template can still expand too long for this
-            // call.
-            log!(
-                Error,
-                "'{}' expanded for {} port {port} is longer than a Unix socket address holds (107 bytes): ENAMETOOLONG ({})",
-                tpl.as_str(),
-                ip,
-                crate::log::strerror(libc::ENAMETOOLONG)
-            );
+            // A fixed name was checked at load; a template can still expand too long here.
+            too_long(rule, tpl, ip, port, sotype);
         }
         e.errno()
     })
+}
+
+/// Says which rule's template expanded too long, to what, and by how much (only on failure:
+/// the name is expanded again into a buffer large enough to show it).
+fn too_long(
+    rule: &Rule,
+    tpl: &sockswap_core::template::Template,
+    ip: core::net::IpAddr,
+    port: u16,
+    sotype: c_int,
+) {
+    let ty = SockType::from_sock_type(sotype).unwrap_or(SockType::Tcp);
+    let mut buf = [0u8; 4 * addr::SUN_PATH_LEN];
+    let len = tpl.expand(sockswap_core::template::Fill { ip, port, ty }, &mut buf);
+    let name = match len {
+        Ok(n) => buf.get(..n).unwrap_or(&[]),
+        Err(_) => &buf[..],
+    };
+    let max = addr::SUN_PATH_LEN - 1;
+    log!(
+        Error,
+        "rule {}: '{}' expands to {}{} ({}{} bytes, more than the {max} a Unix socket name holds): {}; shorten the template",
+        rule_number(rule),
+        tpl.as_str(),
+        Bytes(name),
+        if len.is_err() { "..." } else { "" },
+        if len.is_err() { "over " } else { "" },
+        len.unwrap_or(buf.len()),
+        Errno(libc::ENAMETOOLONG)
+    );
+}
+
+/// The 1-based number of `rule` in the configuration, as `sockswap check` counts.
+fn rule_number(rule: &Rule) -> usize {
+    runtime::get()
+        .and_then(|rt| rt.config.rules.iter().position(|r| core::ptr::eq(r, rule)))
+        .map_or(0, |i| i + 1)
 }
 
 /// The Unix endpoint of a `from-unix`/`from-abstract` rule (no placeholders to fill).
@@ -361,7 +440,13 @@ pub(crate) fn bind_converted(
     }
     if let (Some(mode), Some(cpath)) = (rule.mode, sa.c_path()) {
         if let Err(e) = sys::chmod_nofollow(cpath, mode) {
-            log!(Warn, "chmod {:o} {}: errno {e}", mode, name_of(&sa));
+            log!(
+                Warn,
+                "chmod {:o} {}: {err}",
+                mode,
+                name_of(&sa),
+                err = Errno(e)
+            );
         }
     }
     tmp.apply_flags();
@@ -389,7 +474,7 @@ pub(crate) fn bind_converted(
     // family stays AF_UNIX and the name hooks pass through to the kernel.)
     g.set(CONVERTED, data);
     log!(
-        Debug,
+        Info,
         "fd {fd}: bind {} -> {}",
         DisplayTarget(target),
         name_of(&sa)
@@ -484,7 +569,7 @@ fn bind_systemd(
         data.local = Some(SocketAddr::new(ip.ip(), port));
         g.set(CONVERTED, data);
     }
-    log!(Debug, "fd {fd}: bind {ip} -> passed fd {passed}");
+    log!(Info, "fd {fd}: bind {ip} -> passed fd {passed}");
     Ok(())
 }
 
@@ -516,7 +601,7 @@ pub(crate) fn convert_for_send(fd: c_int, slot: &'static Slot, index: usize) -> 
         SocketAddr::new(addr::unspecified(family), swap::next_ephemeral_port())
     }));
     g.set(CONVERTED, data);
-    log!(Debug, "fd {fd}: datagram socket converted for sending");
+    log!(Info, "fd {fd}: datagram socket converted for sending");
     Ok(())
 }
 
@@ -555,7 +640,7 @@ pub(crate) fn share_listener(first: c_int, fd: c_int) -> Result<(), c_int> {
     sys::dup3(first, fd, cloexec)?;
     crate::hooks::lifecycle::duplicate(first, fd);
     log!(
-        Debug,
+        Info,
         "fd {fd}: SO_REUSEPORT bind shares the listener of fd {first}"
     );
     Ok(())
@@ -613,9 +698,62 @@ fn bind_template(
 
 fn bind_error(sa: &UnixSockaddr, e: c_int) -> c_int {
     if e != libc::EADDRINUSE {
-        log!(Warn, "cannot bind {}: errno {e}", name_of(sa));
+        log!(
+            Error,
+            "cannot bind {}: {}{}",
+            name_of(sa),
+            Errno(e),
+            BindHint(sa, e)
+        );
     }
     e
+}
+
+/// What to do about a failed bind, where the file system can tell: "; directory /run/app
+/// does not exist". Asked only after a failure, so conversions pay nothing for it.
+struct BindHint<'a>(&'a UnixSockaddr, c_int);
+
+impl core::fmt::Display for BindHint<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let Some(path) = self.0.c_path() else {
+            return Ok(());
+        };
+        let path = path.strip_suffix(b"\0").unwrap_or(path);
+        let dir = match path.iter().rposition(|&b| b == b'/') {
+            Some(0) => &b"/"[..],
+            Some(i) => &path[..i],
+            None => &b"."[..],
+        };
+        let mut cdir = [0u8; addr::SUN_PATH_LEN + 1];
+        let Some(slot) = cdir.get_mut(..dir.len()) else {
+            return Ok(());
+        };
+        slot.copy_from_slice(dir);
+        let cdir = &cdir[..=dir.len()];
+        match (self.1, sys::stat(cdir)) {
+            (libc::ENOENT, Err(_)) => write!(
+                f,
+                "; directory {} does not exist (create it before starting the program)",
+                Bytes(dir)
+            ),
+            (libc::ENOTDIR, _) => write!(f, "; {} is not a directory", Bytes(dir)),
+            (libc::EACCES | libc::EPERM, Ok(st)) => write!(
+                f,
+                "; uid {} may not create files in {} (owner uid {}, mode {:o})",
+                sys::geteuid(),
+                Bytes(dir),
+                st.st_uid,
+                st.st_mode & 0o7777
+            ),
+            (libc::EACCES | libc::EPERM, Err(_)) => write!(
+                f,
+                "; uid {} may not reach directory {}",
+                sys::geteuid(),
+                Bytes(dir)
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 struct DisplayTarget<'a>(QueryTarget<'a>);
@@ -733,9 +871,10 @@ fn connect_converted(
                 }
                 log!(
                     Debug,
-                    "fd {fd}: connect {} -> {}: errno {e}",
+                    "fd {fd}: connect {} -> {}: {err}",
                     DisplayTarget(target),
-                    name_of(sa)
+                    name_of(sa),
+                    err = Errno(e)
                 );
                 return Err(tcp_connect_errno(e));
             }
@@ -759,7 +898,7 @@ fn connect_converted(
     set_lazy(&mut data, lazy);
     g.set(CONVERTED, data);
     log!(
-        Debug,
+        Info,
         "fd {fd}: connect {} -> {}",
         DisplayTarget(target),
         name_of(sa)
@@ -802,6 +941,7 @@ fn connect_via_control_file(
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn accept(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    crate::log::trace_call("accept", fd);
     // SAFETY: forwarded with the program's own arguments.
     unsafe { accept_common(fd, addr, len, None) }
 }
@@ -813,6 +953,7 @@ pub unsafe extern "C" fn accept4(
     len: *mut socklen_t,
     flags: c_int,
 ) -> c_int {
+    crate::log::trace_call("accept4", fd);
     // SAFETY: forwarded with the program's own arguments.
     unsafe { accept_common(fd, addr, len, Some(flags)) }
 }

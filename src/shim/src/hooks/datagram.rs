@@ -212,6 +212,7 @@ fn send_connected(fd: c_int, len: usize, call: impl Fn() -> isize) -> isize {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, n: usize, flags: c_int) -> isize {
+    crate::log::trace_call("send", fd);
     let real = real::send::get();
     // SAFETY: the program's own call.
     send_connected(fd, n, || unsafe { real(fd, buf, n, flags) })
@@ -226,6 +227,7 @@ pub unsafe extern "C" fn sendto(
     dest: *const sockaddr,
     dest_len: socklen_t,
 ) -> isize {
+    crate::log::trace_call("sendto", fd);
     let real = real::sendto::get();
     // SAFETY: the program's own call, passed through (here and below with our own address).
     let pass = |a: *const sockaddr, l: socklen_t| unsafe { real(fd, buf, n, flags, a, l) };
@@ -256,6 +258,7 @@ pub unsafe extern "C" fn sendto(
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> isize {
+    crate::log::trace_call("sendmsg", fd);
     let real = real::sendmsg::get();
     // SAFETY: a non-NULL msg is the program's valid msghdr.
     let Some(m) = (unsafe { msg.as_ref() }) else {
@@ -309,6 +312,7 @@ pub unsafe extern "C" fn sendmmsg(
     vlen: libc::c_uint,
     flags: c_int,
 ) -> c_int {
+    crate::log::trace_call("sendmmsg", fd);
     let real = real::sendmmsg::get();
     if msgs.is_null() || vlen == 0 || runtime::get().is_none() {
         // SAFETY: the program's own call.
@@ -382,6 +386,7 @@ pub unsafe extern "C" fn recvmmsg(
     flags: c_int,
     timeout: *mut libc::timespec,
 ) -> c_int {
+    crate::log::trace_call("recvmmsg", fd);
     let real = real::recvmmsg::get();
     let shown = shown(fd).filter(|s| s.sotype == libc::SOCK_DGRAM);
     let (Some(shown), false) = (shown, msgs.is_null()) else {
@@ -512,6 +517,7 @@ pub unsafe extern "C" fn recvfrom(
     addr: *mut sockaddr,
     len: *mut socklen_t,
 ) -> isize {
+    crate::log::trace_call("recvfrom", fd);
     let real = real::recvfrom::get();
     // SAFETY: the program's own call, with its own or our address buffer.
     unsafe { receive_from(fd, addr, len, |a, l| real(fd, buf, n, flags, a, l)) }
@@ -538,6 +544,7 @@ pub unsafe extern "C" fn __recvfrom_chk(
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> isize {
+    crate::log::trace_call("recvmsg", fd);
     let real = real::recvmsg::get();
     // SAFETY: a non-NULL msg is the program's valid msghdr.
     let Some(m) = (unsafe { msg.as_mut() }) else {
@@ -571,6 +578,7 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> i
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+    crate::log::trace_call("listen", fd);
     if let Some(slot) = fdtable::get(fd).filter(|s| s.kind() != EMPTY && s.kind() != RESERVED) {
         let mut g = slot.lock();
         if g.kind() != EMPTY && g.kind() != RESERVED {

@@ -101,6 +101,7 @@ pub(crate) fn duplicate(old: c_int, new: c_int) {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+    crate::log::trace_call("close", fd);
     if let Some(slot) = fdtable::get(fd) {
         if slot.kind() == RESERVED && runtime::same_process() {
             return 0; // a socket systemd passed, kept for the rule that will take it
@@ -175,6 +176,7 @@ pub unsafe extern "C" fn closefrom(low: c_int) {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup(old: c_int) -> c_int {
+    crate::log::trace_call("dup", old);
     // SAFETY: the program's own call.
     let new = unsafe { real::dup::get()(old) };
     if new >= 0 {
@@ -195,6 +197,7 @@ fn make_room(old: c_int, new: c_int) {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+    crate::log::trace_call("dup2", old);
     make_room(old, new);
     // SAFETY: the program's own call.
     let r = unsafe { real::dup2::get()(old, new) };
@@ -206,6 +209,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+    crate::log::trace_call("dup3", old);
     make_room(old, new);
     // SAFETY: the program's own call.
     let r = unsafe { real::dup3::get()(old, new, flags) };
@@ -233,12 +237,14 @@ fn after_fcntl(fd: c_int, cmd: c_int, r: c_int) -> c_int {
 // is passed exactly as the variadic one would be (measured; see docs/architecture.md).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    crate::log::trace_call("fcntl", fd);
     // SAFETY: the program's own call, arguments forwarded unchanged.
     after_fcntl(fd, cmd, unsafe { real::fcntl::get()(fd, cmd, arg) })
 }
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    crate::log::trace_call("fcntl64", fd);
     // SAFETY: as above.
     after_fcntl(fd, cmd, unsafe { real::fcntl64::get()(fd, cmd, arg) })
 }
@@ -250,6 +256,7 @@ pub unsafe extern "C" fn epoll_ctl(
     fd: c_int,
     ev: *mut libc::epoll_event,
 ) -> c_int {
+    crate::log::trace_call("epoll_ctl", fd);
     // SAFETY: the program's own call.
     let r = unsafe { real::epoll_ctl::get()(epfd, op, fd, ev) };
     if r == 0 {

@@ -11,6 +11,7 @@ use crate::{oracle, real, runtime, sys};
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    crate::log::trace_call("getsockname", fd);
     // SAFETY: the program's own (buffer, length) pair.
     unsafe { protect_name_buffer(addr, len) };
     if let Some(data) = pretending(fd) {
@@ -46,6 +47,7 @@ pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut s
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    crate::log::trace_call("getpeername", fd);
     // SAFETY: the program's own (buffer, length) pair.
     unsafe { protect_name_buffer(addr, len) };
     if let Some(data) = pretending(fd) {
@@ -144,6 +146,7 @@ pub unsafe extern "C" fn getsockopt(
     val: *mut c_void,
     len: *mut socklen_t,
 ) -> c_int {
+    crate::log::trace_call("getsockopt", fd);
     let real = real::getsockopt::get();
     if level == libc::SOL_SOCKET && name == libc::SO_ERROR {
         // A non-blocking hybrid-vsock connect that failed reports its errno here, once.
@@ -357,6 +360,7 @@ pub unsafe extern "C" fn setsockopt(
     val: *const c_void,
     len: socklen_t,
 ) -> c_int {
+    crate::log::trace_call("setsockopt", fd);
     let real = real::setsockopt::get();
     let Some(slot) = fdtable::get(fd).filter(|s| s.kind() != fdtable::EMPTY) else {
         // SAFETY: the program's own call.

@@ -44,8 +44,9 @@ pub(crate) fn socket_from_server(
     .map_err(|e| {
         log!(
             Warn,
-            "fd {fd}: socket server {}: errno {e}",
-            Bytes(server.as_bytes())
+            "fd {fd}: socket server {}: {err}",
+            Bytes(server.as_bytes()),
+            err = sockswap_core::errno::Errno(e)
         );
         e
     })?;
@@ -67,7 +68,7 @@ pub(crate) fn socket_from_server(
     }
     g.set(TRACKED, data);
     drop(g);
-    log!(Debug, "fd {fd}: socket from {}", Bytes(server.as_bytes()));
+    log!(Info, "fd {fd}: socket from {}", Bytes(server.as_bytes()));
     if status != libc::EINPROGRESS {
         return Ok(());
     }

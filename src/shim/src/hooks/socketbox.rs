@@ -26,6 +26,7 @@ use crate::hooks::{fail, write_out, SavedErrno};
 use crate::log::{log, Bytes};
 use crate::swap::{self, Replacement};
 use crate::{runtime, sys};
+use sockswap_core::errno::Errno;
 
 /// How long `bind` waits for the router to acknowledge a "B" registration.
 pub const B_REGISTER_TIMEOUT_MS: i64 = 5000;
@@ -200,10 +201,14 @@ fn take_listener(fd: c_int, slot: &'static Slot, listener: c_int) -> Result<(), 
     match sys::socket_name(libc::SYS_getsockname, fd, &mut own) {
         Ok(n) => {
             if let Err(e) = sys::send_fd_to(fd, &wire::A_HANDOVER, listener, &own[..n]) {
-                log!(Warn, "fd {fd}: cannot pass the handed-over listener on to sibling processes: errno {e}");
+                log!(
+                    Warn,
+                    "fd {fd}: cannot pass the handed-over listener on to sibling processes: {}",
+                    Errno(e)
+                );
             }
         }
-        Err(e) => log!(Warn, "fd {fd}: getsockname: errno {e}"),
+        Err(e) => log!(Warn, "fd {fd}: getsockname: {}", Errno(e)),
     }
     let mut g = slot.lock();
     if g.kind() != CONVERTED {
@@ -288,7 +293,7 @@ fn check_registration(fd: c_int, listener: &SlotData) {
         Err(e) => log!(
             Debug,
             "fd {fd}: registering slot {number} again: {}",
-            sockswap_core::errno::name(e.errno).unwrap_or("errno")
+            Errno(e.errno)
         ),
     }
 }
@@ -484,7 +489,7 @@ impl RegisterError {
                 Error,
                 "{what}: {name} ({meaning}): the router closed without acknowledging (its log says why)"
             ),
-            _ => log!(Error, "{what}: {name} ({meaning})"),
+            _ => log!(Error, "{what}: {}", RegisterFailure(self.errno)),
         }
     }
 }
@@ -587,6 +592,34 @@ fn registered_sibling(fd: c_int, api: &str, number: u32) -> Option<(c_int, SlotD
     found
 }
 
+/// Why a "B" registration failed, in words, with what to look at.
+struct RegisterFailure(c_int);
+
+impl core::fmt::Display for RegisterFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let e = self.0;
+        let what = match e {
+            libc::EAGAIN | libc::ETIMEDOUT => {
+                return write!(
+                    f,
+                    "the router did not answer within {} s ({}); is it running, and is it stuck?",
+                    B_REGISTER_TIMEOUT_MS / 1000,
+                    Errno(e)
+                )
+            }
+            libc::ECONNREFUSED => "the router refused the slot (not in its config, taken, or not for this uid: see the router's log) or nothing listens there",
+            libc::ENOENT => "no such socket: is the router running with this API socket?",
+            libc::EACCES | libc::EPERM => "no permission to connect to the API socket",
+            _ => "",
+        };
+        write!(f, "{}", Errno(e))?;
+        if !what.is_empty() {
+            write!(f, "; {what}")?;
+        }
+        Ok(())
+    }
+}
+
 /// bind under a `socketbox-b` rule.
 pub(crate) fn bind_b(
     fd: c_int,
@@ -662,7 +695,7 @@ pub(crate) fn bind_b(
     data.local = Some(SocketAddr::new(ip.ip(), port));
     g.set(CONVERTED, data);
     log!(
-        Debug,
+        Info,
         "fd {fd}: bind {ip} -> registered slot {number} at {}",
         Bytes(api.as_bytes())
     );
