@@ -1012,7 +1012,7 @@ mod tests {
             }),
             ("[a-z/,:]{1,20}", any::<u32>())
                 .prop_map(|(api, slot)| Action::SocketboxB { api, slot }),
-            "[a-z/,@]{1,20}".prop_map(Action::Netns),
+            "[a-z/,@]{0,19}[a-z/,]".prop_map(Action::Netns),
             ("[a-z/_:]{1,20}", prop::option::of(any::<u32>())).prop_filter_map(
                 "template",
                 |(s, port)| {
