@@ -24,6 +24,6 @@ _socketbox() {
     fi
     COMPREPLY=($(compgen -W "-f -l -p -t -F -R -r -s -u -g -G -k -x -S -i -b -U -P -e -d -z
         --listen --format --status --workers --queue-len --queue-timeout --log-level
-        --target-owner --allow-new-privs --handover --config --check --help --version" -- "$cur"))
+        --target-owner --allow-new-privs --handover --daemon --config --check --help --version" -- "$cur"))
 }
 complete -F _socketbox socketbox

@@ -46,6 +46,7 @@ _arguments \
     '--log-level[log level]:level:(off error warn info debug trace)' \
     '*--target-owner[owner uid for targets under a prefix]:PREFIX=UID:' \
     '--allow-new-privs[do not set no_new_privs]' \
+    '--daemon[start a program as a supervised daemon fed every connection]:command:' \
     '--handover[hand the -S target a listener instead of each connection]:mode:(listener)' \
     '--check[load the config and exit]' \
     '--help[print usage]' \

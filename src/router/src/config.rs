@@ -1083,6 +1083,26 @@ pub fn build(o: &Options, read: &dyn Fn(&str) -> Result<String, String>) -> Resu
             },
         );
         c.table = t;
+    } else if let Some(argv) = &o.daemon {
+        // --daemon: every connection to one supervised daemon, as `[[daemon]] name = "daemon"`.
+        let mut t = RouteTable::default();
+        t.rule_sets.insert(
+            0,
+            RuleSet {
+                rules: Vec::new(),
+                default: Target::Named("daemon".into()),
+            },
+        );
+        c.table = t;
+        c.named.insert("daemon".into(), Named::Daemon);
+        c.daemons.push(DaemonSpec {
+            name: "daemon".into(),
+            argv: argv.clone(),
+            user: o.user.clone(),
+            group: o.group.clone(),
+            cwd: None,
+            env: Vec::new(),
+        });
     } else if o.exec.is_some() {
         // -e: no routing, no config file (socketbox does not read it either).
         let mut t = RouteTable::default();

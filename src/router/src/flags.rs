@@ -65,6 +65,9 @@ pub struct Options {
     /// `--handover listener` (with -S): hand the target a listening socket once instead of
     /// each connection.
     pub handover_listener: bool,
+    /// `--daemon 'PROGRAM ARGS'`: start PROGRAM as a supervised daemon (as `[[daemon]]` does,
+    /// as the `-u`/`-g` user) and send it every connection over a socket pair, no rules.
+    pub daemon: Option<Vec<String>>,
 }
 
 pub const USAGE: &str = "\
@@ -103,6 +106,8 @@ long options:
   --log-level off|error|warn|info|debug|trace   --target-owner PREFIX=UID   --allow-new-privs
   --handover listener  with -S: hand the target one listening socket for its keys instead of
                        each connection (the kernel dispatches; see docs/router.md)
+  --daemon 'PROGRAM ARGS'  start PROGRAM (words split on blanks, no shell) as a supervised
+                       daemon, as -u USER, and send it every connection over a socket pair
 ";
 
 /// Parse an IP given as IPv6, IPv4, or `::ffff:a.b.c.d`.
@@ -192,6 +197,13 @@ pub fn parse(args: &[String]) -> Result<(Mode, Options), String> {
                     o.handover_listener = true
                 }
                 "status" => o.status = Some(value),
+                "daemon" => {
+                    let argv: Vec<String> = value.split_whitespace().map(str::to_owned).collect();
+                    if argv.is_empty() {
+                        return Err("--daemon: expected 'PROGRAM ARGS'".into());
+                    }
+                    o.daemon = Some(argv)
+                }
                 "workers" => {
                     let n: usize = parse_num("--workers", &value)?;
                     if n == 0 || n > 256 {
@@ -287,6 +299,9 @@ pub fn parse(args: &[String]) -> Result<(Mode, Options), String> {
     }
     if o.send_path.is_some() && o.send_fd.is_some() {
         return Err("-S and -i are exclusive".into());
+    }
+    if o.daemon.is_some() && (o.send_path.is_some() || o.send_fd.is_some() || o.exec.is_some()) {
+        return Err("--daemon, -S, -i and -e are exclusive".into());
     }
     if o.format.as_deref() == Some("prometheus") && mode_word.as_deref() != Some("status") {
         return Err("--format prometheus is for `socketbox status`".into());
