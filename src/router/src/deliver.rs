@@ -51,6 +51,11 @@ struct ATarget {
     sock: Option<OwnedFd>,
     queue: VecDeque<Pending>,
     watching: bool,
+    /// Our datagrams the receiver had not read at the last sample (after each send).
+    unread: u64,
+    /// The kernel's charge for one of our datagrams: the smallest non-zero SIOCOUTQ seen (the
+    /// first send on a fresh socket leaves exactly one datagram unread); 0 until known.
+    truesize: u64,
 }
 
 impl ATarget {
@@ -207,6 +212,8 @@ impl Deliverer {
             sock: None,
             queue: VecDeque::new(),
             watching: false,
+            unread: 0,
+            truesize: 0,
         });
         i
     }
@@ -256,6 +263,35 @@ impl Deliverer {
     fn close_sock(&mut self, ep: &sys::Epoll, i: usize) {
         self.watch(ep, i, false);
         self.targets[i].sock = None;
+        self.targets[i].unread = 0;
+    }
+
+    /// After a send: how many of our datagrams wait unread in the receiver's queue.
+    fn sample_unread(&mut self, i: usize) {
+        let t = &mut self.targets[i];
+        let Some(fd) = t.raw() else { return };
+        let Ok(bytes) = sys::unread_sent_bytes(fd) else { return };
+        if bytes > 0 && (t.truesize == 0 || bytes < t.truesize) {
+            t.truesize = bytes;
+        }
+        t.unread = if t.truesize == 0 { 0 } else { bytes / t.truesize };
+    }
+
+    /// A send found the receiver gone: what it had not read went with its queue.
+    fn count_lost(&mut self, sh: &Shared, i: usize) {
+        let t = &mut self.targets[i];
+        let n = std::mem::take(&mut t.unread);
+        if n == 0 {
+            return;
+        }
+        sh.stats.count(&t.name, Event::Lost(n));
+        crate::log!(
+            Warn,
+            "lost",
+            target = t.name,
+            count = n,
+            reason = format!("the receiver went away with {n} connections unread")
+        );
     }
 
     /// Hand `p` to the A target `key`; `cap`: the config's queue bound.
@@ -287,6 +323,7 @@ impl Deliverer {
             match send_one(sock, p.fd.as_raw_fd()) {
                 Sent::Ok => {
                     sh.stats.count(&self.targets[i].name, Event::Delivered);
+                    self.sample_unread(i);
                     return;
                 }
                 Sent::Again => {
@@ -305,6 +342,7 @@ impl Deliverer {
                 Sent::Reconnect(e)
                     if !reopened && matches!(self.targets[i].kind, AKind::Path(_)) =>
                 {
+                    self.count_lost(sh, i);
                     crate::log!(
                         Debug,
                         "reconnect",
@@ -315,6 +353,7 @@ impl Deliverer {
                     reopened = true;
                 }
                 Sent::Reconnect(e) | Sent::Failed(e) => {
+                    self.count_lost(sh, i);
                     self.close_sock_if_path(ep, i);
                     return Self::refuse(sh, &self.targets[i].name, p, &format!("send: {e}"));
                 }
@@ -343,7 +382,10 @@ impl Deliverer {
                 }
             };
             match send_one(sock, p.fd.as_raw_fd()) {
-                Sent::Ok => sh.stats.count(&name, Event::Delivered),
+                Sent::Ok => {
+                    sh.stats.count(&name, Event::Delivered);
+                    self.sample_unread(i);
+                }
                 Sent::Again => {
                     self.targets[i].queue.push_front(p);
                     sh.waiting
@@ -354,6 +396,7 @@ impl Deliverer {
                 Sent::Reconnect(_)
                     if !reopened && matches!(self.targets[i].kind, AKind::Path(_)) =>
                 {
+                    self.count_lost(sh, i);
                     self.close_sock(ep, i);
                     reopened = true;
                     self.targets[i].queue.push_front(p);
@@ -361,6 +404,7 @@ impl Deliverer {
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
                 Sent::Reconnect(e) | Sent::Failed(e) => {
+                    self.count_lost(sh, i);
                     self.close_sock_if_path(ep, i);
                     Self::refuse(sh, &name, p, &format!("send: {e}"));
                 }
