@@ -270,11 +270,17 @@ impl Deliverer {
     fn sample_unread(&mut self, i: usize) {
         let t = &mut self.targets[i];
         let Some(fd) = t.raw() else { return };
-        let Ok(bytes) = sys::unread_sent_bytes(fd) else { return };
+        let Ok(bytes) = sys::unread_sent_bytes(fd) else {
+            return;
+        };
         if bytes > 0 && (t.truesize == 0 || bytes < t.truesize) {
             t.truesize = bytes;
         }
-        t.unread = if t.truesize == 0 { 0 } else { bytes / t.truesize };
+        t.unread = if t.truesize == 0 {
+            0
+        } else {
+            bytes / t.truesize
+        };
     }
 
     /// A send found the receiver gone: what it had not read went with its queue.
