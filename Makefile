@@ -4,6 +4,8 @@ DESTDIR ?=
 CARGO   ?= cargo
 LIB      = target/release/libsockswap.so
 BIN      = target/release/sockswap
+# socketbox's receiving-side programs: links to `socketbox`, which dispatches on its name.
+SOCKETBOX_APPLETS = socketbox-inetd socketbox-inetd-p socketbox-relay send-receive-fd socket-query
 
 .PHONY: all build deps test test-cargo test-c test-scripts test-fuzz-smoke vm-setup bench demo install uninstall clean fmt fuzz man completions deb
 
@@ -89,6 +91,14 @@ completions: build
 install: build man completions
 	install -D -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/sockswap
 	install -D -m 0755 target/release/socketbox $(DESTDIR)$(BINDIR)/socketbox
+	ln -sf socketbox $(DESTDIR)$(BINDIR)/xsocket-server
+	install -D -m 0755 target/release/libxsocket.so $(DESTDIR)$(PREFIX)/lib/libxsocket.so
+	install -D -m 0644 target/release/libxsocket.a $(DESTDIR)$(PREFIX)/lib/libxsocket.a
+	install -D -m 0644 src/xsocket/include/xsocket.h $(DESTDIR)$(PREFIX)/include/xsocket.h
+	for n in $(SOCKETBOX_APPLETS); do ln -sf socketbox $(DESTDIR)$(BINDIR)/$$n || exit 1; done
+	install -D -m 0644 target/release/libsocketbox.so $(DESTDIR)$(PREFIX)/lib/libsocketbox.so
+	install -D -m 0644 include/socketbox/libsocketbox.h $(DESTDIR)$(PREFIX)/include/socketbox/libsocketbox.h
+	install -D -m 0644 include/socketbox/unix_scm_rights.h $(DESTDIR)$(PREFIX)/include/socketbox/unix_scm_rights.h
 	install -D -m 0644 $(LIB) $(DESTDIR)$(LIBDIR)/libsockswap.so
 	install -D -m 0644 target/man/sockswap.1 $(DESTDIR)$(MANDIR)/man1/sockswap.1
 	install -D -m 0644 target/man/sockswap-rules.5 $(DESTDIR)$(MANDIR)/man5/sockswap-rules.5
@@ -108,7 +118,12 @@ install: build man completions
 	install -D -m 0644 docs/systemd/socketbox.socket $(DESTDIR)$(DOCDIR)/examples/socketbox.socket
 
 uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/sockswap $(DESTDIR)$(BINDIR)/socketbox $(DESTDIR)$(BINDIR)/xsocket-server
+	rm -f $(DESTDIR)$(PREFIX)/lib/libxsocket.so $(DESTDIR)$(PREFIX)/lib/libxsocket.a $(DESTDIR)$(PREFIX)/include/xsocket.h
 	rm -f $(DESTDIR)$(BINDIR)/sockswap $(DESTDIR)$(BINDIR)/socketbox
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(SOCKETBOX_APPLETS))
+	rm -f $(DESTDIR)$(PREFIX)/lib/libsocketbox.so
+	rm -rf $(DESTDIR)$(PREFIX)/include/socketbox
 	rm -rf $(DESTDIR)$(LIBDIR) $(DESTDIR)$(DOCDIR)
 	rm -f $(DESTDIR)$(MANDIR)/man1/sockswap.1 $(DESTDIR)$(MANDIR)/man5/sockswap-rules.5 \
 	    $(DESTDIR)$(MANDIR)/man8/socketbox.8

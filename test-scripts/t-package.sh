@@ -29,7 +29,8 @@ for f in /usr/bin/sockswap /usr/bin/socketbox /usr/lib/sockswap/libsockswap.so \
     /usr/lib/systemd/system/socketbox.service /usr/lib/systemd/system/socketbox-socket-server.service \
     /usr/share/doc/sockswap/README.md /usr/share/doc/sockswap/configuration.md \
     /usr/share/doc/sockswap/router.md /usr/share/doc/sockswap/router-config.md \
-    /usr/share/doc/sockswap/copyright /usr/share/doc/sockswap/examples/socketbox.socket; do
+    /usr/share/doc/sockswap/copyright /usr/share/doc/sockswap/examples/socketbox.socket \
+    /usr/bin/xsocket-server /usr/lib/libxsocket.so /usr/lib/libxsocket.a /usr/include/xsocket.h; do
     grep -qx "$f" "$T/contents" || fail "the package lacks $f"
 done
 pass "the package holds binaries, library, 3 man pages, 6 completions, 2 units, docs"
@@ -115,10 +116,10 @@ pass "removing the package leaves none of its files"
 
 make -C "$REPO_ROOT" --no-print-directory install DESTDIR="$T/root" PREFIX=/usr/local >"$T/inst.log" 2>&1 ||
     fail "make install failed: $(tail -5 "$T/inst.log")"
-(cd "$T/root" && find . -type f | sed 's|^\.||' | sort) >"$T/installed"
+(cd "$T/root" && find . \( -type f -o -type l \) | sed 's|^\.||' | sort) >"$T/installed"
 grep -v '/$' "$T/contents" | grep -v '^/usr/share/doc/sockswap/copyright$' | sed 's|^/usr/share/man/\(.*\)\.gz$|/usr/share/man/\1|; s|^/usr/|/usr/local/|' | sort >"$T/expected"
 diff "$T/expected" "$T/installed" >"$T/diff" || fail "make install and the package install different sets: $(cat "$T/diff")"
 make -C "$REPO_ROOT" --no-print-directory uninstall DESTDIR="$T/root" PREFIX=/usr/local >/dev/null 2>&1 || fail "make uninstall failed"
-left=$(cd "$T/root" && find . -type f)
+left=$(cd "$T/root" && find . \( -type f -o -type l \))
 [ -z "$left" ] || fail "make uninstall left: $left"
 pass "make install PREFIX=/usr/local installs the package's set; make uninstall removes it"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# python-socketbox's JSON config (API sockets, outgoing slots, incoming IPv6 sockets, rules from
+# python-socketbox's config.json (paths, outgoing slots, incoming IPv6 sockets, rules from
 # _start) runs the router with a B client; systemd socket activation (LISTEN_FDS, via
 # systemd-socket-activate) and sd_notify readiness (READY=1 on NOTIFY_SOCKET); an inherited
 # listening fd (-s).
@@ -11,12 +11,14 @@ need systemd-socket-activate
 P=$(free_port)
 cat >"$T/sb.json" <<CONF
 {
-  "api_sockets": [ {"path": "$T/api0", "mode": "0600"} ],
-  "outgoing": { "3": {"uid": 0, "path_nr": 0} },
+  "socketbox-version": 1,
+  "daemon": {},
+  "paths": [ {"socket": "$T/api0", "mode": "0600"} ],
+  "outgoing": [ {"uid": 0, "path_nr": 0}, {"uid": 0, "path_nr": 0}, {"uid": 0, "path_nr": 0}, {"uid": 0, "path_nr": 0} ],
   "incoming": [ {"address": "::1", "port": $P} ],
   "rules": {
-    "_start": [ {"local_ip": "::1", "local_port": $P, "jump": "r:bylocal"} ],
-    "bylocal": { "key": {"local_ip": 128}, "entries": [ {"local_ip": "::1", "jump": "o:3"} ], "default": "fail" }
+    "_start": {"type": "rule", "rules": [ {"l_ip": "::1", "l_port": $P, "jump": "r:bylocal"} ]},
+    "bylocal": {"type": "map", "mask": {"l_ip": "::"}, "rules": [ {"l_ip": "::1", "jump": "o:3"} ]}
   }
 }
 CONF

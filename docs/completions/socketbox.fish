@@ -1,6 +1,6 @@
 # fish completion for socketbox (sockswap's router). t-package checks that every flag of
 # `socketbox --help` is named here.
-set -l cmds check explain status socket-server help
+set -l cmds check explain status socket-server xsocket-server inetd inetd-p relay send-receive-fd socket-query help
 complete -c socketbox -f -n "not __fish_seen_subcommand_from $cmds" -a "$cmds"
 complete -c socketbox -s f -r -F -d 'config file'
 complete -c socketbox -l config -r -F -d 'config file'
@@ -21,6 +21,9 @@ complete -c socketbox -s i -x -d 'send every connection to this inherited fd'
 complete -c socketbox -s b -x -d 'listen backlog'
 complete -c socketbox -s U -d 'expand path templates'
 complete -c socketbox -s P -x -d 'take connections from a B server (NR:PATH)'
+complete -c socketbox -s e -d 'run a program with the socket in SKBOX_LISTEN_FD'
+complete -c socketbox -s d -d 'daemonize after binding'
+complete -c socketbox -s z -d 'clear IPV6_TRANSPARENT on each connection'
 complete -c socketbox -l listen -x -d 'another listener'
 complete -c socketbox -l format -x -a 'text toml json' -d 'config format'
 complete -c socketbox -l status -r -F -d 'status socket'
@@ -34,9 +37,9 @@ complete -c socketbox -l handover -x -a listener -d 'hand the -S target a listen
 complete -c socketbox -l check -d 'load the config and exit'
 complete -c socketbox -l help -d 'print usage'
 complete -c socketbox -l version -d 'print the version'
-complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l mode -x -d 'permissions of the socket file'
-complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l allow-uid -x -d 'a uid allowed to ask'
-complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l allow -x -d 'allowed family and ports (tcp|udp:PORTS)'
-complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l family -x -a 'inet inet6 both' -d 'address families served'
-complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l max-clients -x -d 'clients served at once'
-complete -c socketbox -n '__fish_seen_subcommand_from socket-server' -l idle-timeout-ms -x -d 'disconnect a client silent this long'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server xsocket-server' -l mode -x -d 'permissions of the socket file'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server xsocket-server' -l allow-uid -x -d 'a uid allowed to ask'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server xsocket-server' -l allow -x -d 'allowed family and ports (tcp|udp:PORTS)'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server xsocket-server' -l family -x -a 'inet inet6 both' -d 'address families served'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server xsocket-server' -l max-clients -x -d 'clients served at once'
+complete -c socketbox -n '__fish_seen_subcommand_from socket-server xsocket-server' -l idle-timeout-ms -x -d 'disconnect a client silent this long'

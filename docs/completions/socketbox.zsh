@@ -1,7 +1,7 @@
 #compdef socketbox
 # zsh completion for socketbox (sockswap's router). t-package checks that every flag of
 # `socketbox --help` is named here.
-if [[ $words[2] == socket-server ]]; then
+if [[ $words[2] == socket-server || $words[2] == xsocket-server ]]; then
     _arguments \
         '--listen[the socket server'"'"'s Unix socket]:path:_files' \
         '--mode[permissions of the socket file]:octal mode:' \
@@ -14,7 +14,7 @@ if [[ $words[2] == socket-server ]]; then
     return
 fi
 _arguments \
-    '1::command:(check explain status socket-server help)' \
+    '1::command:(check explain status socket-server xsocket-server inetd inetd-p relay send-receive-fd socket-query help)' \
     '-f[config file]:config file:_files' \
     '--config[config file]:config file:_files' \
     '-l[listen address]:address:' \
@@ -34,6 +34,9 @@ _arguments \
     '-b[listen backlog]:backlog:' \
     '-U[expand path templates]' \
     '-P[take connections from a B server]:NR\:PATH:' \
+    '-e[run a program with the socket in SKBOX_LISTEN_FD]' \
+    '-d[daemonize after binding]' \
+    '-z[clear IPV6_TRANSPARENT on each connection]' \
     '*--listen[another listener]:spec:' \
     '--format[config format]:format:(text toml json)' \
     '--status[status socket]:path:_files' \

@@ -1,4 +1,5 @@
-//! python-socketbox JSON config: parse never panics; an accepted config is consistent.
+//! python-socketbox's config.json: parse never panics; an accepted config is consistent and its
+//! warnings, like its errors, are one line each.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,6 +13,9 @@ fuzz_target!(|data: &[u8]| {
     match python::parse(input) {
         Ok(config) => {
             assert_eq!(config.routes.validate(), Ok(()));
+            for w in &config.warnings {
+                assert!(!w.chars().any(char::is_control), "warning with control characters: {w:?}");
+            }
             for slot in &config.slots {
                 assert!(slot.api_socket < config.api_sockets.len());
             }

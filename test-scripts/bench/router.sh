@@ -10,6 +10,8 @@
 #      through the router (the server gets the socket itself) vs through socat and haproxy
 #      relays. Goal >= 3x.
 #   3. added latency per connection: wrk's p50 and p99 at 1 client, router minus direct.
+#   4. bulk throughput through `socketbox-relay` (receiving from the router over A, relaying
+#      to TCP) vs the socat relay. Goal >= 1x.
 # Knobs: BENCH_ROUTER_REPS (5), BENCH_ROUTER_SECS (3), BENCH_ROUTER_MB (2000), BENCH_ROUTER_WORKERS (1).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -98,9 +100,12 @@ listen relay
   server s 127.0.0.1:$PS
 CONF
 start haproxy -db -f "$W/ha.cfg"; wait_port "$PHA"
+ln -sf "$SB" "$W/socketbox-relay"
+start "$W/socketbox-relay" -s "$W/relay.sock" -c ::ffff:127.0.0.1 -p "$PS"; wait_sock "$W/relay.sock"
+PSR=$(free); start "$SB" -l 127.0.0.1 -p "$PSR" -S "$W/relay.sock" --workers "$WORKERS" --log-level warn; wait_port "$PSR"
 for rep in $(seq "$REPS"); do
-    for v in router socat haproxy direct; do
-        case $v in router) port=$PRB ;; socat) port=$PSO ;; haproxy) port=$PHA ;; direct) port=$PS ;; esac
+    for v in router socat haproxy direct sbrelay; do
+        case $v in router) port=$PRB ;; socat) port=$PSO ;; haproxy) port=$PHA ;; direct) port=$PS ;; sbrelay) port=$PSR ;; esac
         x=$("$W/sbserve" bulk 127.0.0.1 "$port" "$MB" | sed -n 's/^mbps=//p')
         say "rep $rep bulk $v: ${x:-failed} MB/s"
         R[bulk.$v]+="${x:-nan} "
@@ -123,6 +128,8 @@ met() { awk -v r="$1" -v g="$2" 'BEGIN { print (r + 0 >= g) ? "yes" : "NO" }'; }
         printf '%-44s %12s %12s %8s %6s %4s\n' "bulk MB/s, one connection ($v relay vs router)" "$b" "$rb" "$q" ">=3" "$(met "$q" 3)"
     done
     printf '%-44s %12s %12s\n' "bulk MB/s, direct (information)" "$(m bulk.direct)" "$rb"
+    b=$(m bulk.socat); r=$(m bulk.sbrelay); q=$(ratio "$r" "$b")
+    printf '%-44s %12s %12s %8s %6s %4s\n' "bulk MB/s, socketbox-relay (socat vs ours)" "$b" "$r" "$q" ">=1" "$(met "$q" 1)"
     for p in p50 p99; do
         d=$(m direct.1.$p); r=$(m router.1.$p)
         printf '%-44s %12s %12s %8s\n' "latency $p us, 1 client (direct, router; added)" "$d" "$r" "$(awk -v a="$r" -v b="$d" 'BEGIN { printf "+%.0f", a - b }')"

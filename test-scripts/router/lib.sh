@@ -43,3 +43,9 @@ make_netns() {
     ip -n "$NS" link set lo up || fail "lo up in $NS"
     IN_NS=(ip netns exec "$NS")
 }
+
+# wait_socket PATH [TIMEOUT] [PID]: a socket file exists at PATH (an A receiver bound).
+wait_socket() {
+    _wait_until "${2:-10}" "${3:-}" test -S "$1"
+    _wait_report $? "waiting for a socket at $1" "${3:-}"
+}

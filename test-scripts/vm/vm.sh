@@ -22,8 +22,22 @@ vm_setup() {
     VM_KREL=$(cat "$VM_CACHE/kernel/release")
 }
 
+# Host folders the guest's fresh /tmp and /run would hide: the checkout and the library's folder
+# when they live there (a clone under /tmp), bound back by the guest's init (vmkeep=).
+vm_keep_dirs() {
+    local d out=
+    for d in "$REPO_ROOT" "$(dirname "$SOCKSWAP_LIB")" "$(dirname "$SOCKSWAP_BIN")"; do
+        d=$(cd "$d" 2>/dev/null && pwd) || continue
+        case $d in /tmp/*|/run/*) ;; *) continue ;; esac
+        case $d in *[[:space:],]*) fail "cannot share $d with the guest (blank or comma in the path)"; return 1 ;; esac
+        case ",$out," in *",$d,"*) ;; *) out=${out:+$out,}$d ;; esac
+    done
+    echo "$out"
+}
+
 vm_start() { # GUEST_SCRIPT
-    local script=$1 deadline
+    local script=$1 deadline keep
+    keep=$(vm_keep_dirs) || return 1
     [ -n "${VM_CACHE:-}" ] || vm_setup || return 1
     bg vhost "$VHOST" --guest-cid "$VM_CID" --tx-buffer-size 16384 \
         --socket "$VM_RUN/vhost-user.sock" --uds-path "$VM_RUN/vm.vsock"
@@ -39,7 +53,7 @@ vm_start() { # GUEST_SCRIPT
         -object memory-backend-memfd,id=mem,size=512M,share=on -machine memory-backend=mem \
         -nodefaults -display none -no-reboot -serial "file:$T/console.log" \
         -kernel "$VM_CACHE/kernel/vmlinuz" -initrd "$VM_CACHE/initrd.cpio.gz" \
-        -append "console=ttyS0 quiet panic=-1 vmwork=$VM_WORK vmcmd=$script" \
+        -append "console=ttyS0 quiet panic=-1 vmwork=$VM_WORK vmcmd=$script${keep:+ vmkeep=$keep}" \
         -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
         -virtfs "local,path=$VM_WORK,mount_tag=work,security_model=none,multidevs=remap" \
         -chardev "socket,id=vsk,path=$VM_RUN/vhost-user.sock" -device vhost-user-vsock-pci,chardev=vsk

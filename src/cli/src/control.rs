@@ -15,20 +15,25 @@ pub enum ControlCmd {
     ///
     /// Put it where the socket file would be, e.g. $UNSOCK_DIR/8080.sock: a program under the
     /// shim that binds or connects to port 8080 then uses the destination it names.
+    #[command(group(clap::ArgGroup::new("destination").required(true).multiple(false)))]
     Write {
         /// The file to write.
         file: PathBuf,
         /// AF_VSOCK destination: CID (number, any, host, local, hypervisor, -1) and port.
-        #[arg(
-            long,
-            value_name = "CID:PORT",
-            conflicts_with = "hybrid",
-            required_unless_present = "hybrid"
-        )]
+        #[arg(long, value_name = "CID:PORT", group = "destination")]
         vsock: Option<String>,
         /// Firecracker-style hybrid vsock: the VMM's Unix socket and the guest port.
-        #[arg(long, value_name = "PATH:PORT")]
+        #[arg(long, value_name = "PATH:PORT", group = "destination")]
         hybrid: Option<String>,
+        /// AF_TIPC destination, the five values of a struct sockaddr_tipc as unsock takes them:
+        /// address type (1 service range, 2 service, 3 socket), scope (2 cluster, 3 node),
+        /// then type, lower, upper — e.g. 2:2:128:99:0 (service 128, instance 99).
+        #[arg(
+            long,
+            value_name = "ADDRTYPE:SCOPE:TYPE:LOWER:UPPER",
+            group = "destination"
+        )]
+        tipc: Option<String>,
         /// A socket option for the replacement socket (at most 4): LEVEL:NAME:VALUE, e.g.
         /// socket:SO_RCVBUF:262144 or socket:SO_RCVTIMEO:2.5 (seconds) or 1:8:65536.
         #[arg(long = "sockopt", value_name = "LEVEL:NAME:VALUE")]
@@ -52,15 +57,17 @@ pub fn run(cmd: ControlCmd) -> Result<ExitCode, String> {
             file,
             vsock,
             hybrid,
+            tipc,
             sockopts,
             force,
         } => {
-            let mut cf = match (vsock, hybrid) {
-                (Some(v), None) => {
+            let mut cf = match (vsock, hybrid, tipc) {
+                (None, None, Some(t)) => parse_tipc(&t)?,
+                (Some(v), None, None) => {
                     let (cid, port) = parse_vsock(&v)?;
                     ControlFile::vsock(cid, port)
                 }
-                (None, Some(h)) => {
+                (None, Some(h), None) => {
                     let (path, port) = h
                         .rsplit_once(':')
                         .ok_or_else(|| format!("--hybrid '{h}': expected PATH:PORT"))?;
@@ -75,7 +82,7 @@ pub fn run(cmd: ControlCmd) -> Result<ExitCode, String> {
                         )
                     })?
                 }
-                _ => return Err("give exactly one of --vsock or --hybrid".into()),
+                _ => return Err("give exactly one of --vsock, --hybrid or --tipc".into()),
             };
             for o in &sockopts {
                 let p = parse_sockopt(o)?;
@@ -130,14 +137,31 @@ fn parse_vsock(v: &str) -> Result<(u32, u32), String> {
     let (cid, port) = v
         .rsplit_once(':')
         .ok_or_else(|| format!("--vsock '{v}': expected CID:PORT"))?;
-    let cid = match cid {
-        "any" | "-1" => u32::MAX,
-        "hypervisor" => 0,
-        "local" => 1,
-        "host" => 2,
-        n => parse_u32(n, "--vsock CID")?,
-    };
+    let cid = sockswap_core::control::parse_vsock_cid(cid).ok_or_else(|| {
+        format!("--vsock CID '{cid}': expected a number, -1, any, host, local or hypervisor")
+    })?;
     Ok((cid, parse_u32(port, "--vsock port")?))
+}
+
+fn parse_tipc(t: &str) -> Result<ControlFile, String> {
+    let parts: Vec<&str> = t.split(':').collect();
+    let [addrtype, scope, ty, lower, upper] = parts[..] else {
+        return Err(format!(
+            "--tipc '{t}': expected ADDRTYPE:SCOPE:TYPE:LOWER:UPPER, e.g. 2:2:128:99:0"
+        ));
+    };
+    let small = |s: &str, what: &str| {
+        s.trim()
+            .parse::<u8>()
+            .map_err(|_| format!("--tipc {what} '{s}': expected a number 0-255"))
+    };
+    Ok(ControlFile::tipc(
+        small(addrtype, "address type")?,
+        small(scope, "scope")?,
+        parse_u32(ty, "--tipc type")?,
+        parse_u32(lower, "--tipc lower")?,
+        parse_u32(upper, "--tipc upper")?,
+    ))
 }
 
 fn parse_sockopt(o: &str) -> Result<Param, String> {

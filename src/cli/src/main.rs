@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::ffi::{CString, OsString};
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -10,11 +11,10 @@ use std::process::{Command, ExitCode};
 use clap::{Args, Parser, Subcommand};
 
 mod control;
+mod ip2unix;
 mod manual;
 mod seccomp;
-use sockswap_core::config::{
-    parse_rule_file, parse_rule_list, rules_to_env, LOG_VAR, RULES_FILE_VAR, RULES_VAR,
-};
+use sockswap_core::config::{parse_rules, rules_to_env, LOG_VAR, RULES_FILE_VAR, RULES_VAR};
 use sockswap_core::rule::{first_match, Action, Direction, Query, QueryTarget, SockType};
 use sockswap_core::template::Fill;
 use sockswap_core::{Config, UnixName};
@@ -43,9 +43,18 @@ enum Cmd {
         rules: RuleArgs,
         #[command(flatten)]
         unsock: UnsockArgs,
+        /// Validate the rules and exit without running anything (as ip2unix -c).
+        #[arg(short = 'c', long = "check")]
+        check_only: bool,
+        /// Print the rules in force, in sockswap's rule syntax (stdout with -c, else stderr).
+        #[arg(short = 'p', long = "print")]
+        print: bool,
         /// Log level inside the program (off, error, warn, info, debug, trace).
         #[arg(long, value_name = "LEVEL")]
         log: Option<String>,
+        /// More log output inside the program: -v info, -vv debug, -vvv trace (as ip2unix -v).
+        #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count, conflicts_with = "log")]
+        verbose: u8,
         /// The library to preload (default: found next to this program, or $SOCKSWAP_LIB).
         #[arg(long, value_name = "PATH")]
         lib: Option<PathBuf>,
@@ -59,7 +68,7 @@ enum Cmd {
         allow_bypass: bool,
         /// The program and its arguments.
         #[arg(
-            required = true,
+            required_unless_present = "check_only",
             trailing_var_arg = true,
             allow_hyphen_values = true,
             value_name = "PROGRAM"
@@ -87,7 +96,7 @@ enum Cmd {
         #[arg(value_name = "in|out|tcp|udp")]
         filters: Vec<String>,
     },
-    /// Write or explain unsock control files (AF_VSOCK / hybrid-vsock destinations).
+    /// Write or explain unsock control files (AF_VSOCK, hybrid-vsock and AF_TIPC destinations).
     Control {
         #[command(subcommand)]
         cmd: control::ControlCmd,
@@ -114,14 +123,61 @@ enum Backend {
     Auto,
 }
 
+/// Rules on the command line: -r first, then each -f file, then -F. They replace any
+/// SOCKSWAP_RULES / SOCKSWAP_RULES_FILE inherited from the environment.
 #[derive(Args)]
 struct RuleArgs {
     /// A rule (repeatable), e.g. in,tcp,port=8080,path=/run/app.sock
     #[arg(short = 'r', long = "rule", value_name = "RULE")]
     rules: Vec<String>,
-    /// A file of rules, one per line.
-    #[arg(short = 'f', long = "rules-file", value_name = "FILE")]
-    file: Option<PathBuf>,
+    /// A file of rules (repeatable): one per line, or ip2unix's YAML/JSON list of rule objects.
+    // ip2unix's long name `file` is a hidden alias: the man page lists only visible names.
+    #[arg(short = 'f', long = "rules-file", alias = "file", value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// ip2unix's rules as YAML/JSON text: a list of rule objects.
+    #[arg(short = 'F', long = "rules-data", value_name = "YAML")]
+    data: Option<String>,
+}
+
+impl RuleArgs {
+    /// The rules given on the command line, relative `path=` made absolute; None if none given.
+    fn parse(&self) -> Result<Option<Vec<sockswap_core::Rule>>, Fail> {
+        if self.rules.is_empty() && self.files.is_empty() && self.data.is_none() {
+            return Ok(None);
+        }
+        let mut parsed = Vec::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            let rules = parse_rules(r).map_err(|e| Fail(format!("-r #{}: {e}", i + 1)))?;
+            if rules.is_empty() {
+                return Err(Fail(format!("-r #{}: empty rule '{r}'", i + 1)));
+            }
+            parsed.extend(rules);
+        }
+        for f in &self.files {
+            let name = f.display().to_string();
+            let text = read_rules_file(f).map_err(|e| Fail(format!("-f {name}: {e}")))?;
+            match ip2unix::rules_if_yaml_list(&text, &name) {
+                Some(rules) => parsed.extend(rules.map_err(Fail)?),
+                None => {
+                    parsed.extend(parse_rules(&text).map_err(|e| Fail(format!("{name}: {e}")))?)
+                }
+            }
+        }
+        if let Some(data) = &self.data {
+            parsed.extend(ip2unix::rules_from_yaml(data, "-F").map_err(Fail)?);
+        }
+        let cwd = std::env::current_dir()?;
+        let cwd = cwd.to_string_lossy();
+        let parsed = parsed
+            .into_iter()
+            .map(|r| {
+                let text = r.to_string();
+                r.with_absolute_path(&cwd)
+                    .map_err(|e| Fail(format!("rule '{text}' in {cwd}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some(parsed))
+    }
 }
 
 /// unsock's variables as options.
@@ -165,19 +221,9 @@ impl<E: std::fmt::Display> From<E> for Fail {
 /// The environment the program will get: ours, with the command line's rules laid over it.
 fn environment(rules: &RuleArgs, unsock: &UnsockArgs) -> Result<HashMap<String, String>, Fail> {
     let mut env: HashMap<String, String> = std::env::vars().collect();
-    if !rules.rules.is_empty() {
-        let mut parsed = Vec::new();
-        for (i, r) in rules.rules.iter().enumerate() {
-            let list = parse_rule_list(r).map_err(|e| Fail(format!("-r #{}: {e}", i + 1)))?;
-            parsed.extend(list);
-        }
+    if let Some(parsed) = rules.parse()? {
         env.insert(RULES_VAR.into(), rules_to_env(&parsed));
-    }
-    if let Some(f) = &rules.file {
-        let abs = std::path::absolute(f).map_err(|e| Fail(format!("-f {}: {e}", f.display())))?;
-        let text = read_rules_file(&abs).map_err(|e| Fail(format!("-f {}: {e}", f.display())))?;
-        parse_rule_file(&text).map_err(|e| Fail(format!("{}: {e}", f.display())))?;
-        env.insert(RULES_FILE_VAR.into(), abs.to_string_lossy().into_owned());
+        env.remove(RULES_FILE_VAR);
     }
     let mut set = |k: &str, v: &Option<String>| {
         if let Some(v) = v {
@@ -202,10 +248,27 @@ fn environment(rules: &RuleArgs, unsock: &UnsockArgs) -> Result<HashMap<String, 
 }
 
 fn load(env: &HashMap<String, String>) -> Result<Config, Fail> {
-    Config::from_env(&|k| env.get(k).cloned(), &|p| {
-        read_rules_file(std::path::Path::new(p))
-    })
+    Config::from_env_and_dirs(
+        &|k| env.get(k).cloned(),
+        &|p| read_rules_file(std::path::Path::new(p)),
+        &read_lookup_dir,
+    )
     .map_err(Fail::from)
+}
+
+/// socketbox-preload's lookup files (`skbox_dir_*`) in `dir`, as the library reads them.
+fn read_lookup_dir(dir: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| io_reason(&e))? {
+        let entry = entry.map_err(|e| io_reason(&e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(sockswap_core::skbox::LOOKUP_PREFIX) {
+            let bytes =
+                std::fs::read(entry.path()).map_err(|e| format!("{name}: {}", io_reason(&e)))?;
+            files.push((name, bytes));
+        }
+    }
+    Ok(files)
 }
 
 /// A rules file, read as the library reads it: without blocking on a FIFO that has no writer
@@ -321,10 +384,18 @@ fn resolve_program(prog: &std::ffi::OsStr) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// ip2unix's -c, -p and -v of `sockswap run`.
+struct Shown {
+    check_only: bool,
+    print: bool,
+    verbose: u8,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn run(
     rules: RuleArgs,
     unsock: UnsockArgs,
+    shown: Shown,
     log: Option<String>,
     lib: Option<PathBuf>,
     backend: Backend,
@@ -332,10 +403,26 @@ fn run(
     program: Vec<OsString>,
 ) -> Result<ExitCode, Fail> {
     let mut env = environment(&rules, &unsock)?;
-    if let Some(level) = &log {
+    let level = match shown.verbose {
+        0 => log,
+        1 => Some("info".into()),
+        2 => Some("debug".into()),
+        _ => Some("trace".into()),
+    };
+    if let Some(level) = &level {
         env.insert(LOG_VAR.into(), level.clone());
     }
     let cfg = load(&env)?; // the program must not start with rules the library would refuse
+    if shown.print {
+        if shown.check_only {
+            describe(&cfg, &mut std::io::stdout().lock())?;
+        } else {
+            describe(&cfg, &mut std::io::stderr().lock())?;
+        }
+    }
+    if shown.check_only {
+        return Ok(ExitCode::SUCCESS);
+    }
     let (prog, _) = program
         .split_first()
         .ok_or_else(|| Fail("no program given".into()))?;
@@ -482,23 +569,29 @@ fn run_seccomp(
     }
 }
 
-fn check(rules: RuleArgs, unsock: UnsockArgs) -> Result<ExitCode, Fail> {
-    let cfg = load(&environment(&rules, &unsock)?)?;
+/// The configuration in force, rules in their own syntax (what `check` and `run -p` print).
+fn describe(cfg: &Config, out: &mut dyn Write) -> std::io::Result<()> {
     if cfg.rules.is_empty() {
-        println!("no rules: every socket stays TCP/IP");
+        writeln!(out, "no rules: every socket stays TCP/IP")?;
     }
     for (i, r) in cfg.rules.iter().enumerate() {
-        println!("{}: {r}", i + 1);
+        writeln!(out, "{}: {r}", i + 1)?;
     }
     if cfg.block_inet6 {
-        println!("socket(AF_INET6) fails with EAFNOSUPPORT");
+        writeln!(out, "socket(AF_INET6) fails with EAFNOSUPPORT")?;
     }
     if let Some(a) = cfg.accept_convert {
-        println!("addresses of other families are reported as {a}");
+        writeln!(out, "addresses of other families are reported as {a}")?;
     }
     if let Some(a) = cfg.accept_convert_vsock {
-        println!("AF_VSOCK addresses are reported as {a}");
+        writeln!(out, "AF_VSOCK addresses are reported as {a}")?;
     }
+    Ok(())
+}
+
+fn check(rules: RuleArgs, unsock: UnsockArgs) -> Result<ExitCode, Fail> {
+    let cfg = load(&environment(&rules, &unsock)?)?;
+    describe(&cfg, &mut std::io::stdout().lock())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -637,12 +730,28 @@ fn main() -> ExitCode {
         Cmd::Run {
             rules,
             unsock,
+            check_only,
+            print,
+            log,
+            verbose,
+            lib,
+            backend,
+            allow_bypass,
+            program,
+        } => run(
+            rules,
+            unsock,
+            Shown {
+                check_only,
+                print,
+                verbose,
+            },
             log,
             lib,
             backend,
             allow_bypass,
             program,
-        } => run(rules, unsock, log, lib, backend, allow_bypass, program),
+        ),
         Cmd::Check { rules, unsock } => check(rules, unsock),
         Cmd::Explain {
             rules,

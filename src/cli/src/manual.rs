@@ -20,10 +20,13 @@ The whole language is in \fBsockswap\-rules\fR(5).
 .SH ENVIRONMENT
 .TP
 \fBSOCKSWAP_RULES\fR
-Rules separated by \fB;\fR or newlines; \fBrun\fR sets it from \fB\-r\fR.
+Rules separated by \fB;\fR or newlines; \fB#\fR after a blank starts a comment.
+\fBrun\fR sets it from \fB\-r\fR, \fB\-f\fR and \fB\-F\fR (ip2unix's YAML/JSON rule lists are
+translated to this syntax), replacing the inherited \fBSOCKSWAP_RULES\fR and
+\fBSOCKSWAP_RULES_FILE\fR.
 .TP
 \fBSOCKSWAP_RULES_FILE\fR
-A file of rules, one per line; \fBrun\fR passes \fB\-f\fR as an absolute path.
+A file of rules in the same grammar.
 .TP
 \fBSOCKSWAP_LOG\fR
 What the library writes to stderr: off, error, warn (default), info, debug, trace.
@@ -40,7 +43,7 @@ program cannot be executed and 127 when it is not found.
 A program started with an invalid configuration in its environment (set by hand rather than
 through \fBsockswap run\fR) is stopped by the library before \fBmain\fR with status \fB121\fR and
 one line on stderr naming the variable and the token.
-\fBcheck\fR and \fBexplain\fR exit 0 when the rules are valid, 2 otherwise.
+\fBcheck\fR, \fBrun \-c\fR and \fBexplain\fR exit 0 when the rules are valid, 2 otherwise.
 .SH EXAMPLES
 Serve a TCP program on a Unix socket (the port never opens):
 .PP
@@ -55,6 +58,14 @@ Point a TCP client at a Unix socket:
 .nf
 .RS
 sockswap run \-r 'out,addr=127.0.0.1,port=6379,path=/run/redis/redis.sock' \-\- my\-app
+.RE
+.fi
+.PP
+Run with ip2unix's rules and rule files unchanged (\fB\-c\fR checks, \fB\-p\fR prints them in sockswap's syntax):
+.PP
+.nf
+.RS
+sockswap run \-r systemd \-r reject=EPERM \-f rules.yaml \-p \-\- ./server
 .RE
 .fi
 .PP

@@ -5,7 +5,10 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use crate::rule::{split_unescaped, Rule};
-use crate::unsock;
+use crate::{skbox, unsock, xsocket};
+
+/// Lists a directory's socketbox-preload lookup files (`skbox_dir_*`) with their contents.
+pub type ReadLookupDir<'a> = &'a dyn Fn(&str) -> Result<Vec<(String, Vec<u8>)>, String>;
 
 /// The rule-list variable.
 pub const RULES_VAR: &str = "SOCKSWAP_RULES";
@@ -87,14 +90,22 @@ pub struct Config {
     pub accept_convert_vsock: Option<SocketAddr>,
     /// Directories to create (mode 0755) before the program runs.
     pub create_dirs: Vec<String>,
+    /// SKBOX_BLOCK_LISTEN_EMPTY_ADDR: `listen` on a TCP socket without a port fails (EINVAL).
+    pub block_listen_unbound: bool,
+    /// SKBOX_GETPEERNAME_PROTECTION: zero name buffers first (1: IP-sized ones, 2: all).
+    pub name_protection: u8,
+    /// SKBOX_SCHED_YIELD: every 7th accept on a socketbox listener yields first.
+    pub sched_yield: bool,
 }
 
 impl Config {
-    /// Reads `SOCKSWAP_RULES`, `SOCKSWAP_RULES_FILE` (through `read_file`), `SOCKSWAP_LOG` and
-    /// the UNSOCK_* variables.
-    pub fn from_env(
+    /// Reads `SOCKSWAP_RULES`, `SOCKSWAP_RULES_FILE` (through `read_file`), `SOCKSWAP_LOG`,
+    /// the UNSOCK_* variables, the SKBOX_* variables (socketbox-preload's lookup files through
+    /// `read_dir`) and xsocket's XBIND/XSOCKET.
+    pub fn from_env_and_dirs(
         get: &dyn Fn(&str) -> Option<String>,
         read_file: &dyn Fn(&str) -> Result<String, String>,
+        read_dir: ReadLookupDir<'_>,
     ) -> Result<Config, ConfigError> {
         let log = match get(LOG_VAR).filter(|s| !s.is_empty()) {
             None => LogLevel::Warn,
@@ -105,7 +116,7 @@ impl Config {
         };
         let mut rules = Vec::new();
         if let Some(text) = get(RULES_VAR) {
-            rules.extend(parse_rule_list(&text).map_err(|message| ConfigError {
+            rules.extend(parse_rules(&text).map_err(|message| ConfigError {
                 var: RULES_VAR,
                 message,
             })?);
@@ -115,7 +126,7 @@ impl Config {
                 var: RULES_FILE_VAR,
                 message: format!("cannot read '{path}': {e}"),
             })?;
-            rules.extend(parse_rule_file(&text).map_err(|m| ConfigError {
+            rules.extend(parse_rules(&text).map_err(|m| ConfigError {
                 var: RULES_FILE_VAR,
                 message: format!("{path}: {m}"),
             })?);
@@ -127,6 +138,9 @@ impl Config {
             accept_convert: None,
             accept_convert_vsock: None,
             create_dirs: Vec::new(),
+            block_listen_unbound: false,
+            name_protection: 0,
+            sched_yield: false,
         };
         if let Some(u) = unsock::from_env(get)? {
             config.rules.extend(u.rules);
@@ -135,7 +149,24 @@ impl Config {
             config.accept_convert_vsock = u.accept_convert_vsock;
             config.create_dirs.extend(u.dir);
         }
+        if let Some(sb) = skbox::from_env(get, read_dir)? {
+            config.rules.extend(sb.rules);
+            config.block_listen_unbound = sb.block_listen_unbound;
+            config.name_protection = sb.name_protection;
+            config.sched_yield = sb.sched_yield;
+        }
+        config.rules.extend(xsocket::from_env(get)?);
         Ok(config)
+    }
+
+    /// `from_env_and_dirs` where no directory can be listed (SKBOX_DIRECTORY_ROOT is refused).
+    pub fn from_env(
+        get: &dyn Fn(&str) -> Option<String>,
+        read_file: &dyn Fn(&str) -> Result<String, String>,
+    ) -> Result<Config, ConfigError> {
+        Config::from_env_and_dirs(get, read_file, &|_| {
+            Err("directories cannot be listed here".into())
+        })
     }
 
     /// Does any rule look at Unix-socket calls (`from-unix`, `from-abstract`)?
@@ -144,22 +175,56 @@ impl Config {
     }
 }
 
-/// Parses rules separated by `;` or newlines; errors say `rule N: …`.
-pub fn parse_rule_list(text: &str) -> Result<Vec<Rule>, String> {
-    split_unescaped(text, b";\n")
-        .filter(|r| !r.trim().is_empty())
-        .enumerate()
-        .map(|(i, r)| Rule::parse(r).map_err(|e| format!("rule {}: {e}", i + 1)))
-        .collect()
+/// The one rule-list grammar, shared by `SOCKSWAP_RULES`, `SOCKSWAP_RULES_FILE` and `sockswap -r/-f`:
+/// rules are separated by `;` or newlines; a `#` at the start of a line or rule, or after a blank
+/// (space or tab), starts a comment that runs to the end of the line; blank rules are skipped;
+/// `\;`, `\,`, `\#` and `\\` are a literal `;`, `,`, `#` and `\`. Errors say `rule N: …` for
+/// one-line text and `line N: …` for text of several lines.
+pub fn parse_rules(text: &str) -> Result<Vec<Rule>, String> {
+    let several_lines = text.trim_end().contains('\n');
+    let mut rules = Vec::new();
+    for (line_no, line) in text.split('\n').enumerate() {
+        for piece in split_unescaped(strip_comment(line), b";") {
+            if piece.trim().is_empty() {
+                continue;
+            }
+            let rule = Rule::parse(piece).map_err(|e| {
+                if several_lines {
+                    format!("line {}: {e}", line_no + 1)
+                } else {
+                    format!("rule {}: {e}", rules.len() + 1)
+                }
+            })?;
+            rules.push(rule);
+        }
+    }
+    Ok(rules)
 }
 
-/// Parses a rule file: one rule per line, `#` comments, blank lines; errors say `line N: …`.
+/// `SOCKSWAP_RULES`'s text: the one grammar of [`parse_rules`] (kept as a name for callers and
+/// fuzz targets that read the variable).
+pub fn parse_rule_list(text: &str) -> Result<Vec<Rule>, String> {
+    parse_rules(text)
+}
+
+/// A rules file's text: the same grammar as the variable, [`parse_rules`].
 pub fn parse_rule_file(text: &str) -> Result<Vec<Rule>, String> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .map(|(i, l)| Rule::parse(l).map_err(|e| format!("line {}: {e}", i + 1)))
-        .collect()
+    parse_rules(text)
+}
+
+/// The line without its comment: from the first unescaped `#` that starts the line or a rule
+/// (after `;`) or follows a blank.
+fn strip_comment(line: &str) -> &str {
+    let bytes = line.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'#' if i == 0 || matches!(bytes[i - 1], b' ' | b'\t' | b';') => return &line[..i],
+            _ => i += 1,
+        }
+    }
+    line
 }
 
 /// The value of `SOCKSWAP_RULES` that means these rules (what the CLI exports).
@@ -244,7 +309,39 @@ mod tests {
 
     #[test]
     fn env_roundtrip() {
-        let rules = parse_rule_list(r"in,path=/a\;b;out,addr=::1,reject=ECONNREFUSED").unwrap();
-        assert_eq!(parse_rule_list(&rules_to_env(&rules)).unwrap(), rules);
+        let rules = parse_rules(r"in,path=/a\;b\#c;out,addr=::1,reject=ECONNREFUSED").unwrap();
+        assert_eq!(parse_rules(&rules_to_env(&rules)).unwrap(), rules);
+    }
+
+    #[test]
+    fn one_grammar_for_variable_and_file() {
+        let p =
+            |t: &str| parse_rules(t).map(|r| r.iter().map(|r| r.to_string()).collect::<Vec<_>>());
+        let want = vec!["path=/run/x.sock".to_string(), "in,ignore".to_string()];
+        // comments after a blank, `;` and newlines separate, the same on one line or several
+        assert_eq!(
+            p("path=/run/x.sock  # comment;not a rule\nin,ignore").unwrap(),
+            want
+        );
+        assert_eq!(
+            p("path=/run/x.sock\t# c\n# whole line\n\n  in,ignore # c").unwrap(),
+            want
+        );
+        assert_eq!(p("path=/run/x.sock;in,ignore").unwrap(), want);
+        assert_eq!(p("path=/run/x.sock;# c\nin,ignore").unwrap(), want);
+        assert_eq!(p("path=/run/x.sock;\n;in,ignore;").unwrap(), want);
+        // `#` inside a word is text; escaped it is text anywhere
+        assert_eq!(p("path=/run/a#b").unwrap(), vec!["path=/run/a\\#b"]);
+        assert_eq!(p("path=/run/a\\ \\#b").unwrap(), vec!["path=/run/a \\#b"]);
+        assert_eq!(p("# only a comment").unwrap(), Vec::<String>::new());
+        // errors: rule N on one line, line N over several
+        assert_eq!(
+            p("in,ignore;bogus").unwrap_err(),
+            "rule 2: unknown option 'bogus'"
+        );
+        assert_eq!(
+            p("in,ignore\n# c\nin,ignore;bogus\n").unwrap_err(),
+            "line 3: unknown option 'bogus'"
+        );
     }
 }

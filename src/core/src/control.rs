@@ -53,6 +53,9 @@ const AF_VSOCK: u16 = 40;
 pub const SOCKADDR_VM_LEN: usize = 16;
 /// `sizeof(struct sockaddr_un)`.
 pub const SOCKADDR_UN_LEN: usize = 110;
+const AF_TIPC: u16 = 30;
+/// `sizeof(struct sockaddr_tipc)`.
+pub const SOCKADDR_TIPC_LEN: usize = 16;
 const SOL_TIPC: u32 = 271;
 const TIPC_GROUP_JOIN: u32 = 135;
 
@@ -238,6 +241,20 @@ impl ControlFile {
         Some(f)
     }
 
+    /// A direct AF_TIPC file: `struct sockaddr_tipc` with the five values unsock's tool takes
+    /// (the meaning of `ty`, `lower`, `upper` depends on `addrtype`).
+    pub fn tipc(addrtype: u8, scope: u8, ty: u32, lower: u32, upper: u32) -> ControlFile {
+        let mut f = ControlFile::empty();
+        f.dest[0..2].copy_from_slice(&AF_TIPC.to_le_bytes());
+        f.dest[2] = addrtype;
+        f.dest[3] = scope;
+        f.dest[4..8].copy_from_slice(&ty.to_le_bytes());
+        f.dest[8..12].copy_from_slice(&lower.to_le_bytes());
+        f.dest[12..16].copy_from_slice(&upper.to_le_bytes());
+        f.dest_len = SOCKADDR_TIPC_LEN as u32;
+        f
+    }
+
     /// Adds a parameter in the first free place; false when all four are used.
     pub fn add_param(&mut self, p: Param) -> bool {
         match self.params.iter_mut().find(|q| !q.is_set()) {
@@ -346,6 +363,18 @@ impl ControlFile {
     }
 }
 
+/// A vsock CID as users write it: a number, `-1` or `any`, `hypervisor` (0), `local` (1),
+/// `host` (2).
+pub fn parse_vsock_cid(text: &str) -> Option<u32> {
+    Some(match text.trim() {
+        "any" | "-1" => u32::MAX,
+        "hypervisor" => 0,
+        "local" => 1,
+        "host" => 2,
+        n => n.parse().ok()?,
+    })
+}
+
 /// The path inside a sockaddr_un's bytes (up to the first NUL).
 pub fn sockaddr_un_path(sa: &[u8]) -> &[u8] {
     let path = sa.get(2..).unwrap_or(&[]);
@@ -405,6 +434,15 @@ impl fmt::Display for ControlFile {
                     };
                     writeln!(f, "AF_VSOCK: CID {cid}, port {port} (bind: listen there; connect: connect there)")?
                 }
+                None if family == AF_TIPC && sockaddr.len() >= SOCKADDR_TIPC_LEN => writeln!(
+                    f,
+                    "AF_TIPC: addrtype {}, scope {}, type {}, lower {}, upper {}",
+                    sockaddr[2],
+                    sockaddr[3],
+                    u32_at(sockaddr, 4),
+                    u32_at(sockaddr, 8),
+                    u32_at(sockaddr, 12)
+                )?,
                 None => writeln!(
                     f,
                     "direct: a socket of address family {family}, sockaddr of {} bytes",

@@ -53,10 +53,11 @@ const NAMES: &[(&str, i32)] = &[
     ("ECANCELED", libc::ECANCELED),
 ];
 
-/// Parses `ECONNREFUSED`, `econnrefused` or `111`.
+/// Parses `ECONNREFUSED`, `econnrefused` or a number (`111`; any positive `int`, as ip2unix
+/// takes any: the shim sets `errno` itself, so numbers the kernel never uses are fine too).
 pub fn parse(text: &str) -> Option<i32> {
-    if let Ok(n) = text.parse::<i32>() {
-        return (1..4096).contains(&n).then_some(n);
+    if text.bytes().next().is_some_and(|b| b.is_ascii_digit()) {
+        return crate::rule::parse_decimal::<i32>(text).filter(|&n| n >= 1);
     }
     NAMES
         .iter()
@@ -82,6 +83,10 @@ mod tests {
         assert_eq!(parse("econnrefused"), Some(libc::ECONNREFUSED));
         assert_eq!(parse("111"), Some(111));
         assert_eq!(parse("0"), None);
+        assert_eq!(parse("9999"), Some(9999));
+        assert_eq!(parse("999999"), Some(999999));
+        assert_eq!(parse("0111"), None);
+        assert_eq!(parse("+111"), None);
         assert_eq!(parse("-3"), None);
         assert_eq!(parse("EFOO"), None);
         assert_eq!(name(libc::EACCES), Some("EACCES"));

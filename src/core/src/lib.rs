@@ -17,10 +17,22 @@ pub mod glob;
 pub mod inherit;
 pub mod netns;
 pub mod rule;
+pub mod skbox;
 pub mod socketbox;
 pub mod template;
 pub mod unsock;
+pub mod xsocket;
 
 pub use addr::{IpEndpoint, UnixName};
 pub use config::{Config, ConfigError, LogLevel};
 pub use rule::{Action, Direction, Query, QueryTarget, Rule, SockType};
+
+/// An environment lookup over fixed pairs, for tests of the variable readers.
+#[cfg(test)]
+pub(crate) fn test_env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let map: std::collections::HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    move |k| map.get(k).cloned()
+}

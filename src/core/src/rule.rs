@@ -83,7 +83,7 @@ pub const VSOCK_CID_ANY: u32 = u32::MAX;
 /// `CID` (number, `any`, `hypervisor`, `local`, `host`) and an optional `:PORT`.
 fn parse_vsock(v: &str) -> Option<(u32, Option<u32>)> {
     let (cid, port) = match v.split_once(':') {
-        Some((c, p)) => (c, Some(p.parse::<u32>().ok()?)),
+        Some((c, p)) => (c, Some(parse_decimal::<u32>(p)?)),
         None => (v, None),
     };
     let cid = match cid {
@@ -91,7 +91,7 @@ fn parse_vsock(v: &str) -> Option<(u32, Option<u32>)> {
         "hypervisor" => 0,
         "local" => 1,
         "host" => 2,
-        n => n.parse::<u32>().ok()?,
+        n => parse_decimal::<u32>(n)?,
     };
     Some((cid, port))
 }
@@ -100,7 +100,7 @@ fn parse_vsock(v: &str) -> Option<(u32, Option<u32>)> {
 fn parse_hybrid(v: &str) -> Option<(&str, Option<u32>)> {
     match v.rsplit_once(':') {
         Some((path, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
-            Some((path, Some(p.parse().ok()?)))
+            Some((path, Some(parse_decimal(p)?)))
         }
         _ => Some((v, None)),
     }
@@ -194,6 +194,23 @@ impl Rule {
         self.from_unix.is_some() || self.from_abstract.is_some()
     }
 
+    /// The rule with a relative `path=` made absolute against `cwd` (as ip2unix does for `-r`), so
+    /// that a program which changes directory still finds its sockets.
+    pub fn with_absolute_path(mut self, cwd: &str) -> Result<Rule, String> {
+        if let Action::Path(t) = &self.action {
+            if !t.as_str().starts_with('/') {
+                let text = format!(
+                    "{}/{}",
+                    cwd.trim_end_matches('/').replace('%', "%%"),
+                    t.as_str()
+                );
+                let token = format!("path={}", escape(t.as_str()));
+                self.action = Action::Path(unix_template(&text, MAX_PATH_LEN, &token)?);
+            }
+        }
+        Ok(self)
+    }
+
     /// Parses one rule, e.g. `in,tcp,addr=127.0.0.1,port=8000-8099,path=/run/%p.sock`.
     pub fn parse(text: &str) -> Result<Rule, String> {
         let mut direction = None;
@@ -237,29 +254,24 @@ impl Rule {
                 Ok(())
             };
             match key {
+                // As in ip2unix, a later direction or type overrides an earlier one
+                // (`in,out` = `out`, `tcp,udp` = `udp`).
                 "in" | "out" => {
                     no_value(value)?;
-                    let d = if key == "in" {
+                    direction = Some(if key == "in" {
                         Direction::In
                     } else {
                         Direction::Out
-                    };
-                    if direction.is_some_and(|p| p != d) {
-                        return Err(format!("both 'in' and 'out': '{token}'"));
-                    }
-                    direction = Some(d);
+                    });
                 }
-                "tcp" | "udp" => {
+                // ip2unix's aliases: stream, dgram, datagram.
+                "tcp" | "udp" | "stream" | "dgram" | "datagram" => {
                     no_value(value)?;
-                    let t = if key == "tcp" {
+                    ty = Some(if key == "tcp" || key == "stream" {
                         SockType::Tcp
                     } else {
                         SockType::Udp
-                    };
-                    if ty.is_some_and(|p| p != t) {
-                        return Err(format!("both 'tcp' and 'udp': '{token}'"));
-                    }
-                    ty = Some(t);
+                    });
                 }
                 "addr" | "address" => {
                     let v = want_value(value)?;
@@ -267,26 +279,26 @@ impl Rule {
                 }
                 "port" => {
                     let v = want_value(value)?;
-                    ports = Some(parse_ports(&v).ok_or_else(|| format!("bad port in '{token}'"))?);
+                    ports = Some(parse_ports(&v).ok_or_else(|| {
+                        format!("bad port in '{token}' (N or A-B, decimal 0-65535 without sign or leading zeros, A <= B)")
+                    })?);
                 }
                 "from-unix" => from_unix = Some(want_value(value)?.into_bytes()),
                 "from-abstract" => from_abstract = Some(want_value(value)?.into_bytes()),
                 "path" => {
-                    let t = Template::parse(&want_value(value)?)
-                        .map_err(|e| format!("{e}: '{token}'"))?;
+                    let t = unix_template(&want_value(value)?, MAX_PATH_LEN, &token)?;
                     set_action(Action::Path(t))?;
                 }
                 "abstract" => {
-                    let t = Template::parse(&want_value(value)?)
-                        .map_err(|e| format!("{e}: '{token}'"))?;
+                    let t = unix_template(&want_value(value)?, MAX_ABSTRACT_LEN, &token)?;
                     set_action(Action::Abstract(t))?;
                 }
                 "reject" => {
                     let e = match value {
                         None => libc::EACCES,
-                        Some(v) => {
-                            errno::parse(v).ok_or_else(|| format!("unknown errno in '{token}'"))?
-                        }
+                        Some(v) => errno::parse(v).ok_or_else(|| {
+                            format!("unknown errno in '{token}' (a name like ECONNREFUSED, or a number from 1 without sign or leading zeros)")
+                        })?,
                     };
                     set_action(Action::Reject(e))?;
                 }
@@ -312,17 +324,17 @@ impl Rule {
                     set_action(Action::Vsock { cid, port })?;
                 }
                 "socketbox" => {
-                    let t = Template::parse(&want_value(value)?)
-                        .map_err(|e| format!("{e}: '{token}'"))?;
+                    let t = unix_template(&want_value(value)?, MAX_PATH_LEN, &token)?;
                     set_action(Action::SocketboxA(t))?;
                 }
                 "socketbox-b" => {
                     let v = want_value(value)?;
                     let (api, slot) = v
                         .rsplit_once(':')
-                        .and_then(|(a, s)| Some((a, s.parse::<u32>().ok()?)))
+                        .and_then(|(a, s)| Some((a, parse_decimal::<u32>(s)?)))
                         .filter(|(a, _)| !a.is_empty())
-                        .ok_or_else(|| format!("bad value in '{token}' (API-SOCKET-PATH:SLOT)"))?;
+                        .ok_or_else(|| format!("bad value in '{token}' (API-SOCKET-PATH:SLOT, SLOT decimal without sign or leading zeros)"))?;
+                    check_server_name(api, &token)?;
                     set_action(Action::SocketboxB {
                         api: api.to_owned(),
                         slot,
@@ -330,16 +342,14 @@ impl Rule {
                 }
                 "netns" => {
                     let v = want_value(value)?;
-                    if v.is_empty() || v.len() > 107 {
-                        return Err(format!("bad socket server path in '{token}'"));
-                    }
+                    check_server_name(&v, &token)?;
                     set_action(Action::Netns(v))?;
                 }
                 "hybrid-vsock" => {
                     let v = want_value(value)?;
                     let (path, port) = parse_hybrid(&v)
                         .ok_or_else(|| format!("bad port in '{token}' (PATH[:PORT])"))?;
-                    let path = Template::parse(path).map_err(|e| format!("{e}: '{token}'"))?;
+                    let path = unix_template(path, MAX_PATH_LEN, &token)?;
                     set_action(Action::HybridVsock { path, port })?;
                 }
                 "noremove" => {
@@ -348,10 +358,11 @@ impl Rule {
                 }
                 "mode" => {
                     let v = want_value(value)?;
-                    mode = Some(
-                        parse_mode(&v)
-                            .ok_or_else(|| format!("bad mode in '{token}' (octal, e.g. 0660)"))?,
-                    );
+                    mode = Some(parse_mode(&v).ok_or_else(|| {
+                        format!(
+                            "bad mode in '{token}' (octal digits only, at most 7777, e.g. 0660)"
+                        )
+                    })?);
                 }
                 _ => return Err(format!("unknown option '{token}'")),
             }
@@ -378,8 +389,13 @@ impl Rule {
         if action == Action::Blackhole && direction == Some(Direction::Out) {
             return Err("'blackhole' applies to incoming sockets only: use 'in'".into());
         }
-        if matches!(action, Action::Systemd(_)) && direction != Some(Direction::In) {
-            return Err("'systemd' applies to incoming sockets only: add 'in'".into());
+        // Socket activation only means something for a server: without a direction (as ip2unix
+        // writes it) the rule is an `in` rule.
+        if matches!(action, Action::Systemd(_)) {
+            if direction == Some(Direction::Out) {
+                return Err("'systemd' applies to incoming sockets only: use 'in'".into());
+            }
+            direction = Some(Direction::In);
         }
         if matches!(action, Action::SocketboxA(_) | Action::SocketboxB { .. })
             && direction != Some(Direction::In)
@@ -412,10 +428,53 @@ pub fn first_match<'r>(rules: &'r [Rule], q: &Query<'_>) -> Option<(usize, &'r R
     rules.iter().enumerate().find(|(_, r)| r.matches(q))
 }
 
+/// Longest filesystem path a `sockaddr_un` holds with its terminating NUL.
+pub const MAX_PATH_LEN: usize = crate::addr::SUN_PATH_LEN - 1;
+/// Longest abstract name (after the leading NUL).
+pub const MAX_ABSTRACT_LEN: usize = crate::addr::SUN_PATH_LEN - 1;
+
+/// A path/abstract template whose expansion can fit a `sockaddr_un`: a fixed name must fit now,
+/// a template's shortest expansion must fit (longer expansions are refused when they happen).
+fn unix_template(text: &str, max: usize, token: &str) -> Result<Template, String> {
+    let t = Template::parse(text).map_err(|e| format!("{e}: '{token}'"))?;
+    let (shortest, fixed) = (t.min_len(), !t.has_placeholders());
+    if shortest > max {
+        return Err(if fixed {
+            format!("name of {shortest} bytes is longer than a Unix socket address holds ({max}): '{token}'")
+        } else {
+            format!("name expands to at least {shortest} bytes, more than a Unix socket address holds ({max}): '{token}'")
+        });
+    }
+    Ok(t)
+}
+
+/// A socket server's or router's address: a path, or `@name` for an abstract socket.
+fn check_server_name(name: &str, token: &str) -> Result<(), String> {
+    let (len, max) = match name.strip_prefix('@') {
+        Some(n) => (n.len(), MAX_ABSTRACT_LEN),
+        None => (name.len(), MAX_PATH_LEN),
+    };
+    if len == 0 || name.contains('\0') {
+        return Err(format!("empty name or NUL byte in '{token}'"));
+    }
+    if len > max {
+        return Err(format!(
+            "name of {len} bytes is longer than a Unix socket address holds ({max}): '{token}'"
+        ));
+    }
+    Ok(())
+}
+
+/// A decimal number as every sockswap grammar writes it (`crate::decimal`): digits only, no
+/// sign, no leading zeros (`010` is refused rather than guessed at: octal?).
+pub fn parse_decimal<T: std::str::FromStr>(text: &str) -> Option<T> {
+    crate::decimal::parse(text)
+}
+
 /// Parses `1.2.3.4`, `1.2.3.0/24`, `::1`, `[::1]`, `fe80::/10`; IPv4-mapped blocks become IPv4.
 pub fn parse_net(text: &str) -> Option<IpNet> {
     let (ip, len) = match text.split_once('/') {
-        Some((ip, len)) => (ip, Some(len.parse::<u8>().ok()?)),
+        Some((ip, len)) => (ip, Some(parse_decimal::<u8>(len)?)),
         None => (text, None),
     };
     let ip = ip
@@ -443,9 +502,9 @@ fn canonical_net(net: IpNet) -> IpNet {
 
 fn parse_ports(text: &str) -> Option<(u16, u16)> {
     let (lo, hi) = match text.split_once('-') {
-        Some((lo, hi)) => (lo.parse().ok()?, hi.parse().ok()?),
+        Some((lo, hi)) => (parse_decimal(lo)?, parse_decimal(hi)?),
         None => {
-            let p = text.parse().ok()?;
+            let p = parse_decimal(text)?;
             (p, p)
         }
     };
@@ -453,6 +512,9 @@ fn parse_ports(text: &str) -> Option<(u16, u16)> {
 }
 
 fn parse_mode(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
     let m = u32::from_str_radix(text, 8).ok()?;
     (m <= 0o7777).then_some(m)
 }
@@ -500,10 +562,11 @@ pub fn unescape(text: &str) -> String {
     out
 }
 
-fn escape(text: &str) -> String {
+/// Escapes `,` `;` `#` and `\` so that the text reads back as one value.
+pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if matches!(c, ',' | ';' | '\\') {
+        if matches!(c, ',' | ';' | '#' | '\\') {
             out.push('\\');
         }
         out.push(c);
@@ -636,9 +699,158 @@ mod tests {
         assert!(e("port=90-80,ignore").contains("'port=90-80'"));
         assert!(e("reject=EWHAT").contains("'reject=EWHAT'"));
         assert!(e("out,blackhole").contains("blackhole"));
-        assert!(e("in,out,ignore").contains("both"));
         assert!(e("path=/x/%z").contains("%z"));
         assert!(e("").contains("empty"));
+    }
+
+    #[test]
+    fn numbers_have_no_sign_and_no_leading_zeros() {
+        for bad in [
+            "port=+42702",
+            "port=042702",
+            "port=-1",
+            "port=0080",
+            "port=80-+90",
+            "port=80-090",
+            "port= 80x",
+            "port=65536",
+            "port=",
+            "addr=10.0.0.0/+8",
+            "addr=10.0.0.0/08",
+            "reject=+5",
+            "reject=05",
+            "reject=0",
+            "reject=-1",
+            "vsock=+3",
+            "vsock=03:80",
+            "vsock=3:+80",
+            "in,socketbox-b=/r:+1",
+            "in,socketbox-b=/r:01",
+            "mode=+660",
+            "mode=0x1ff",
+            "mode=0888",
+            "out,hybrid-vsock=/v:05",
+        ] {
+            let text =
+                if bad.starts_with("port") || bad.starts_with("addr") || bad.starts_with("mode") {
+                    format!("{bad},path=/x")
+                } else {
+                    bad.to_string()
+                };
+            assert!(Rule::parse(&text).is_err(), "accepted '{text}'");
+        }
+        let ok = |t: &str| Rule::parse(t).unwrap();
+        assert_eq!(ok("port=0,ignore").ports, Some((0, 0)));
+        assert_eq!(ok("port=0-65535,ignore").ports, Some((0, 65535)));
+        assert_eq!(ok("reject=9999").action, Action::Reject(9999));
+        assert_eq!(ok("reject=999999").action, Action::Reject(999999));
+        assert_eq!(ok("in,path=/x,mode=0660").mode, Some(0o660));
+        assert_eq!(ok("in,path=/x,mode=660").mode, Some(0o660));
+        assert!(Rule::parse("port=0080,ignore")
+            .unwrap_err()
+            .contains("leading zeros"));
+    }
+
+    #[test]
+    fn ip2unix_forms() {
+        let ok = |t: &str| Rule::parse(t).unwrap_or_else(|e| panic!("{t}: {e}"));
+        // systemd without a direction is a server rule, as ip2unix means it
+        assert_eq!(ok("systemd").direction, Some(Direction::In));
+        assert_eq!(
+            ok("systemd=web").action,
+            Action::Systemd(Some("web".into()))
+        );
+        assert_eq!(ok("systemd=web").direction, Some(Direction::In));
+        assert!(Rule::parse("out,systemd").is_err());
+        // type aliases
+        assert_eq!(ok("stream,path=/a").ty, Some(SockType::Tcp));
+        assert_eq!(ok("dgram,path=/a").ty, Some(SockType::Udp));
+        assert_eq!(ok("datagram,path=/a").ty, Some(SockType::Udp));
+        assert_eq!(ok("path=/fff,tcp,udp").to_string(), "udp,path=/fff");
+        assert_eq!(ok("path=/ggg,in,out").to_string(), "out,path=/ggg");
+        assert_eq!(
+            ok("address=::1,reject=EPERM").to_string(),
+            "addr=::1,reject=EPERM"
+        );
+        // ip2unix's valid addresses (test_rule_file.py), and its invalid ones
+        for a in [
+            "127.0.0.1",
+            "0.0.0.0",
+            "9.8.7.6",
+            "255.255.255.255",
+            "::",
+            "::ffff:127.0.0.1",
+            "7:6:5:4:3:2:1::",
+            "::7:6:5:4:3:2:1",
+            "7::",
+            "::2:1",
+            "::17",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ] {
+            ok(&format!("addr={a},path=/foo"));
+        }
+        for a in [
+            ".0.0.1",
+            "123",
+            "123.",
+            "..",
+            "-1.2.3.4",
+            "256.255.255.255",
+            ":::",
+            "0.00.0.0",
+            "1.-2.3.4",
+            "abcde",
+            "::-1",
+            "01000::",
+            "abcd::efgh",
+            "8:7:6:5:4:3:2:1::",
+            "::8:7:6:5:4:3:2:1",
+            "f:f11::01100:2",
+        ] {
+            assert!(
+                Rule::parse(&format!("addr={a},path=/foo")).is_err(),
+                "accepted {a}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_must_fit_a_sockaddr() {
+        let long = format!("/{}", "a".repeat(MAX_PATH_LEN - 1));
+        assert!(Rule::parse(&format!("path={long}")).is_ok());
+        let e = Rule::parse(&format!("path={long}b")).unwrap_err();
+        assert!(e.contains("108 bytes") && e.contains("(107)"), "{e}");
+        assert!(Rule::parse(&format!("abstract={}", "a".repeat(MAX_ABSTRACT_LEN))).is_ok());
+        assert!(Rule::parse(&format!("abstract={}", "a".repeat(MAX_ABSTRACT_LEN + 1))).is_err());
+        assert!(Rule::parse(&format!("in,socketbox={long}b")).is_err());
+        assert!(Rule::parse(&format!("out,hybrid-vsock={long}b:5")).is_err());
+        assert!(Rule::parse(&format!("netns={long}b")).is_err());
+        assert!(Rule::parse(&format!("in,socketbox-b={long}b:1")).is_err());
+        assert!(Rule::parse(&format!("in,socketbox-b=@{}:1", "a".repeat(108))).is_err());
+        // a template may fit once expanded: checked when it is expanded
+        let tpl = format!("/{}%p", "a".repeat(MAX_PATH_LEN - 2));
+        assert!(Rule::parse(&format!("path={tpl}")).is_ok());
+        let e = Rule::parse(&format!("path=/{}%p", "a".repeat(MAX_PATH_LEN - 1))).unwrap_err();
+        assert!(e.contains("at least 108 bytes"), "{e}");
+    }
+
+    #[test]
+    fn relative_paths_become_absolute() {
+        let r = Rule::parse("path=foo/%p.sock")
+            .unwrap()
+            .with_absolute_path("/w%d/")
+            .unwrap();
+        assert_eq!(r.to_string(), "path=/w%%d/foo/%p.sock");
+        let r = Rule::parse("path=/abs")
+            .unwrap()
+            .with_absolute_path("/w")
+            .unwrap();
+        assert_eq!(r.to_string(), "path=/abs");
+        let deep = format!("/{}", "d".repeat(100));
+        assert!(Rule::parse("path=twelve.sock")
+            .unwrap()
+            .with_absolute_path(&deep)
+            .is_err());
     }
 
     #[test]
@@ -683,7 +895,13 @@ mod tests {
                     .ok()
                     .map(Action::Path)
             }),
-            (1i32..200).prop_map(Action::Reject),
+            "[a-z/%,;# \\\\]{1,20}".prop_filter_map("template", |s| {
+                let s = s.trim();
+                Template::parse(&s.replace('%', "%%"))
+                    .ok()
+                    .map(Action::Abstract)
+            }),
+            (1i32..=i32::MAX).prop_map(Action::Reject),
             Just(Action::Blackhole),
             Just(Action::Ignore),
             prop::option::of("[a-z,;:]{1,8}").prop_map(Action::Systemd),
@@ -717,32 +935,45 @@ mod tests {
             prop::option::of((any::<u16>(), any::<u16>())),
             action,
             any::<bool>(),
+            prop::option::of(0u32..=0o7777),
+            prop::option::of("[a-z/*?#,]{1,12}"),
         )
-            .prop_map(|(direction, ty, nets, ports, action, noremove)| {
-                let direction = match action {
-                    Action::Blackhole
-                    | Action::Systemd(_)
-                    | Action::SocketboxA(_)
-                    | Action::SocketboxB { .. } => Some(Direction::In),
-                    Action::HybridVsock { .. } => Some(Direction::Out),
-                    _ => direction,
-                };
-                Rule {
-                    direction,
-                    ty,
-                    addrs: nets
+            .prop_map(
+                |(direction, ty, nets, ports, action, noremove, mode, from_unix)| {
+                    let direction = match action {
+                        Action::Blackhole
+                        | Action::Systemd(_)
+                        | Action::SocketboxA(_)
+                        | Action::SocketboxB { .. } => Some(Direction::In),
+                        Action::HybridVsock { .. } => Some(Direction::Out),
+                        _ => direction,
+                    };
+                    let addrs = nets
                         .into_iter()
                         .map(|(ip, len)| IpNet::new(IpAddr::from(ip), len).unwrap().trunc())
-                        .collect(),
-                    ports: ports.map(|(a, b)| (a.min(b), a.max(b))),
-                    from_unix: None,
-                    from_abstract: None,
-                    action,
-                    noremove,
-                    mode: None,
-                    peer: None,
-                }
-            })
+                        .collect();
+                    Rule {
+                        direction,
+                        ty,
+                        ports: if from_unix.is_some() {
+                            None
+                        } else {
+                            ports.map(|(a, b)| (a.min(b), a.max(b)))
+                        },
+                        addrs: if from_unix.is_some() {
+                            Vec::new()
+                        } else {
+                            addrs
+                        },
+                        from_unix: from_unix.map(String::into_bytes),
+                        from_abstract: None,
+                        action,
+                        noremove,
+                        mode,
+                        peer: None,
+                    }
+                },
+            )
     }
 
     proptest! {

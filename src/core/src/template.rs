@@ -13,6 +13,10 @@ enum Piece {
     Addr,
     Port,
     Type,
+    /// `%P`: the port as five digits (socketbox-preload's `_@SB_` substitution).
+    Port5,
+    /// `%s`: socketbox-preload's file name for the address and port, `XXXXX/YYYYY_PPPPP`.
+    SocketboxName,
 }
 
 /// A parsed template.
@@ -35,7 +39,7 @@ pub struct Fill {
 pub struct TooLong;
 
 impl Template {
-    /// Parses `%a`, `%p`, `%t` and `%%`; any other `%` sequence is an error naming it.
+    /// Parses `%a`, `%p`, `%t`, `%P`, `%s` and `%%`; any other `%` sequence is an error naming it.
     pub fn parse(text: &str) -> Result<Template, String> {
         if text.is_empty() {
             return Err("empty path".into());
@@ -59,6 +63,8 @@ impl Template {
                 Some(b'a') => Piece::Addr,
                 Some(b'p') => Piece::Port,
                 Some(b't') => Piece::Type,
+                Some(b'P') => Piece::Port5,
+                Some(b's') => Piece::SocketboxName,
                 Some(other) => return Err(format!("unknown placeholder '%{}'", other as char)),
                 None => return Err("'%' at the end of the path".into()),
             };
@@ -81,9 +87,30 @@ impl Template {
         &self.source
     }
 
+    /// Does the expansion depend on the call at all (any `%a`, `%p`, `%t`)?
+    pub fn has_placeholders(&self) -> bool {
+        self.pieces.iter().any(|p| !matches!(p, Piece::Text(_)))
+    }
+
+    /// The length of the shortest possible expansion (`%a` at least `::`, `%p` one digit, `%t`
+    /// three letters); for a template without placeholders, its exact length.
+    pub fn min_len(&self) -> usize {
+        self.pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) => t.len(),
+                Piece::Addr => 2,
+                Piece::Port => 1,
+                Piece::Type => 3,
+            })
+            .sum()
+    }
+
     /// Does the expansion depend on the port? (If not, `bind(port 0)` needs only one path.)
     pub fn uses_port(&self) -> bool {
-        self.pieces.contains(&Piece::Port)
+        self.pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Port | Piece::Port5 | Piece::SocketboxName))
     }
 
     /// Expands into `out`, returning the length written.
@@ -95,10 +122,42 @@ impl Template {
                 Piece::Addr => write!(w, "{}", canonical_ip(fill.ip)),
                 Piece::Port => write!(w, "{}", fill.port),
                 Piece::Type => w.write_str(fill.ty.name()),
+                Piece::Port5 => write!(w, "{:05}", fill.port),
+                Piece::SocketboxName => {
+                    let (dir, file, mark) = socketbox_name_parts(fill.ip);
+                    let port = fill.port;
+                    if mark {
+                        // The first of the five digits gives way to an `X`, as in socketbox.
+                        write!(w, "X{:04}/{file:05}_{port:05}", dir % 10000)
+                    } else {
+                        write!(w, "{dir:05}/{file:05}_{port:05}")
+                    }
+                }
             };
             r.map_err(|_| TooLong)?;
         }
         Ok(w.len)
+    }
+}
+
+/// The two numbers (IPv6 groups 6 and 7 after socketbox-preload's mapping) that name the file of
+/// an address, and whether the name starts with `X` (everything but `fe8f::/32`): `fe8f::M:X:Y`
+/// gives X, Y; `127.180.C.D` (and any IPv4 `A.B.C.D`) gives 4000+C, D; `0.0.0.0` gives 4, 0;
+/// `::` (and other IPv6) its own last two groups.
+fn socketbox_name_parts(ip: IpAddr) -> (u16, u16, bool) {
+    match canonical_ip(ip) {
+        IpAddr::V4(v4) => {
+            let [_, _, c, d] = v4.octets();
+            if v4.is_unspecified() {
+                (4, 0, true)
+            } else {
+                (4000 + u16::from(c), u16::from(d), true)
+            }
+        }
+        IpAddr::V6(v6) => {
+            let g = v6.segments();
+            (g[6], g[7], g[0] != 0xfe8f || g[1] != 0)
+        }
     }
 }
 
@@ -151,6 +210,38 @@ mod tests {
         assert_eq!(expand("/x/%a", fill("::ffff:127.0.0.1", 1)), "/x/127.0.0.1");
         assert_eq!(expand("/x/%a", fill("0:0:0:0:0:0:0:1", 1)), "/x/::1");
         assert_eq!(expand("100%%", fill("::1", 1)), "100%");
+        assert_eq!(expand("/d/%P", fill("::1", 80)), "/d/00080");
+    }
+
+    #[test]
+    fn socketbox_preload_names() {
+        // As socketbox-preload names them under SKBOX_DIRECTORY_ROOT2.
+        assert_eq!(
+            expand("/r/%s", fill("fe8f::2:7:9", 80)),
+            "/r/00007/00009_00080"
+        );
+        assert_eq!(
+            expand("/r/%s", fill("fe8f::3:ffff:1", 443)),
+            "/r/65535/00001_00443"
+        );
+        assert_eq!(
+            expand("/r/%s", fill("127.180.1.2", 8080)),
+            "/r/X4001/00002_08080"
+        );
+        assert_eq!(
+            expand("/r/%s", fill("127.181.255.0", 1)),
+            "/r/X4255/00000_00001"
+        );
+        assert_eq!(
+            expand("/r/%s", fill("0.0.0.0", 8000)),
+            "/r/X0004/00000_08000"
+        );
+        assert_eq!(
+            expand("/r/%s", fill("::ffff:0.0.0.0", 8000)),
+            "/r/X0004/00000_08000"
+        );
+        assert_eq!(expand("/r/%s", fill("::", 65535)), "/r/X0000/00000_65535");
+        assert!(Template::parse("/r/%s").unwrap().uses_port());
     }
 
     #[test]

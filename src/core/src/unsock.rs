@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use ipnet::IpNet;
 
 use crate::config::ConfigError;
+use crate::control::ControlFile;
 use crate::rule::{parse_net, Action, Rule};
 use crate::template::Template;
 
@@ -147,19 +148,133 @@ pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<Unsock>, 
     }))
 }
 
+/// What running unsock's library as a program is asked to write (`UNSOCK_FILE` and the values
+/// for one kind of control file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolRequest {
+    /// `UNSOCK_FILE`: the control file to create (never overwritten).
+    pub file: String,
+    pub kind: ToolKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolKind {
+    /// A finished file: AF_VSOCK or AF_TIPC.
+    Ready(ControlFile),
+    /// `UNSOCK_FC_SOCK`: the caller makes the path absolute, then `ControlFile::firecracker`.
+    Firecracker { proxy: String, port: u32 },
+}
+
+const TIPC_VARS: [&str; 5] = [
+    "UNSOCK_TIPC_ADDRTYPE",
+    "UNSOCK_TIPC_SCOPE",
+    "UNSOCK_TIPC_TYPE",
+    "UNSOCK_TIPC_LOWER",
+    "UNSOCK_TIPC_UPPER",
+];
+
+/// The variables of unsock's control-file tool; `Ok(None)` when UNSOCK_FILE is unset (print the
+/// usage). Unlike unsock (which guesses from whatever is set and parses with strtol), every
+/// value must be a number in range and the variables must name exactly one kind of file.
+pub fn tool_request(
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<ToolRequest>, ConfigError> {
+    let set = |var: &str| get(var).filter(|v| !v.is_empty());
+    let Some(file) = set("UNSOCK_FILE") else {
+        return Ok(None);
+    };
+    let number = |var: &'static str, max: u32| -> Result<Option<u32>, ConfigError> {
+        match set(var) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|&n| n <= max)
+                .map(Some)
+                .ok_or_else(|| err(var, format!("expected a number 0-{max}, got '{v}'"))),
+        }
+    };
+    let tipc_given: Vec<&str> = TIPC_VARS
+        .iter()
+        .copied()
+        .filter(|v| set(v).is_some())
+        .collect();
+    let port = number("UNSOCK_VSOCK_PORT", u32::MAX)?;
+    let fc = set("UNSOCK_FC_SOCK");
+    let cid_text = set("UNSOCK_VSOCK_CID");
+    if let Some(port) = port {
+        if let Some(var) = tipc_given.first() {
+            return Err(err(
+                var,
+                "cannot be combined with UNSOCK_VSOCK_PORT (one control file is either vsock or TIPC)".into(),
+            ));
+        }
+        let kind = match (fc, cid_text) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "UNSOCK_VSOCK_CID",
+                    "not used with UNSOCK_FC_SOCK (the Firecracker proxy picks the guest)".into(),
+                ))
+            }
+            (Some(proxy), None) => ToolKind::Firecracker { proxy, port },
+            (None, cid) => {
+                let cid = match cid {
+                    None => u32::MAX,
+                    Some(c) => crate::control::parse_vsock_cid(&c).ok_or_else(|| {
+                        err(
+                            "UNSOCK_VSOCK_CID",
+                            format!("expected a CID (number, -1, any, host, local, hypervisor), got '{c}'"),
+                        )
+                    })?,
+                };
+                ToolKind::Ready(ControlFile::vsock(cid, port))
+            }
+        };
+        return Ok(Some(ToolRequest { file, kind }));
+    }
+    if fc.is_some() || cid_text.is_some() {
+        let var = if fc.is_some() {
+            "UNSOCK_FC_SOCK"
+        } else {
+            "UNSOCK_VSOCK_CID"
+        };
+        return Err(err(var, "needs UNSOCK_VSOCK_PORT".into()));
+    }
+    if tipc_given.is_empty() {
+        return Err(err(
+            "UNSOCK_FILE",
+            "set, but no kind of control file is given: add UNSOCK_VSOCK_PORT (and UNSOCK_VSOCK_CID or UNSOCK_FC_SOCK) or the five UNSOCK_TIPC_* values".into(),
+        ));
+    }
+    if let Some(missing) = TIPC_VARS.iter().find(|v| set(v).is_none()) {
+        return Err(err(
+            missing,
+            "not set; a TIPC control file needs all five UNSOCK_TIPC_* values".into(),
+        ));
+    }
+    let [addrtype, scope, ty, lower, upper] = TIPC_VARS;
+    let small = |var| number(var, 255).map(|n| n.unwrap_or(0) as u8);
+    let big = |var| number(var, u32::MAX).map(|n| n.unwrap_or(0));
+    let cf = ControlFile::tipc(
+        small(addrtype)?,
+        small(scope)?,
+        big(ty)?,
+        big(lower)?,
+        big(upper)?,
+    );
+    Ok(Some(ToolRequest {
+        file,
+        kind: ToolKind::Ready(cf),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rule::{Direction, Query, QueryTarget, SockType};
-    use std::collections::HashMap;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| map.get(k).cloned()
-    }
+    use crate::test_env as env;
 
     fn hit(u: &Unsock, sa: &str) -> Option<usize> {
         let q = Query {
@@ -248,5 +363,70 @@ mod tests {
         assert!(e(&[("UNSOCK_PORT", "80")]).contains("UNSOCK_PORT"));
         assert!(e(&[("UNSOCK_DIR", "/d"), ("UNSOCK_BLOCK_INET6", "yes")])
             .starts_with("UNSOCK_BLOCK_INET6:"));
+    }
+
+    #[test]
+    fn tool_request_names_one_kind_of_file() {
+        let r = |p: &[(&str, &str)]| tool_request(&env(p));
+        assert_eq!(r(&[]).unwrap(), None, "no UNSOCK_FILE: usage");
+        let v = r(&[("UNSOCK_FILE", "/t/1.sock"), ("UNSOCK_VSOCK_PORT", "5678")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(v.file, "/t/1.sock");
+        assert_eq!(v.kind, ToolKind::Ready(ControlFile::vsock(u32::MAX, 5678)));
+        let v = r(&[
+            ("UNSOCK_FILE", "/f"),
+            ("UNSOCK_VSOCK_PORT", "1"),
+            ("UNSOCK_VSOCK_CID", "3"),
+        ]);
+        assert_eq!(
+            v.unwrap().unwrap().kind,
+            ToolKind::Ready(ControlFile::vsock(3, 1))
+        );
+        let v = r(&[
+            ("UNSOCK_FILE", "/f"),
+            ("UNSOCK_VSOCK_PORT", "9"),
+            ("UNSOCK_FC_SOCK", "/fc"),
+        ]);
+        assert_eq!(
+            v.unwrap().unwrap().kind,
+            ToolKind::Firecracker {
+                proxy: "/fc".into(),
+                port: 9
+            }
+        );
+        let tipc = [
+            ("UNSOCK_FILE", "/f"),
+            ("UNSOCK_TIPC_ADDRTYPE", "2"),
+            ("UNSOCK_TIPC_SCOPE", "2"),
+            ("UNSOCK_TIPC_TYPE", "128"),
+            ("UNSOCK_TIPC_LOWER", "99"),
+            ("UNSOCK_TIPC_UPPER", "0"),
+        ];
+        let t = r(&tipc).unwrap().unwrap();
+        let ToolKind::Ready(cf) = t.kind else {
+            panic!()
+        };
+        // struct sockaddr_tipc as unsock fills it: family 30, addrtype, scope, then three u32.
+        let mut want = [0u8; 16];
+        want[0] = 30;
+        want[2] = 2;
+        want[3] = 2;
+        want[4] = 128;
+        want[8] = 99;
+        assert_eq!(&cf.encode()[160..176], &want);
+        assert_eq!(cf.dest_len, 16);
+        let e = |p: &[(&str, &str)]| r(p).unwrap_err().to_string();
+        assert!(e(&[("UNSOCK_FILE", "/f")]).starts_with("UNSOCK_FILE: set, but no kind"));
+        assert!(e(&tipc[..5]).starts_with("UNSOCK_TIPC_UPPER: not set"));
+        assert!(e(&[("UNSOCK_FILE", "/f"), ("UNSOCK_VSOCK_PORT", "x1")]).contains("'x1'"));
+        assert!(e(&[("UNSOCK_FILE", "/f"), ("UNSOCK_FC_SOCK", "/fc")])
+            .starts_with("UNSOCK_FC_SOCK: needs"));
+        let mut both = tipc.to_vec();
+        both.push(("UNSOCK_VSOCK_PORT", "1"));
+        assert!(e(&both).starts_with("UNSOCK_TIPC_ADDRTYPE: cannot be combined"));
+        let mut big = tipc.to_vec();
+        big[2] = ("UNSOCK_TIPC_SCOPE", "256");
+        assert!(e(&big).starts_with("UNSOCK_TIPC_SCOPE: expected a number 0-255"));
     }
 }

@@ -157,6 +157,23 @@ impl BServer {
         }
     }
 
+    /// Refuses a registration: tells the client why (a refusal record), then closes.
+    fn refuse(&mut self, ep: &sys::Epoll, id: u64, why: &str) {
+        if let Some(c) = self.conns.get(&id) {
+            let record = wire::b_refusal(why);
+            // SAFETY: sending from a valid buffer on a socket we own; best effort.
+            let _ = unsafe {
+                libc::send(
+                    c.fd.as_raw_fd(),
+                    record.as_ptr() as *const libc::c_void,
+                    record.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
+        }
+        self.close(ep, id, why, true)
+    }
+
     fn close(&mut self, ep: &sys::Epoll, id: u64, why: &str, level_warn: bool) {
         let Some(c) = self.conns.remove(&id) else {
             return;
@@ -231,58 +248,50 @@ impl BServer {
             return self.close(ep, id, "record after registration", false);
         }
         let Some((slot, ext)) = wire::b_parse_register_any(&buf[..n]) else {
-            return self.close(
+            return self.refuse(
                 ep,
                 id,
                 &format!("malformed registration record ({n} bytes)"),
-                true,
             );
         };
         // The one fd a client may send: the listener it holds (a versioned registration
         // saying so). Anything else attached is closed and the peer with it.
         let holds = ext & wire::B_HOLDS_LISTENER != 0;
         if truncated || (had_fds && !(holds && fds.len() == 1)) || (holds && fds.len() != 1) {
-            return self.close(
-                ep,
-                id,
-                "malformed registration (fds attached or oversized)",
-                true,
-            );
+            return self.refuse(ep, id, "malformed registration (fds attached or oversized)");
         }
         let held = fds.pop();
         let cfg = sh.config();
         let Some(def) = cfg.slots.iter().find(|s| s.number == slot) else {
-            return self.close(ep, id, &format!("slot {slot} is not configured"), true);
+            return self.refuse(ep, id, &format!("slot {slot} is not configured"));
         };
         if def.uid != c.uid {
-            return self.close(
+            return self.refuse(
                 ep,
                 id,
                 &format!(
                     "slot {slot} belongs to uid {}, peer is uid {}",
                     def.uid, c.uid
                 ),
-                true,
             );
         }
         if def.api_socket != c.api {
-            return self.close(
+            return self.refuse(
                 ep,
                 id,
                 &format!(
                     "slot {slot} must register on API socket {}, not {}",
                     def.api_socket, c.api
                 ),
-                true,
             );
         }
         if self.registered.contains_key(&slot) && !def.shared {
-            return self.close(ep, id, &format!("slot {slot} is registered already"), true);
+            return self.refuse(ep, id, &format!("slot {slot} is registered already"));
         }
         let listener = if ext & wire::B_WANTS_LISTENER != 0 {
             match handovers.for_slot(slot, held) {
                 Ok(l) => l,
-                Err(e) => return self.close(ep, id, &e, true),
+                Err(e) => return self.refuse(ep, id, &e),
             }
         } else {
             if handovers.has_slot(slot) {

@@ -34,6 +34,16 @@ pub enum ListenSpec {
     },
     /// An inherited listening socket.
     Fd(i32),
+    /// An inherited socket the router calls listen(backlog) on first (python-socketbox's
+    /// `{"fd": N, "listen": true}`).
+    FdToListen { fd: i32, backlog: i32 },
+    /// `inner`, opened after entering the network namespace at `netns` (a file like
+    /// /run/netns/NAME) — for good: the listeners after it are opened there too, as
+    /// python-socketbox does.
+    InNetns {
+        netns: String,
+        inner: Box<ListenSpec>,
+    },
     /// All of systemd's LISTEN_FDS.
     Systemd,
 }
@@ -105,6 +115,12 @@ pub struct Config {
     pub log_level: Option<String>,
     /// Where the config came from, for reloads.
     pub source: Option<(String, String)>,
+    /// `-z`: clear IPV6_TRANSPARENT (IP_TRANSPARENT) on each connection before delivering it.
+    pub clear_transparent: bool,
+    /// python-socketbox's `final_netns`: entered after the listeners, before the API sockets.
+    pub final_netns: Option<String>,
+    /// Things in the config file worth a warning (keys python-socketbox ignores).
+    pub warnings: Vec<String>,
     /// Whether routing or delivery needs the connection's local address (getsockname): false
     /// only when no rule or map looks at it, no path template and no spawn/relay target uses it.
     pub needs_local: bool,
@@ -721,6 +737,9 @@ fn empty(o: &Options) -> Config {
         b_client: o.b_client.clone(),
         log_level: None,
         source: None,
+        final_netns: None,
+        warnings: Vec::new(),
+        clear_transparent: o.clear_transparent,
         needs_local: true,
         handover_targets: Vec::new(),
         handover_keys: Vec::new(),
@@ -740,6 +759,43 @@ fn detect_format(o: &Options, path: &str) -> String {
     }
 }
 
+/// One python-socketbox `incoming` entry as a listener.
+fn python_listen(incoming: sockswap_core::socketbox::python::Incoming) -> ListenSpec {
+    match incoming {
+        sockswap_core::socketbox::python::Incoming::Fd { fd, listen: None } => ListenSpec::Fd(fd),
+        sockswap_core::socketbox::python::Incoming::Fd {
+            fd,
+            listen: Some(backlog),
+        } => ListenSpec::FdToListen { fd, backlog },
+        sockswap_core::socketbox::python::Incoming::Bind {
+            address,
+            port,
+            transparent,
+            freebind,
+            reuseaddr,
+            reuseport,
+            backlog,
+            netns,
+        } => {
+            let tcp = ListenSpec::Tcp {
+                addr: SocketAddr::new(IpAddr::V6(address), port),
+                transparent,
+                freebind,
+                reuseaddr,
+                reuseport,
+                backlog,
+            };
+            match netns {
+                None => tcp,
+                Some(netns) => ListenSpec::InNetns {
+                    netns,
+                    inner: Box::new(tcp),
+                },
+            }
+        }
+    }
+}
+
 /// Apply a config file's text (already read) to `c`.
 pub fn apply_file(c: &mut Config, format: &str, path: &str, text: &str) -> Result<(), String> {
     use sockswap_core::socketbox::{python, text as sbtext};
@@ -752,16 +808,19 @@ pub fn apply_file(c: &mut Config, format: &str, path: &str, text: &str) -> Resul
             c.table = p.routes;
             c.api_sockets = p.api_sockets;
             c.slots = p.slots;
-            for (ip, port) in p.listen {
-                c.listeners.push(ListenSpec::Tcp {
-                    addr: SocketAddr::new(IpAddr::V6(ip), port),
-                    transparent: false,
-                    freebind: false,
-                    reuseaddr: true,
-                    reuseport: false,
-                    backlog: DEFAULT_BACKLOG,
-                });
+            c.final_netns = p.final_netns;
+            c.warnings
+                .extend(p.warnings.into_iter().map(|w| format!("{path}: {w}")));
+            for incoming in p.incoming {
+                c.listeners.push(python_listen(incoming));
             }
+            let d = p.daemon;
+            c.privileges.user = d.uid.map(|u| u.to_string());
+            c.privileges.group = d.gid.map(|g| g.to_string());
+            c.privileges.groups = d
+                .groups
+                .map(|g| g.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
+            c.privileges.chroot = d.chroot;
         }
         "toml" => {
             let n: Native = toml::from_str(text).map_err(|e| {
@@ -1021,6 +1080,17 @@ pub fn build(o: &Options, read: &dyn Fn(&str) -> Result<String, String>) -> Resu
             RuleSet {
                 rules: Vec::new(),
                 default: Target::Unix(p.clone()),
+            },
+        );
+        c.table = t;
+    } else if o.exec.is_some() {
+        // -e: no routing, no config file (socketbox does not read it either).
+        let mut t = RouteTable::default();
+        t.rule_sets.insert(
+            0,
+            RuleSet {
+                rules: Vec::new(),
+                default: Target::Fail,
             },
         );
         c.table = t;

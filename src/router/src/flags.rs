@@ -57,6 +57,11 @@ pub struct Options {
     pub log_level: Option<String>,
     pub target_owner: Vec<(String, u32)>,
     pub allow_new_privs: bool,
+    /// `-e PROGRAM [ARGS]`: run PROGRAM instead of routing, the listening socket (bound, not
+    /// listening, as socketbox leaves it) in SKBOX_LISTEN_FD.
+    pub exec: Option<Vec<String>>,
+    pub daemonize: bool,         // -d
+    pub clear_transparent: bool, // -z
     /// `--handover listener` (with -S): hand the target a listening socket once instead of
     /// each connection.
     pub handover_listener: bool,
@@ -70,6 +75,11 @@ usage: socketbox [options]                 run the router
                                            print the counters of a running router
        socketbox socket-server --listen PATH --allow tcp|udp:PORTS ...
                                            create sockets for netns= clients (see --help there)
+       socketbox xsocket-server [PATH] --allow tcp|udp:PORTS ...
+                                           the same as xsocket's server (also run as xsocket-server)
+       socketbox inetd|inetd-p|relay|send-receive-fd|socket-query ARGS...
+                                           socketbox's receiving-side programs, also run by
+                                           their own names (socketbox-inetd, ...)
 socketbox flags:
   -f FILE     config (text; .toml = native; .json = python-socketbox)   [/etc/socketbox.conf]
   -l ADDR     listen address (IPv6, IPv4 or ::ffff:IPv4)                [::]
@@ -83,6 +93,8 @@ socketbox flags:
   -i FD       send every connection to the inherited fd FD, no rules
   -b N        listen backlog                 -U        expand #//0_..#//7_ and #//P_ in paths
   -P NR:PATH  take connections from a B server at PATH, slot NR, instead of accept
+  -e          run the program after the options instead (the socket in SKBOX_LISTEN_FD)
+  -d          daemonize (after binding)      -z        clear IPV6_TRANSPARENT on each connection
 long options:
   --listen SPEC        more listeners: [ADDR]:PORT or ADDR:PORT, unix:PATH, fd:N, systemd;
                        options after commas: transparent, freebind, reuseport, noreuseaddr,
@@ -254,13 +266,24 @@ pub fn parse(args: &[String]) -> Result<(Mode, Options), String> {
                         o.b_client = Some((parse_num("-P", nr)?, path.to_string()));
                     }
                     'U' => o.templates = true,
+                    'e' => o.exec = Some(Vec::new()),
+                    'd' => o.daemonize = true,
+                    'z' => o.clear_transparent = true,
                     'h' => mode_word = Some("help".into()),
                     _ => return Err(format!("unknown flag -{f}")),
                 }
             }
             continue;
         }
+        if let Some(program) = &mut o.exec {
+            // -e: the program and its arguments end the options (socketbox's getopt "+").
+            program.extend(args[i - 1..].iter().cloned());
+            break;
+        }
         positional.push(a.clone());
+    }
+    if o.exec.as_ref().is_some_and(Vec::is_empty) {
+        return Err("-e: no program given (socketbox -e [options] PROGRAM [ARGS])".into());
     }
     if o.send_path.is_some() && o.send_fd.is_some() {
         return Err("-S and -i are exclusive".into());
@@ -333,6 +356,29 @@ mod tests {
         assert!(o.transparent && o.freebind && o.reuseport && o.templates && o.keep_groups);
         assert_eq!(o.backlog, Some(128));
         assert_eq!(o.user.as_deref(), Some("nobody"));
+    }
+
+    #[test]
+    fn exec_daemon_clear_transparent() {
+        // socketbox's getopt "+": the first non-option after -e starts the program.
+        let (m, o) = p("-dz -p 80 -e /bin/prog -p 1 x").unwrap();
+        assert_eq!(m, Mode::Run);
+        assert!(o.daemonize && o.clear_transparent);
+        assert_eq!(o.port, Some(80));
+        assert_eq!(
+            o.exec,
+            Some(vec![
+                "/bin/prog".into(),
+                "-p".into(),
+                "1".into(),
+                "x".into()
+            ])
+        );
+        assert!(p("-p 80 -e").unwrap_err().contains("no program"));
+        assert!(
+            p("-p 80 prog -e").is_err(),
+            "a program before -e is a stray argument"
+        );
     }
 
     #[test]

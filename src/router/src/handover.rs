@@ -95,7 +95,7 @@ fn open_listener(cfg: &Config, hk: &HandoverKey, addr: SocketAddr) -> Result<Own
         specific,
         true,
         specific || shared,
-        backlog,
+        Some(backlog),
     )
 }
 

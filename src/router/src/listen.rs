@@ -22,7 +22,7 @@ pub fn tcp(
     freebind: bool,
     reuseaddr: bool,
     reuseport: bool,
-    backlog: i32,
+    backlog: Option<i32>,
 ) -> Result<OwnedFd, String> {
     let ctx = |what: &str, e: std::io::Error| format!("listen {addr}: {what}: {e}");
     let domain = if addr.is_ipv4() {
@@ -63,7 +63,9 @@ pub fn tcp(
         }
     }
     sys::bind(fd, &sys::RawAddr::from_inet(&addr)).map_err(|e| ctx("bind", e))?;
-    sys::listen(fd, backlog).map_err(|e| ctx("listen", e))?;
+    if let Some(backlog) = backlog {
+        sys::listen(fd, backlog).map_err(|e| ctx("listen", e))?;
+    }
     Ok(s)
 }
 
@@ -160,6 +162,43 @@ fn systemd_fds() -> Result<Vec<RawFd>, String> {
     Ok((3..3 + n).collect())
 }
 
+/// Moves this thread (the main thread, before any other exists, so every later thread too)
+/// into the network namespace whose file is `path` (/run/netns/NAME, /proc/PID/ns/net).
+pub fn enter_netns(path: &str) -> Result<(), String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("netns {path}: {e}"))?;
+    // SAFETY: setns on an fd we own; CLONE_NEWNET makes the kernel check it is a net namespace.
+    sys::cvt(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) })
+        .map_err(|e| format!("netns {path}: setns: {e}"))?;
+    Ok(())
+}
+
+/// `-e`: the socket socketbox hands to the program — a TCP spec bound but not listening (the
+/// program calls listen), an inherited fd as it is.
+pub fn open_unlistened(spec: &ListenSpec) -> Result<OwnedFd, String> {
+    match spec {
+        ListenSpec::Tcp {
+            addr,
+            transparent,
+            freebind,
+            reuseaddr,
+            reuseport,
+            ..
+        } => {
+            let s = tcp(*addr, *transparent, *freebind, *reuseaddr, *reuseport, None)?;
+            // socketbox's socket is blocking; the program gets it as such.
+            sys::set_nonblocking(s.as_raw_fd(), false).map_err(|e| format!("-e: {e}"))?;
+            Ok(s)
+        }
+        ListenSpec::Fd(fd) => {
+            sys::getsockopt_int(*fd, libc::SOL_SOCKET, libc::SO_TYPE)
+                .map_err(|e| format!("-s {fd}: {e}"))?;
+            // SAFETY: the fd was handed to us to pass on.
+            Ok(unsafe { OwnedFd::from_raw_fd(*fd) })
+        }
+        other => Err(format!("-e takes -l/-p, -s or -P, not {other:?}")),
+    }
+}
+
 /// Opens every listener but those `handed_over` says the router leaves to a target.
 pub fn open_all(
     specs: &[ListenSpec],
@@ -189,7 +228,7 @@ pub fn open_all(
                     *freebind,
                     *reuseaddr,
                     *reuseport,
-                    *backlog,
+                    Some(*backlog),
                 )?;
                 out.push(Listener {
                     fd: Some(fd),
@@ -211,6 +250,18 @@ pub fn open_all(
                 });
             }
             ListenSpec::Fd(fd) => out.push(inherited(*fd, "fd")?),
+            ListenSpec::FdToListen { fd, backlog } => {
+                sys::listen(*fd, *backlog).map_err(|e| format!("fd {fd}: listen: {e}"))?;
+                out.push(inherited(*fd, "fd")?);
+            }
+            ListenSpec::InNetns { netns, inner } => {
+                enter_netns(netns)?;
+                let mut opened = open_all(std::slice::from_ref(inner), &|_| false)?;
+                for l in &mut opened {
+                    l.desc = format!("{} (netns {netns})", l.desc);
+                }
+                out.extend(opened);
+            }
             ListenSpec::Systemd => {
                 for fd in systemd_fds().map_err(|e| format!("systemd socket activation: {e}"))? {
                     out.push(inherited(fd, "systemd-fd")?);

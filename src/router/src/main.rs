@@ -2,6 +2,7 @@
 //! itself — to the daemon its rules choose: over SCM_RIGHTS ("A" datagrams, "B" slots), to a
 //! spawned program (inetd), or through a relay with a PROXY header. See docs/router.md.
 
+mod applets;
 mod bserver;
 mod config;
 mod control;
@@ -137,6 +138,18 @@ fn status_client(path: &str, prometheus: bool) -> ! {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // xsocket's server, by its own name (a link the package installs) or as a subcommand.
+    let argv0 = std::env::args().next().unwrap_or_default();
+    if argv0.rsplit('/').next() == Some("xsocket-server") {
+        std::process::exit(sockserver::xsocket_main(&args));
+    }
+    if args.first().map(String::as_str) == Some("xsocket-server") {
+        std::process::exit(sockserver::xsocket_main(&args[1..]));
+    }
+    // socketbox's receiving-side programs: by link name or as a subcommand.
+    if let Some(rc) = applets::dispatch(&applets::argv0(), &args) {
+        std::process::exit(rc);
+    }
     if args.first().map(String::as_str) == Some("socket-server") {
         // Sockets for programs in other network namespaces (the shim's netns= rules).
         std::process::exit(sockserver::main(&args[1..]));
@@ -162,6 +175,9 @@ fn main() {
         _ => {}
     }
     let cfg = config::build(&opts, &read_file).unwrap_or_else(|e| die(&e));
+    for w in &cfg.warnings {
+        eprintln!("socketbox: warning: {w}");
+    }
     match mode {
         Mode::Check => {
             print!("{}", summary(&cfg));
@@ -193,7 +209,43 @@ fn main() {
         }
         _ => {}
     }
+    if opts.exec.is_some() {
+        exec_program(&cfg, &opts);
+    }
     run(cfg, opts);
+}
+
+/// `-e`: open the socket (bound, or the B registration with -P, or -s FD), daemonize with -d,
+/// drop privileges, then run the program with the socket's number in SKBOX_LISTEN_FD.
+fn exec_program(cfg: &config::Config, opts: &flags::Options) -> ! {
+    use std::os::fd::IntoRawFd;
+    use std::os::unix::process::CommandExt;
+    let fd = if let Some((slot, path)) = &opts.b_client {
+        let fd = control::b_client_connect(*slot, path).unwrap_or_else(|e| die(&e));
+        sys::set_nonblocking(fd.as_raw_fd(), false).unwrap_or_else(|e| die(&format!("-P: {e}")));
+        fd
+    } else {
+        match cfg.listeners.as_slice() {
+            [one] => listen::open_unlistened(one).unwrap_or_else(|e| die(&e)),
+            [] => die("-e: no socket: give -p PORT (and -l ADDR), -s FD or -P NR:PATH"),
+            _ => die("-e: one socket only (-l/-p, -s or -P), not --listen as well"),
+        }
+    };
+    if opts.daemonize {
+        sys::daemonize().unwrap_or_else(|e| die(&format!("-d: {e}")));
+    }
+    privs::drop_privileges(&cfg.privileges)
+        .unwrap_or_else(|e| die(&format!("dropping privileges: {e}")));
+    let fd = fd.into_raw_fd();
+    // SAFETY: fcntl on our fd: the program must inherit it (clear FD_CLOEXEC).
+    unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    let program = opts.exec.as_deref().unwrap_or_default();
+    let e = std::process::Command::new(&program[0])
+        .args(&program[1..])
+        .env("SKBOX_LISTEN_FD", fd.to_string())
+        .exec();
+    eprintln!("socketbox: -e: cannot run {}: {e}", program[0]);
+    std::process::exit(127);
 }
 
 fn run(cfg: config::Config, opts: flags::Options) {
@@ -216,6 +268,9 @@ fn run(cfg: config::Config, opts: flags::Options) {
     let handovers = handover::Handovers::start(&cfg).unwrap_or_else(|e| die(&e));
     let listeners = listen::open_all(&cfg.listeners, &|i| config::handed_over_whole(&cfg, i))
         .unwrap_or_else(|e| die(&e));
+    if let Some(ns) = &cfg.final_netns {
+        listen::enter_netns(ns).unwrap_or_else(|e| die(&format!("final_netns: {e}")));
+    }
     let api = bserver::open_api_sockets(&cfg.api_sockets).unwrap_or_else(|e| die(&e));
     let status = cfg.status.as_deref().map(|p| {
         let fd = listen::unix_bind(p, libc::SOCK_STREAM)
@@ -233,6 +288,10 @@ fn run(cfg: config::Config, opts: flags::Options) {
         .source
         .as_ref()
         .and_then(|(_, p)| control::open_config_dir(p));
+    if opts.daemonize {
+        // After binding (so errors still reach the caller's terminal), before any thread.
+        sys::daemonize().unwrap_or_else(|e| die(&format!("-d: {e}")));
+    }
     // Forks the daemons' supervisor: still single-threaded and privileged here.
     let daemons = daemon::start(&cfg.daemons).unwrap_or_else(|e| die(&e));
     privs::drop_privileges(&cfg.privileges)

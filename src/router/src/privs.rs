@@ -56,8 +56,17 @@ pub fn drop_privileges(p: &Privileges) -> Result<(), String> {
     }
     if !p.keep_groups && (user.is_some() || gid.is_some() || p.groups.is_some()) {
         // SAFETY: groups is a valid array of its length.
-        sys::cvt(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })
-            .map_err(|e| format!("setgroups: {e}"))?;
+        let r = sys::cvt(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) });
+        // Clearing groups nobody asked for explicitly is best effort for an unprivileged
+        // router (it cannot hold root's groups): EPERM then keeps its own, as setgid would.
+        // SAFETY: geteuid has no preconditions.
+        let unprivileged = p.groups.is_none() && unsafe { libc::geteuid() } != 0;
+        match r {
+            Err(e) if unprivileged && e.raw_os_error() == Some(libc::EPERM) => {}
+            r => {
+                r.map_err(|e| format!("setgroups: {e}"))?;
+            }
+        }
     }
     if let Some(g) = gid {
         // SAFETY: plain syscall.

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use sockswap_core::addr::{self, Decoded, UnixSockaddr};
 use sockswap_core::netns::{self, AllowList, Op};
+use sockswap_core::xsocket;
 
 struct Options {
     listen: String,
@@ -305,8 +306,46 @@ fn lock_filter(s: &OwnedFd, prog: &[(u16, u8, u8, u32)]) -> Result<(), i32> {
     Ok(())
 }
 
-fn reply(conn: RawFd, errno: i32, fd: Option<&OwnedFd>) {
-    let rec = netns::encode_reply(errno);
+/// Serves one XS01 request (xsocket's protocol: a fresh, unbound socket) under the same
+/// authentication and allow list: the family and type must be allowed, and the socket gets a
+/// locked filter that drops every packet to a port off the list, so whatever its holder binds
+/// it to, it only ever receives on an allowed port.
+/// (The uid was checked before the client got a thread, as for every request.)
+fn serve_xsocket(o: &Options, rec: &[u8]) -> Result<(i32, OwnedFd), (i32, String)> {
+    let req = xsocket::decode_request(rec)
+        .map_err(|e| (libc::EINVAL, format!("malformed XS01 request: {e}")))?;
+    xsocket::check_kind(&req).map_err(|(e, why)| (e, format!("XS01: {why}")))?;
+    let ty = req.ty & !libc::SOCK_NONBLOCK;
+    let ranges: Vec<(u16, u16)> = o
+        .allow
+        .ports
+        .iter()
+        .filter(|p| p.0 == ty)
+        .map(|p| (p.1, p.2))
+        .collect();
+    if !o.allow.families.contains(&req.domain) || ranges.is_empty() {
+        return Err((
+            libc::EACCES,
+            format!(
+                "XS01: family {} type {ty} is not on the allow list",
+                req.domain
+            ),
+        ));
+    }
+    // SAFETY: plain socket creation; owned right away.
+    let s = unsafe { libc::socket(req.domain, req.ty | libc::SOCK_CLOEXEC, req.protocol) };
+    if s < 0 {
+        return Err((last_err(), "socket failed".into()));
+    }
+    // SAFETY: s is a new descriptor nobody else owns.
+    let s = unsafe { OwnedFd::from_raw_fd(s) };
+    if let Some(prog) = xsocket::port_filter(xsocket::DEST_PORT_OFFSET, &ranges) {
+        lock_filter(&s, &prog).map_err(|e| (e, "cannot attach the port filter".into()))?;
+    }
+    Ok((0, s))
+}
+
+fn send_reply(conn: RawFd, rec: &[u8], fd: Option<&OwnedFd>) {
     let mut iov = libc::iovec {
         iov_base: rec.as_ptr() as *mut _,
         iov_len: rec.len(),
@@ -392,18 +431,45 @@ fn handle(o: &Options, c: &OwnedFd, uid: u32) {
         )
     };
     let mut rec = [0u8; netns::MAX_REQUEST + 1];
+    // xsocket's XS01 beside our own protocol; each is answered in its own reply format.
+    let mut encode: fn(i32) -> [u8; 8] = netns::encode_reply;
     let result = match recv_request(c, &mut rec) {
         Ok(None) => return,
+        Ok(Some(n)) if xsocket::is_request(&rec[..n]) => {
+            encode = xsocket::encode_reply;
+            serve_xsocket(o, &rec[..n])
+        }
         Ok(Some(n)) => serve(o, &rec[..n]),
         Err(why) => Err((libc::EINVAL, why.to_string())),
     };
     match result {
-        Ok((errno, s)) => reply(c.as_raw_fd(), errno, Some(&s)),
+        Ok((errno, s)) => send_reply(c.as_raw_fd(), &encode(errno), Some(&s)),
         Err((e, why)) => {
             eprintln!("socketbox socket-server: refused a request from uid {uid}: {why}");
-            reply(c.as_raw_fd(), e, None);
+            send_reply(c.as_raw_fd(), &encode(e), None);
         }
     }
+}
+
+/// `xsocket-server [PATH] [socket-server options]`: xsocket's server command line (PATH default
+/// /run/xsocket/default, `@name` abstract), with the socket server's authentication and allow
+/// list, which an xsocket user must now give.
+pub fn xsocket_main(args: &[String]) -> i32 {
+    let (path, rest) = match args.first() {
+        Some(p) if !p.starts_with("--") && p != "-h" => (p.clone(), &args[1..]),
+        _ => (xsocket::DEFAULT_SERVER.to_string(), args),
+    };
+    if !rest.iter().any(|a| a == "--allow") {
+        eprintln!(
+            "xsocket-server: no --allow given: unlike xsocket's server, this one hands out only \
+             what its allow list permits; add --allow tcp:PORT[-PORT] or --allow udp:PORT[-PORT] \
+             (or tcp:* / udp:*) for the ports clients may bind, e.g. xsocket-server {path} --allow tcp:3000"
+        );
+        return 2;
+    }
+    let mut full = vec!["--listen".to_string(), path];
+    full.extend(rest.iter().cloned());
+    main(&full)
 }
 
 /// Decrements the count of clients being served when a client's thread ends.
@@ -469,7 +535,7 @@ pub fn main(args: &[String]) -> i32 {
         let who = uid.map_or("?".into(), |u| u.to_string());
         if let Some((errno, why)) = refusal {
             eprintln!("socketbox socket-server: refused a connection from uid {who}: {why}");
-            reply(c.as_raw_fd(), errno, None);
+            send_reply(c.as_raw_fd(), &netns::encode_reply(errno), None);
             continue;
         }
         let served = Served(Arc::clone(&active));

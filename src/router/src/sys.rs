@@ -579,6 +579,23 @@ pub fn getpid() -> i32 {
     unsafe { libc::getpid() }
 }
 
+/// `-z`: clear the transparent (TPROXY) flag an accepted socket inherited from its listener —
+/// IPV6_TRANSPARENT on IPv6 sockets, IP_TRANSPARENT on IPv4 ones; other families have none.
+pub fn clear_transparent(fd: RawFd) -> io::Result<()> {
+    match getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)? {
+        libc::AF_INET6 => setsockopt_int(fd, libc::SOL_IPV6, libc::IPV6_TRANSPARENT, 0),
+        libc::AF_INET => setsockopt_int(fd, libc::SOL_IP, libc::IP_TRANSPARENT, 0),
+        _ => Ok(()),
+    }
+}
+
+/// `-d`: daemon(0, 1) — fork (the parent exits 0), a new session, working directory `/`,
+/// standard streams kept (logs still reach them). Only while the process has one thread.
+pub fn daemonize() -> io::Result<()> {
+    // SAFETY: called before any thread is started; daemon() forks and the parent _exits.
+    cvt(unsafe { libc::daemon(0, 1) }).map(drop)
+}
+
 #[cfg(test)]
 mod walk_tests {
     use super::*;

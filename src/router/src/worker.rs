@@ -91,6 +91,19 @@ pub fn dispatch(
     tuple: Tuple,
     control_here: Option<&mut dyn FnMut(Target, Pending)>,
 ) {
+    if cfg.clear_transparent {
+        if let Err(e) = sys::clear_transparent(fd.as_raw_fd()) {
+            // As socketbox -z: a connection that keeps the flag is not handed on.
+            sh.stats.count("fail", Event::Refused);
+            crate::log!(
+                Warn,
+                "refused",
+                remote = remote_of(&tuple),
+                reason = format!("-z: clearing IPV6_TRANSPARENT: {e}")
+            );
+            return;
+        }
+    }
     let p = Pending {
         fd,
         since: Instant::now(),

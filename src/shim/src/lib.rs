@@ -18,4 +18,6 @@ mod real;
 mod runtime;
 mod swap;
 mod sys;
+#[cfg(sockswap_tool)]
+mod tool;
 mod vsock;

@@ -88,3 +88,11 @@ pub fn fatal_missing_symbol(name: &[u8]) -> ! {
     // SAFETY: as above.
     unsafe { libc::_exit(sockswap_core::config::EXIT_BAD_CONFIG) }
 }
+
+/// The C library's words for an errno ("Connection refused"); never allocates.
+pub fn strerror(e: libc::c_int) -> &'static str {
+    // SAFETY: strerror returns a pointer to a NUL-terminated string that stays valid (glibc's
+    // table for known errnos); we only read it.
+    let text = unsafe { core::ffi::CStr::from_ptr(libc::strerror(e)) };
+    text.to_str().unwrap_or("unknown error")
+}

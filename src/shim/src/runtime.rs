@@ -132,10 +132,37 @@ fn read_file(path: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| "not UTF-8".to_string())
 }
 
+/// socketbox-preload's lookup files in `dir` (`skbox_dir_*`), each read up to its 65536 records.
+fn read_lookup_dir(dir: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+    use std::io::Read;
+    const MAX: u64 = 65536 * 128;
+    let reason = |e: std::io::Error| {
+        let text = e.to_string();
+        text.split(" (os error")
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(reason)? {
+        let entry = entry.map_err(reason)?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(sockswap_core::skbox::LOOKUP_PREFIX) {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        std::fs::File::open(entry.path())
+            .and_then(|f| f.take(MAX).read_to_end(&mut bytes))
+            .map_err(|e| format!("{name}: {}", reason(e)))?;
+        files.push((name, bytes));
+    }
+    Ok(files)
+}
+
 fn init_once() {
     PID.store(sys::getpid(), Ordering::Relaxed);
     real::resolve_all();
-    let config = match Config::from_env(&env, &read_file) {
+    let config = match Config::from_env_and_dirs(&env, &read_file, &read_lookup_dir) {
         Ok(c) => c,
         Err(e) => crate::log::fatal_config(&e.to_string()),
     };
@@ -153,7 +180,9 @@ fn init_once() {
     let active = !config.rules.is_empty()
         || config.block_inet6
         || config.accept_convert.is_some()
-        || config.accept_convert_vsock.is_some();
+        || config.accept_convert_vsock.is_some()
+        || config.block_listen_unbound
+        || config.name_protection > 0;
     if !active {
         return; // nothing to do: every hook passes through
     }

@@ -39,6 +39,9 @@ pub fn check_supported(cfg: &Config) -> Result<(), String> {
     if cfg.block_inet6 || cfg.accept_convert.is_some() || cfg.accept_convert_vsock.is_some() {
         return Err("UNSOCK_BLOCK_INET*/UNSOCK_ACCEPT_CONVERT* are not supported by the seccomp backend (use --backend preload)".into());
     }
+    if cfg.block_listen_unbound || cfg.name_protection > 0 || cfg.sched_yield {
+        return Err("socketbox-preload's SKBOX_* variables are not supported by the seccomp backend (use --backend preload)".into());
+    }
     Ok(())
 }
 

@@ -15,6 +15,28 @@ pub const B_ACK: [u8; 4] = [0x80, 0, 0, 0];
 /// B: server → client delivery record `03 00 00 00` (with one SCM_RIGHTS fd).
 pub const B_DELIVERY: [u8; 4] = [0x03, 0, 0, 0];
 
+/// B: server → client refusal `82 00 00 00` followed by the reason as UTF-8 text (sockswap's
+/// router sends it before closing; a client that only knows `B_ACK` sees "not acknowledged").
+pub const B_REFUSED: [u8; 4] = [0x82, 0, 0, 0];
+/// Longest reason text a refusal record carries.
+pub const B_REFUSAL_REASON_MAX: usize = 200;
+
+/// The refusal record for `reason` (cut at `B_REFUSAL_REASON_MAX` bytes, on a char boundary).
+pub fn b_refusal(reason: &str) -> Vec<u8> {
+    let mut end = reason.len().min(B_REFUSAL_REASON_MAX);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let mut record = B_REFUSED.to_vec();
+    record.extend_from_slice(&reason.as_bytes()[..end]);
+    record
+}
+
+/// The reason of a refusal record; None if `record` is not one.
+pub fn b_parse_refusal(record: &[u8]) -> Option<&[u8]> {
+    record.strip_prefix(&B_REFUSED[..])
+}
+
 /// The registration record for `slot`: `01 00 00 00` then the slot number, u32 big-endian.
 pub fn b_register(slot: u32) -> [u8; B_REGISTER_LEN] {
     let mut record = [0u8; B_REGISTER_LEN];
@@ -372,6 +394,19 @@ mod tests {
 
     fn sa(s: &str) -> SocketAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn b_refusal_round_trips() {
+        assert_eq!(
+            b_parse_refusal(&b_refusal("slot 2 is registered already")),
+            Some(&b"slot 2 is registered already"[..])
+        );
+        assert_eq!(b_parse_refusal(&B_ACK), None);
+        let long = "é".repeat(300);
+        let r = b_refusal(&long);
+        assert!(r.len() <= 4 + B_REFUSAL_REASON_MAX);
+        assert!(std::str::from_utf8(b_parse_refusal(&r).unwrap()).is_ok());
     }
 
     #[test]

@@ -111,11 +111,14 @@ fn endpoint(
 ) -> Result<UnixSockaddr, c_int> {
     decide::endpoint(rule, ip, port, sotype).map_err(|e| {
         if let (EndpointError::TooLong, Some((tpl, _))) = (e, decide::unix_template(&rule.action)) {
+            // A fixed name was checked at load; a template can still expand too long for this
+            // call.
             log!(
                 Error,
-                "rule {}: '{}' expands to a name too long for a Unix socket",
-                0,
-                tpl.as_str()
+                "'{}' expanded for {} port {port} is longer than a Unix socket address holds (107 bytes): ENAMETOOLONG ({})",
+                tpl.as_str(),
+                ip,
+                crate::log::strerror(libc::ENAMETOOLONG)
             );
         }
         e.errno()
@@ -244,8 +247,8 @@ unsafe fn apply_rules(
         (Direction::In, Action::Systemd(name)) => {
             bind_systemd(fd, slot, index, name.as_deref(), sotype, target)
         }
-        (Direction::In, Action::SocketboxB { api, slot: number }) => {
-            crate::hooks::socketbox::bind_b(fd, slot, index, api, *number, sotype, target)
+        (Direction::In, Action::SocketboxB { .. }) => {
+            crate::hooks::socketbox::bind_b(fd, slot, index, rule, sotype, target)
         }
         (Direction::In, _) => bind_converted(fd, slot, index, rule, sotype, target),
         (Direction::Out, Action::Vsock { cid, port }) => match target {
@@ -274,7 +277,7 @@ unsafe fn apply_rules(
     }
 }
 
-fn bind_converted(
+pub(crate) fn bind_converted(
     fd: c_int,
     slot: &'static Slot,
     index: usize,
@@ -518,7 +521,7 @@ pub(crate) fn convert_for_send(fd: c_int, slot: &'static Slot, index: usize) -> 
 }
 
 /// The program set SO_REUSEPORT on this socket.
-fn reuses_port(d: &SlotData) -> bool {
+pub(crate) fn reuses_port(d: &SlotData) -> bool {
     d.find_opt(libc::SOL_SOCKET, libc::SO_REUSEPORT)
         .is_some_and(|o| o.val.iter().any(|&b| b != 0))
 }
@@ -544,7 +547,7 @@ fn reuseport_sibling(fd: c_int, ip: SocketAddr) -> Option<c_int> {
 
 /// SO_REUSEPORT on a converted listener: a Unix socket cannot be bound twice, so the second
 /// socket becomes a share of the first (one queue, every worker may accept from it).
-fn share_listener(first: c_int, fd: c_int) -> Result<(), c_int> {
+pub(crate) fn share_listener(first: c_int, fd: c_int) -> Result<(), c_int> {
     let cloexec = match sys::fcntl(fd, libc::F_GETFD, 0)? as c_int & libc::FD_CLOEXEC {
         0 => 0,
         _ => libc::O_CLOEXEC,
@@ -822,6 +825,8 @@ unsafe fn accept_common(
     len: *mut socklen_t,
     flags: Option<c_int>,
 ) -> c_int {
+    // SAFETY: the program's own (buffer, length) pair.
+    unsafe { crate::hooks::protect_name_buffer(addr, len) };
     let real = |a: *mut sockaddr, l: *mut socklen_t| {
         // SAFETY: the program's own call with its own (or our NULL) address arguments.
         unsafe { crate::hooks::socketbox::real_accept(fd, a, l, flags) }

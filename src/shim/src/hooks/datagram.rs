@@ -586,6 +586,10 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
             }
         }
     }
+    if runtime::get().is_some_and(|rt| rt.config.block_listen_unbound) && listens_nowhere(fd) {
+        // SKBOX_BLOCK_LISTEN_EMPTY_ADDR: a TCP socket with no port would listen on a random one.
+        return fail(libc::EINVAL);
+    }
     // SAFETY: the program's own call.
     let r = unsafe { real::listen::get()(fd, backlog) };
     if r == 0 {
@@ -593,4 +597,17 @@ pub unsafe extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
         fdtable::set_flag(fd, CONVERTED, fdtable::LISTENING);
     }
     r
+}
+
+/// A TCP socket without a port yet: IPv4 `0.0.0.0:0`, or IPv6 port 0 (socketbox-preload's test).
+fn listens_nowhere(fd: c_int) -> bool {
+    let _e = SavedErrno::new();
+    let mut buf = [0u8; 128];
+    let Ok(n) = sys::socket_name(libc::SYS_getsockname, fd, &mut buf) else {
+        return false;
+    };
+    match addr::decode(buf.get(..n).unwrap_or(&[])) {
+        Decoded::Ip(sa) => sa.port() == 0 && (sa.is_ipv6() || sa.ip().is_unspecified()),
+        _ => false,
+    }
 }

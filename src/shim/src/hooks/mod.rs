@@ -70,6 +70,29 @@ pub(crate) unsafe fn write_out<T>(
     true
 }
 
+/// SKBOX_GETPEERNAME_PROTECTION: before a name is written to the program's buffer, zero the
+/// whole buffer (level 2) or only a `sockaddr_in`/`sockaddr_in6`-sized one (level 1), so bytes
+/// past a shorter answer never show what was there before (socketbox-preload does this).
+///
+/// # Safety
+/// `addr`/`len` are NULL or valid as the program promised the kernel.
+pub(crate) unsafe fn protect_name_buffer(addr: *mut sockaddr, len: *const socklen_t) {
+    if addr.is_null() || len.is_null() {
+        return;
+    }
+    let Some(rt) = crate::runtime::get() else {
+        return;
+    };
+    let level = rt.config.name_protection;
+    // SAFETY: len is valid (caller's contract).
+    let n = unsafe { *len } as usize;
+    let ip_sized = n == size_of::<libc::sockaddr_in>() || n == size_of::<libc::sockaddr_in6>();
+    if n > 0 && (level >= 2 || (level == 1 && ip_sized)) {
+        // SAFETY: addr holds *len writable bytes (caller's contract).
+        unsafe { core::ptr::write_bytes(addr.cast::<u8>(), 0, n) };
+    }
+}
+
 /// The record of `fd` if it is a converted socket that pretends to be IP (not a Unix socket
 /// redirected by a from-unix rule).
 #[inline]

@@ -6,11 +6,13 @@ use sockswap_core::addr;
 
 use crate::fdtable::{self, Slot, SlotData, CONVERTED, TRACKED};
 use crate::hooks::calls::report_foreign;
-use crate::hooks::{fail, pretending, write_out};
+use crate::hooks::{fail, pretending, protect_name_buffer, write_out};
 use crate::{oracle, real, runtime, sys};
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    // SAFETY: the program's own (buffer, length) pair.
+    unsafe { protect_name_buffer(addr, len) };
     if let Some(data) = pretending(fd) {
         let real_tcp = || {
             // A router's socket shown in the program's family: its address, asked only now
@@ -44,6 +46,8 @@ pub unsafe extern "C" fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut s
 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int {
+    // SAFETY: the program's own (buffer, length) pair.
+    unsafe { protect_name_buffer(addr, len) };
     if let Some(data) = pretending(fd) {
         return match data.peer {
             // SAFETY: the program's own (buffer, length) pair.

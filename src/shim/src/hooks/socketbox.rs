@@ -14,6 +14,7 @@
 //! straight to the kernel from then on.
 
 use core::net::SocketAddr;
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use libc::{c_int, sockaddr, socklen_t};
 use sockswap_core::addr::{self, Decoded, UnixSockaddr};
@@ -32,6 +33,9 @@ pub const B_REGISTER_TIMEOUT_MS: i64 = 5000;
 const B_RETRY_MS: i64 = 200;
 /// How often a non-blocking "B" listener whose router is away wakes its program to retry.
 const B_WAIT_MS: i64 = 1000;
+
+/// Accepts on socketbox listeners so far (SKBOX_SCHED_YIELD counts them).
+static ACCEPTS: AtomicU32 = AtomicU32::new(0);
 
 enum Received {
     Fd(c_int),
@@ -129,6 +133,13 @@ pub(crate) unsafe fn accept(
 ) -> c_int {
     let stream_b = listener.flags & fdtable::SOCKETBOX_B != 0;
     let flags = flags.unwrap_or(0);
+    if runtime::get().is_some_and(|rt| rt.config.sched_yield)
+        && ACCEPTS.fetch_add(1, Ordering::Relaxed) % 7 == 0
+    {
+        // SKBOX_SCHED_YIELD: let the other workers of a preforked server take a turn.
+        // SAFETY: no preconditions.
+        unsafe { libc::sched_yield() };
+    }
     if listener.flags & fdtable::B_WAITING != 0 {
         let _e = SavedErrno::new();
         if register_again(fd, slot, listener).is_err() {
@@ -274,7 +285,11 @@ fn check_registration(fd: c_int, listener: &SlotData) {
                 Bytes(api.as_bytes())
             );
         }
-        Err(e) => log!(Debug, "fd {fd}: registering slot {number} again: errno {e}"),
+        Err(e) => log!(
+            Debug,
+            "fd {fd}: registering slot {number} again: {}",
+            sockswap_core::errno::name(e.errno).unwrap_or("errno")
+        ),
     }
 }
 
@@ -435,13 +450,58 @@ unsafe fn hand_over(
     passed
 }
 
+/// Why a "B" registration failed: the errno, and the router's own words when it answered.
+struct RegisterError {
+    errno: c_int,
+    /// The router was there and said no (or closed without acknowledging).
+    refused: bool,
+    reason: [u8; wire::B_REFUSAL_REASON_MAX],
+    reason_len: usize,
+}
+
+impl RegisterError {
+    fn sys(errno: c_int) -> Self {
+        RegisterError {
+            errno,
+            refused: false,
+            reason: [0; wire::B_REFUSAL_REASON_MAX],
+            reason_len: 0,
+        }
+    }
+
+    /// "…: ECONNREFUSED (Connection refused): the router says: slot 2 is registered already"
+    fn log_line(&self, what: core::fmt::Arguments<'_>) {
+        let name = sockswap_core::errno::name(self.errno).unwrap_or("errno");
+        let meaning = crate::log::strerror(self.errno);
+        let reason = &self.reason[..self.reason_len];
+        match (self.refused, reason.is_empty()) {
+            (true, false) => log!(
+                Error,
+                "{what}: {name} ({meaning}): the router says: {}",
+                Bytes(reason)
+            ),
+            (true, true) => log!(
+                Error,
+                "{what}: {name} ({meaning}): the router closed without acknowledging (its log says why)"
+            ),
+            _ => log!(Error, "{what}: {name} ({meaning})"),
+        }
+    }
+}
+
 /// Registers `slot` asking for its handed-over listener (sending along the one `held`, after a
 /// router restart): the registered stream and the listener if the router hands one over. A
-/// router that predates handover refuses the versioned record; the plain one follows.
-fn register_b(api: &str, slot: u32, held: Option<c_int>) -> Result<(c_int, Option<c_int>), c_int> {
+/// router that predates handover refuses the versioned record by closing without a word; the
+/// plain one follows. (A router that gives a reason understood the record: no second try.)
+#[allow(clippy::result_large_err)] // the reason lives on the stack: nothing allocates in a hook
+fn register_b(
+    api: &str,
+    slot: u32,
+    held: Option<c_int>,
+) -> Result<(c_int, Option<c_int>), RegisterError> {
     let flags = wire::B_WANTS_LISTENER | held.map_or(0, |_| wire::B_HOLDS_LISTENER);
     match register_record(api, &wire::b_register_ext(slot, flags), held) {
-        Err(libc::ECONNREFUSED) if held.is_none() => {
+        Err(e) if e.refused && e.reason_len == 0 && held.is_none() => {
             register_record(api, &wire::b_register(slot), None)
         }
         r => r,
@@ -449,26 +509,29 @@ fn register_b(api: &str, slot: u32, held: Option<c_int>) -> Result<(c_int, Optio
 }
 
 /// Connects to a router's "B" API socket and registers `slot`; the registered stream.
-fn register(api: &str, slot: u32) -> Result<c_int, c_int> {
+#[allow(clippy::result_large_err)] // as register_b
+fn register(api: &str, slot: u32) -> Result<c_int, RegisterError> {
     register_record(api, &wire::b_register(slot), None).map(|(s, _)| s)
 }
 
 /// Connects to a router's "B" API socket and sends one registration `record` (with `held`
 /// attached); the registered stream and a listener the router answered with.
+#[allow(clippy::result_large_err)] // as register_b
 fn register_record(
     api: &str,
     record: &[u8],
     held: Option<c_int>,
-) -> Result<(c_int, Option<c_int>), c_int> {
+) -> Result<(c_int, Option<c_int>), RegisterError> {
     let sa = match api.strip_prefix('@') {
         Some(name) => UnixSockaddr::abstract_name(name.as_bytes()),
         None => UnixSockaddr::path(api.as_bytes()),
     }
-    .map_err(|_| libc::ENAMETOOLONG)?;
-    let s = sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0)?;
+    .map_err(|_| RegisterError::sys(libc::ENAMETOOLONG))?;
+    let s = sys::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0)
+        .map_err(RegisterError::sys)?;
     let close_on_err = |e: c_int| {
         sys::close(s);
-        e
+        RegisterError::sys(e)
     };
     sys::set_timeouts(s, B_REGISTER_TIMEOUT_MS);
     sys::connect(s, sa.bytes.as_ptr().cast(), sa.len as u32).map_err(close_on_err)?;
@@ -477,21 +540,51 @@ fn register_record(
         None => sys::send(s, record, libc::MSG_NOSIGNAL),
     }
     .map_err(close_on_err)?;
-    let mut ack = [0u8; 8];
-    let (n, passed) = sys::recv_with_fd(s, &mut ack).map_err(close_on_err)?;
-    let listener = match (ack.get(..n), passed) {
-        (Some(a), None) if a == wire::B_ACK => None,
-        (Some(a), Some(l)) if a == wire::B_ACK_LISTENER => Some(l),
-        (_, p) => {
+    let mut reply = [0u8; 4 + wire::B_REFUSAL_REASON_MAX];
+    let (n, passed) = sys::recv_with_fd(s, &mut reply).map_err(close_on_err)?;
+    let reply = reply.get(..n).unwrap_or(&[]);
+    let listener = match passed {
+        None if reply == wire::B_ACK => None,
+        Some(l) if reply == wire::B_ACK_LISTENER => Some(l),
+        p => {
             if let Some(p) = p {
                 sys::close(p);
             }
-            // The router closes without a reply when it refuses (wrong uid, slot taken, ...).
-            return Err(close_on_err(libc::ECONNREFUSED));
+            // The router refuses (wrong uid, slot taken, ...) with a reason record, or (an
+            // older router) by closing without a reply.
+            let mut err = close_on_err(libc::ECONNREFUSED);
+            err.refused = true;
+            if let Some(reason) = wire::b_parse_refusal(reply) {
+                err.reason_len = reason.len().min(err.reason.len());
+                err.reason[..err.reason_len].copy_from_slice(&reason[..err.reason_len]);
+            }
+            return Err(err);
         }
     };
     sys::set_timeouts(s, 0);
     Ok((s, listener))
+}
+
+/// The listener of this process that holds `api`:`number` already (a dual-stack program
+/// binding IPv4 and IPv6, or SO_REUSEPORT listeners): the router takes one registration per
+/// slot. Skips `fd` and listeners waiting for their router to come back.
+fn registered_sibling(fd: c_int, api: &str, number: u32) -> Option<(c_int, SlotData)> {
+    let mut found = None;
+    fdtable::for_range(0, u32::MAX, |other, s| {
+        if found.is_some() || other == fd || s.kind() != CONVERTED {
+            return;
+        }
+        let mut g = s.lock();
+        if g.kind() != CONVERTED {
+            return;
+        }
+        let d = *g.data();
+        let b_listener = d.flags & (fdtable::SOCKETBOX_B | fdtable::HANDED_OVER) != 0;
+        if b_listener && d.flags & fdtable::B_WAITING == 0 && b_rule(&d) == Some((api, number)) {
+            found = Some((other, d));
+        }
+    });
+    found
 }
 
 /// bind under a `socketbox-b` rule.
@@ -499,23 +592,40 @@ pub(crate) fn bind_b(
     fd: c_int,
     slot: &'static Slot,
     index: usize,
-    api: &str,
-    number: u32,
+    rule: &sockswap_core::Rule,
     sotype: c_int,
     target: QueryTarget<'_>,
 ) -> Result<(), c_int> {
     let QueryTarget::Ip(ip) = target else {
         return Err(libc::EINVAL);
     };
+    let Action::SocketboxB { api, slot: number } = &rule.action else {
+        return Err(libc::EINVAL);
+    };
+    let (api, number) = (api.as_str(), *number);
     if sotype != libc::SOCK_STREAM {
         return Err(libc::EPROTOTYPE);
     }
-    let (stream, listener) = register_b(api, number, None).map_err(|e| {
+    // A second bind to a slot this process holds behaves as a second bind to a path rule's
+    // path: with SO_REUSEPORT on both it shares the first listener, else the first serves and
+    // this one is bound where nothing reaches.
+    if let Some((first, first_data)) = registered_sibling(fd, api, number) {
+        let (_, own) = crate::swap::snapshot(fd, slot, sotype)?;
+        if crate::hooks::calls::reuses_port(&own) && crate::hooks::calls::reuses_port(&first_data) {
+            return crate::hooks::calls::share_listener(first, fd);
+        }
         log!(
-            Error,
-            "bind {ip}: cannot register slot {number} on the router's API socket {}: errno {e}",
-            Bytes(api.as_bytes())
+            Info,
+            "fd {fd}: bind {ip}: slot {number} is registered by fd {first} of this process, which serves this address too; this socket is bound where nothing reaches"
         );
+        let hole = sockswap_core::Rule::any(Action::Blackhole);
+        return crate::hooks::calls::bind_converted(fd, slot, index, &hole, sotype, target);
+    }
+    let (stream, listener) = register_b(api, number, None).map_err(|e| {
+        e.log_line(format_args!(
+            "bind {ip}: cannot register slot {number} on the router's API socket {}",
+            Bytes(api.as_bytes())
+        ));
         libc::EADDRNOTAVAIL
     })?;
     let mut g = slot.lock();
@@ -563,7 +673,22 @@ pub(crate) fn bind_b(
 /// the same fd number, with the program's flags and epoll registrations.
 fn register_again(fd: c_int, slot: &'static Slot, listener: &SlotData) -> Result<(), c_int> {
     let (api, number) = b_rule(listener).ok_or(libc::EINVAL)?;
-    let stream = register(api, number)?;
+    let stream = match register(api, number) {
+        Ok(s) => s,
+        Err(e) if e.refused => {
+            // Listeners sharing one stream (SO_REUSEPORT) all saw it end: the first to
+            // register again holds the slot, the others share its new stream.
+            if let Some((first, _)) = registered_sibling(fd, api, number) {
+                return crate::hooks::calls::share_listener(first, fd);
+            }
+            e.log_line(format_args!(
+                "fd {fd}: cannot register slot {number} again at {}",
+                Bytes(api.as_bytes())
+            ));
+            return Err(e.errno);
+        }
+        Err(e) => return Err(e.errno),
+    };
     let mut g = slot.lock();
     if g.kind() != CONVERTED {
         sys::close(stream);
