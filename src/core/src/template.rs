@@ -102,6 +102,9 @@ impl Template {
                 Piece::Addr => 2,
                 Piece::Port => 1,
                 Piece::Type => 3,
+                Piece::Port5 => 5,
+                // `DDDDD/FFFFF_PPPPP` (or `XDDDD/...`): always 17.
+                Piece::SocketboxName => 17,
             })
             .sum()
     }
