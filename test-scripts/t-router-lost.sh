@@ -18,7 +18,9 @@ print("ready", flush=True)
 time.sleep(3600)' "$T/deaf.sock"
 DEAF=$BG_PID
 wait_grep "$T/deaf.out" '^ready' 10 "$DEAF"
-start_router router -S "$T/deaf.sock" -l 127.0.0.1 -p "$P" --status "$T/st"
+# One worker: each worker has its own sending socket and notices its own share at its own next
+# send, so "one more connection" counts everything only with a single worker (documented).
+start_router router -S "$T/deaf.sock" -l 127.0.0.1 -p "$P" --status "$T/st" --workers 1
 TGT="unix:$T/deaf.sock"
 
 bg clients "$PYTHON" -u "$RH/clients.py" 127.0.0.1 "$P" "$N" --timeout 20
