@@ -89,3 +89,11 @@ stop_bg "$ROUTER_PID"
 for _ in $(seq 100); do [ -d "/proc/$pid" ] || break; sleep 0.05; done
 [ -d "/proc/$pid" ] && fail "the daemon outlived the router"
 pass "stopping the router stops the daemon"
+
+# The command-line form: socketbox --daemon 'PROGRAM ARGS' (every connection to it, as -u's user).
+P2=$(free_port)
+start_router router3 -l 127.0.0.1 -p "$P2" -u nobody --status "$T/status3" \
+    --daemon "$SOCKSWAP_BIN run --lib $SOCKSWAP_LIB -r in,tcp,port=8080,systemd -- /usr/bin/python3 -m http.server 8080 --bind 127.0.0.1 --directory $T/www"
+wait_grep "$T/router3.err" 'event=daemon-start daemon=daemon' 10 "$ROUTER_PID"
+out=$(curl -sS --max-time 10 "http://127.0.0.1:$P2/index.html") || fail "curl through --daemon failed"
+assert_eq "hello from the daemon" "$out" "socketbox --daemon 'PROGRAM ARGS' serves through a supervised daemon"

@@ -49,7 +49,7 @@ expect fd01:db8:1:40::1234:5678 443 refused
 expect fd01:db8:1:40::1:10 80 refused
 expect fd01:db8:1:40:0:64:c000:201 22 refused
 st=$(status_of "$T/status")
-echo "$st" | grep -qx "target=fail delivered=0 queued=0 timed_out=0 refused=9" || fail "status: $st"
+echo "$st" | grep -qx "target=fail delivered=0 queued=0 timed_out=0 refused=9 lost=0" || fail "status: $st"
 pass "status counts 9 refusals and no failed delivery"
 # SIGHUP inside the chroot: the config is re-read through the directory opened before chroot
 kill -HUP "$ROUTER_PID"

@@ -53,6 +53,11 @@ struct ATarget {
     /// Places this target's queues hold in all workers (see `queue::reserve`).
     queued: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     watching: bool,
+    /// Our datagrams the receiver had not read at the last sample (after each send).
+    unread: u64,
+    /// The kernel's charge for one of our datagrams: the smallest non-zero SIOCOUTQ seen (the
+    /// first send on a fresh socket leaves exactly one datagram unread); 0 until known.
+    truesize: u64,
 }
 
 impl ATarget {
@@ -210,6 +215,8 @@ impl Deliverer {
             sock: None,
             queue: VecDeque::new(),
             watching: false,
+            unread: 0,
+            truesize: 0,
         });
         i
     }
@@ -259,6 +266,41 @@ impl Deliverer {
     fn close_sock(&mut self, ep: &sys::Epoll, i: usize) {
         self.watch(ep, i, false);
         self.targets[i].sock = None;
+        self.targets[i].unread = 0;
+    }
+
+    /// After a send: how many of our datagrams wait unread in the receiver's queue.
+    fn sample_unread(&mut self, i: usize) {
+        let t = &mut self.targets[i];
+        let Some(fd) = t.raw() else { return };
+        let Ok(bytes) = sys::unread_sent_bytes(fd) else {
+            return;
+        };
+        if bytes > 0 && (t.truesize == 0 || bytes < t.truesize) {
+            t.truesize = bytes;
+        }
+        t.unread = if t.truesize == 0 {
+            0
+        } else {
+            bytes / t.truesize
+        };
+    }
+
+    /// A send found the receiver gone: what it had not read went with its queue.
+    fn count_lost(&mut self, sh: &Shared, i: usize) {
+        let t = &mut self.targets[i];
+        let n = std::mem::take(&mut t.unread);
+        if n == 0 {
+            return;
+        }
+        sh.stats.count(&t.name, Event::Lost(n));
+        crate::log!(
+            Warn,
+            "lost",
+            target = t.name,
+            count = n,
+            reason = format!("the receiver went away with {n} connections unread")
+        );
     }
 
     /// Hand `p` to the A target `key`; `cap`: the config's queue bound.
@@ -293,6 +335,7 @@ impl Deliverer {
             match send_one(sock, p.fd.as_raw_fd()) {
                 Sent::Ok => {
                     sh.stats.count(&self.targets[i].name, Event::Delivered);
+                    self.sample_unread(i);
                     return;
                 }
                 Sent::Again => {
@@ -314,6 +357,7 @@ impl Deliverer {
                 Sent::Reconnect(e)
                     if !reopened && matches!(self.targets[i].kind, AKind::Path(_)) =>
                 {
+                    self.count_lost(sh, i);
                     crate::log!(
                         Debug,
                         "reconnect",
@@ -324,6 +368,7 @@ impl Deliverer {
                     reopened = true;
                 }
                 Sent::Reconnect(e) | Sent::Failed(e) => {
+                    self.count_lost(sh, i);
                     self.close_sock_if_path(ep, i);
                     return Self::refuse(sh, &self.targets[i].name, p, &format!("send: {e}"));
                 }
@@ -355,7 +400,8 @@ impl Deliverer {
             match send_one(sock, p.fd.as_raw_fd()) {
                 Sent::Ok => {
                     queue::release(&self.targets[i].queued);
-                    sh.stats.count(&name, Event::Delivered)
+                    sh.stats.count(&name, Event::Delivered);
+                    self.sample_unread(i);
                 }
                 Sent::Again => {
                     self.targets[i].queue.push_front(p);
@@ -367,6 +413,7 @@ impl Deliverer {
                 Sent::Reconnect(_)
                     if !reopened && matches!(self.targets[i].kind, AKind::Path(_)) =>
                 {
+                    self.count_lost(sh, i);
                     self.close_sock(ep, i);
                     reopened = true;
                     self.targets[i].queue.push_front(p);
@@ -375,6 +422,7 @@ impl Deliverer {
                 }
                 Sent::Reconnect(e) | Sent::Failed(e) => {
                     queue::release(&self.targets[i].queued);
+                    self.count_lost(sh, i);
                     self.close_sock_if_path(ep, i);
                     Self::refuse(sh, &name, p, &format!("send: {e}"));
                 }

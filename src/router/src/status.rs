@@ -13,6 +13,8 @@ pub struct Counters {
     pub timed_out: u64,
     /// Closed at once: the target is missing, refused, unsafe, `fail`, or its queue was full.
     pub refused: u64,
+    /// Delivered to an A receiver that went away with them unread (see docs/router.md).
+    pub lost: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -21,6 +23,7 @@ pub enum Event {
     Queued,
     TimedOut,
     Refused,
+    Lost(u64),
 }
 
 #[derive(Default)]
@@ -40,6 +43,7 @@ impl Stats {
             Event::Queued => c.queued += 1,
             Event::TimedOut => c.timed_out += 1,
             Event::Refused => c.refused += 1,
+            Event::Lost(n) => c.lost += n,
         }
     }
 
@@ -61,24 +65,27 @@ pub fn render(
     let mut total = Counters::default();
     for (t, c) in snap {
         out.push_str(&format!(
-            "target={} delivered={} queued={} timed_out={} refused={}\n",
+            "target={} delivered={} queued={} timed_out={} refused={} lost={}\n",
             crate::log::quote(t),
             c.delivered,
             c.queued,
             c.timed_out,
-            c.refused
+            c.refused,
+            c.lost
         ));
         total.delivered += c.delivered;
         total.queued += c.queued;
         total.timed_out += c.timed_out;
         total.refused += c.refused;
+        total.lost += c.lost;
     }
     out.push_str(&format!(
-        "total delivered={} queued={} timed_out={} refused={} waiting={} children={} relays={} accepted={}\n",
+        "total delivered={} queued={} timed_out={} refused={} lost={} waiting={} children={} relays={} accepted={}\n",
         total.delivered,
         total.queued,
         total.timed_out,
         total.refused,
+        total.lost,
         waiting_a + waiting,
         children,
         relays,
@@ -96,9 +103,10 @@ mod tests {
         s.count("unix:/a", Event::Queued);
         s.count("unix:/a", Event::Delivered);
         s.count("fail", Event::Refused);
+        s.count("unix:/a", Event::Lost(3));
         let r = render(&s.snapshot(), 0, 0, 0, 0, 0);
-        assert!(r.contains("target=unix:/a delivered=1 queued=1 timed_out=0 refused=0\n"));
-        assert!(r.contains("total delivered=1 queued=1 timed_out=0 refused=1"));
+        assert!(r.contains("target=unix:/a delivered=1 queued=1 timed_out=0 refused=0 lost=3\n"));
+        assert!(r.contains("total delivered=1 queued=1 timed_out=0 refused=1 lost=3 "));
     }
 }
 

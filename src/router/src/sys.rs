@@ -460,6 +460,15 @@ pub fn raise_nofile() {
     }
 }
 
+/// Bytes of datagrams this AF_UNIX socket sent that the receiver has not read yet (SIOCOUTQ: an
+/// AF_UNIX skb stays charged to its sender until the receiver frees it).
+pub fn unread_sent_bytes(fd: RawFd) -> io::Result<u64> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ (== TIOCOUTQ) writes one int through the pointer, which is valid.
+    cvt(unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut n) })?;
+    Ok(n.max(0) as u64)
+}
+
 pub fn fstat(fd: RawFd) -> io::Result<libc::stat> {
     // SAFETY: POD.
     let mut st: libc::stat = unsafe { zeroed() };
