@@ -31,7 +31,7 @@ P=$(free_port)
 bg inetd2 socketbox-inetd --max-children 2 "$T/inetd2.sock" cat
 INETD=$BG_PID
 wait_socket "$T/inetd2.sock" 10 "$INETD"
-start_router r2 -l 127.0.0.1 -p "$P" -S "$T/inetd2.sock"
+start_router r2 -l 127.0.0.1 -p "$P" -S "$T/inetd2.sock" --workers 1  # one worker: delivered in connection order, as hold.py expects
 out=$("$PYTHON" "$RH/hold.py" 127.0.0.1 "$P" 4 2 "$INETD")
 [ "${out%% *}" = ok ] || fail "socketbox-inetd child limit: $out"
 pass "socketbox-inetd --max-children 2: at most 2 cat at once, the others wait and are served ($out)"

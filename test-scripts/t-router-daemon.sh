@@ -42,7 +42,7 @@ pid=$(daemon_pid)
 [ "$(stat -c %U "/proc/$pid")" = nobody ] || fail "the daemon runs as $(stat -c %U "/proc/$pid"), not nobody"
 grep -q '^CapEff:\s*0*$' "/proc/$pid/status" || fail "the daemon has capabilities: $(grep Cap "/proc/$pid/status")"
 pass "the daemon (pid $pid) runs as nobody without capabilities"
-ls -l "/proc/$pid/fd/3" | grep -q 'socket:' || fail "fd 3 of the daemon is not a socket"
+ls -l "/proc/$pid/fd/" | grep -q 'socket:' || fail "the daemon holds no socket"
 socks=$(find "$T" -type s ! -name status)
 [ -z "$socks" ] || fail "socket files exist: $socks"
 

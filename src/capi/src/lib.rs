@@ -200,8 +200,8 @@ pub fn new_receiver(path: &[u8]) -> io::Result<OwnedFd> {
 }
 
 /// Register `slot` on a connected B socket: send the record, wait for the answer. EPIPE if the
-/// record could not be sent, EPERM if the answer is not 4 bytes (the server closed: refused),
-/// EINVAL if it is not the acknowledgement.
+/// record could not be sent, EPERM if the server refused (closed, as socketbox does, or sent our
+/// router's refusal record), EINVAL if the answer is anything but the acknowledgement.
 pub fn register(sock: RawFd, slot: u32) -> io::Result<()> {
     let record = wire::b_register(slot);
     // SAFETY: sending a valid buffer.
@@ -216,7 +216,8 @@ pub fn register(sock: RawFd, slot: u32) -> io::Result<()> {
     if n != record.len() as isize {
         return Err(io::Error::from_raw_os_error(libc::EPIPE));
     }
-    let mut answer = [0u8; 4];
+    // Room for our router's refusal record (82 00 00 00 + a reason), a refusal like a close.
+    let mut answer = [0u8; 4 + wire::B_REFUSAL_REASON_MAX];
     let n = loop {
         // SAFETY: receiving into a valid buffer.
         let n = unsafe { libc::recv(sock, answer.as_mut_ptr().cast(), answer.len(), 0) };
@@ -239,7 +240,8 @@ pub fn register(sock: RawFd, slot: u32) -> io::Result<()> {
         }
         return Err(e);
     };
-    if n != answer.len() {
+    let answer = &answer[..n];
+    if n < 4 || wire::b_parse_refusal(answer).is_some() {
         return Err(io::Error::from_raw_os_error(libc::EPERM));
     }
     if answer != wire::B_ACK {
