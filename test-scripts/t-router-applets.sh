@@ -44,7 +44,7 @@ cat >"$T/b.json" <<CONF
  "outgoing": [{"uid": 0, "path_nr": 0}, {"uid": 0, "path_nr": 0}], "paths": [{"socket": "$T/api"}],
  "rules": {"_start": {"type": "rule", "rules": [{"jump": "o:1"}]}}}
 CONF
-start_router r3 -f "$T/b.json"
+start_router r3 -f "$T/b.json" --workers 1  # connection order, as hold.py expects
 ROUTER_B=$ROUTER_PID
 bg inetdp socketbox-inetd-p --max-children 1 "$T/api" 0x1 cat
 INETDP=$BG_PID
