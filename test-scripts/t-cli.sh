@@ -171,3 +171,8 @@ assert_eq "$T/rel/rules" "$(cat "$T/rel.out")" "sockswap run passes the rules fi
 assert_eq 121 "$?" "by hand, a relative rules file is looked up in the helper's own directory"
 assert_contains "$T/rel2.err" "SOCKSWAP_RULES_FILE" "the refusal names the variable"
 pass "relative rules files: resolved per process by hand, made absolute by sockswap run"
+
+# A rules file that can be read only once (a pipe, `-f <(...)`): the program still gets the rules
+# (the CLI passes what it read in SOCKSWAP_RULES), never an empty second read.
+out=$("$B" run --lib "$SOCKSWAP_LIB" -f <(printf 'in,tcp,port=8080,path=/tmp/pipe.sock\n') -- sh -c 'echo "$SOCKSWAP_RULES"')
+assert_eq "in,tcp,port=8080,path=/tmp/pipe.sock" "$out" "run -f <(pipe): the program gets the rules read from the pipe"
