@@ -222,15 +222,7 @@ impl Deliverer {
     }
 
     fn refuse(sh: &Shared, name: &str, p: Pending, why: &str) {
-        sh.stats.count(name, Event::Refused);
-        crate::log!(
-            Warn,
-            "refused",
-            target = name,
-            remote = crate::shared::remote_of(&p.tuple),
-            reason = why
-        );
-        drop(p);
+        sh.refuse(name, p, why);
     }
 
     fn ensure_open(&mut self, sh: &Shared, i: usize) -> Result<RawFd, OpenError> {

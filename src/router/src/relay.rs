@@ -93,14 +93,7 @@ fn connect(to: &RelayTo) -> std::io::Result<Upstream> {
 pub fn start(sh: &Arc<Shared>, name: &str, to: &RelayTo, proxy: Option<ProxyVersion>, p: Pending) {
     let tname = format!("relay:{name}");
     if ACTIVE.load(Ordering::Relaxed) >= MAX_RELAYS {
-        sh.stats.count(&tname, Event::Refused);
-        crate::log!(
-            Warn,
-            "refused",
-            target = tname,
-            remote = remote_of(&p.tuple),
-            reason = "too many relays"
-        );
+        sh.refuse(&tname, p, "too many relays");
         return;
     }
     ACTIVE.fetch_add(1, Ordering::Relaxed);

@@ -29,14 +29,7 @@ pub fn start(sh: &Arc<Shared>, name: &str, webroot: Option<&str>, p: Pending) {
     let tname = format!("responder:{name}");
     if ACTIVE.fetch_add(1, Ordering::Relaxed) >= MAX_ACTIVE {
         ACTIVE.fetch_sub(1, Ordering::Relaxed);
-        sh.stats.count(&tname, Event::Refused);
-        crate::log!(
-            Warn,
-            "refused",
-            target = tname,
-            remote = remote_of(&p.tuple),
-            reason = "too many responder connections"
-        );
+        sh.refuse(&tname, p, "too many responder connections");
         return;
     }
     let sh = sh.clone();

@@ -102,3 +102,19 @@ pub fn local_of(t: &Tuple) -> String {
         None => format!("[{}]:{}", t.local_ip, t.local_port),
     }
 }
+
+impl Shared {
+    /// Close a connection the router cannot deliver: counted `refused` for `target` and logged
+    /// with the client and the reason (no connection is dropped silently).
+    pub fn refuse(&self, target: &str, p: crate::deliver::Pending, why: &str) {
+        self.stats.count(target, crate::status::Event::Refused);
+        crate::log!(
+            Warn,
+            "refused",
+            target = target,
+            remote = remote_of(&p.tuple),
+            reason = why
+        );
+        drop(p);
+    }
+}
