@@ -215,6 +215,7 @@ pub fn supervise(
         peers: Mutex::new(Peers::default()),
     });
     let sigfd = signalfd(signals)?;
+    sync_wake_up(&shared.notify);
     let mut pidfds = PidFds::default();
     let status = loop {
         let mut fds = [
@@ -265,6 +266,21 @@ pub fn supervise(
         }
     }
     Ok(status)
+}
+
+/// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (Linux 6.6): a trapped call and its answer hand the
+/// CPU over directly (the program waits while we work, and we wait while it runs), instead of
+/// waking a thread on another CPU each way. Older kernels: plain wake-ups.
+fn sync_wake_up(notify: &OwnedFd) {
+    const SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: u64 = 1;
+    // SAFETY: SET_FLAGS takes the flags by value.
+    unsafe {
+        libc::ioctl(
+            notify.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
+            SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+        )
+    };
 }
 
 /// "N trapped calls (bind 1, accept4 2, …), supervisor CPU T us": what the program cost.
