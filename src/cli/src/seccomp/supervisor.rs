@@ -91,6 +91,8 @@ struct Shared {
     counts: [AtomicU64; 9],
     /// The Unix names datagrams come from, as IP addresses.
     peers: Mutex<Peers>,
+    /// Held around each accept on a converted listener (see try_accept).
+    blocking_accept: Mutex<()>,
 }
 
 /// Unix datagram senders and the IP addresses they are reported as: a name a rule sent to is
@@ -148,7 +150,9 @@ fn next_ephemeral_port() -> u16 {
     const LO: u32 = 32768;
     const SPAN: u32 = 61000 - 32768;
     let n = EPHEMERAL.fetch_add(1, Ordering::Relaxed);
-    (LO + (n.wrapping_add(std::process::id().wrapping_mul(2_654_435_761) % SPAN)) % SPAN) as u16
+    static SEED: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| std::process::id().wrapping_mul(2_654_435_761) % SPAN);
+    (LO + n.wrapping_add(seed) % SPAN) as u16
 }
 
 macro_rules! slog {
@@ -213,41 +217,34 @@ pub fn supervise(
         interrupt: Mutex::new(Vec::new()),
         counts: Default::default(),
         peers: Mutex::new(Peers::default()),
+        blocking_accept: Mutex::new(()),
     });
     let sigfd = signalfd(signals)?;
     sync_wake_up(&shared.notify);
-    let mut pidfds = PidFds::default();
+    // Trapped calls are answered by a thread of their own that waits in SECCOMP_IOCTL_NOTIF_RECV
+    // itself (no poll first: one system call and one wake-up less per call); this thread
+    // waits for signals and the program's end.
+    let answering = shared.clone();
+    std::thread::Builder::new()
+        .name("seccomp-notify".into())
+        .spawn(move || answer_calls(&answering))
+        .map_err(|e| format!("cannot start the supervisor thread: {e}"))?;
     let status = loop {
-        let mut fds = [
-            libc::pollfd {
-                fd: shared.notify.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: sigfd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        // SAFETY: fds is valid for 2 entries.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        let mut fds = [libc::pollfd {
+            fd: sigfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        // SAFETY: fds is valid for 1 entry.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
         if r < 0 {
             if errno() == libc::EINTR {
                 continue;
             }
             return Err(format!("poll: {}", crate::errno_words(errno())));
         }
-        if fds[1].revents & libc::POLLIN != 0 {
-            if let Some(st) = handle_signals(&shared, &sigfd, pid) {
-                break st;
-            }
-        }
-        if fds[0].revents & libc::POLLIN != 0 {
-            handle_one(&shared, &mut pidfds);
-        } else if fds[0].revents & (libc::POLLHUP | libc::POLLERR) != 0 {
-            // Every process under the filter is gone; only the exit status is left to collect.
-            break wait_child(pid);
+        if let Some(st) = handle_signals(&shared, &sigfd, pid) {
+            break st;
         }
     };
     slog!(shared, Info, "{}", statistics(&shared));
@@ -438,20 +435,50 @@ struct Call {
     args: [u64; 6],
 }
 
-fn handle_one(sh: &Arc<Shared>, pidfds: &mut PidFds) {
-    // SAFETY: seccomp_notif is plain data; RECV fills it (it must be zeroed first).
-    let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
-    // SAFETY: n is a valid seccomp_notif.
-    if unsafe {
-        libc::ioctl(
-            sh.notify.as_raw_fd(),
-            libc::SECCOMP_IOCTL_NOTIF_RECV,
-            &mut n,
-        )
-    } < 0
-    {
-        return; // ENOENT: the caller was interrupted before we received it
+/// Receives and answers trapped calls until no process is left under the filter.
+fn answer_calls(sh: &Arc<Shared>) {
+    let mut pidfds = PidFds::default();
+    loop {
+        // SAFETY: seccomp_notif is plain data; RECV fills it (it must be zeroed first).
+        let mut n: libc::seccomp_notif = unsafe { std::mem::zeroed() };
+        // SAFETY: n is a valid seccomp_notif.
+        let r = unsafe {
+            libc::ioctl(
+                sh.notify.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_RECV,
+                &mut n,
+            )
+        };
+        if r == 0 {
+            handle_one(sh, &mut pidfds, &n);
+            continue;
+        }
+        match errno() {
+            // Interrupted before we received it (the caller got a signal), or nobody left: the
+            // kernel returns at once when the filter has no users (it hangs up the fd).
+            libc::ENOENT | libc::EINTR if !hung_up(&sh.notify) => continue,
+            libc::ENOENT | libc::EINTR => return,
+            e => {
+                slog!(sh, Warn, "receiving trapped calls failed: {}", crate::errno_words(e));
+                return;
+            }
+        }
     }
+}
+
+/// Has every process under the filter gone (POLLHUP on the listener)?
+fn hung_up(notify: &OwnedFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: notify.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: p is a valid pollfd.
+    unsafe { libc::poll(&mut p, 1, 0) };
+    p.revents & libc::POLLHUP != 0
+}
+
+fn handle_one(sh: &Arc<Shared>, pidfds: &mut PidFds, n: &libc::seccomp_notif) {
     let call = Call {
         id: n.id,
         pid: n.pid,
@@ -566,8 +593,34 @@ fn write_sockaddr(pid: u32, addr: u64, len_ptr: u64, full: &[u8]) -> Result<(), 
         return Err(libc::EINVAL);
     }
     let n = full.len().min(cap as usize);
-    write_mem(pid, addr, &full[..n])?;
-    write_mem(pid, len_ptr, &(full.len() as u32).to_ne_bytes())
+    let len = (full.len() as u32).to_ne_bytes();
+    let local = [
+        libc::iovec {
+            iov_base: full.as_ptr() as *mut libc::c_void,
+            iov_len: n,
+        },
+        libc::iovec {
+            iov_base: len.as_ptr() as *mut libc::c_void,
+            iov_len: len.len(),
+        },
+    ];
+    let remote = [
+        libc::iovec {
+            iov_base: addr as *mut libc::c_void,
+            iov_len: n,
+        },
+        libc::iovec {
+            iov_base: len_ptr as *mut libc::c_void,
+            iov_len: len.len(),
+        },
+    ];
+    // SAFETY: the local iovecs describe our buffers; the remote ones are checked by the
+    // kernel. One call writes the address and its length.
+    let written = unsafe { libc::process_vm_writev(pid as i32, local.as_ptr(), 2, remote.as_ptr(), 2, 0) };
+    if written != (n + len.len()) as isize {
+        return Err(libc::EFAULT);
+    }
+    Ok(())
 }
 
 fn sockopt_int(fd: &OwnedFd, name: i32) -> Result<i32, i32> {
@@ -651,6 +704,17 @@ fn fd_cloexec(pid: u32, fd: i32) -> bool {
         .find_map(|l| l.strip_prefix("flags:"))
         .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
         .is_some_and(|f| f & libc::O_CLOEXEC as u32 != 0)
+}
+
+/// Is something pending on `fd` right now?
+fn readable_now(fd: &OwnedFd) -> bool {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: p is a valid pollfd.
+    unsafe { libc::poll(&mut p, 1, 0) > 0 }
 }
 
 fn file_nonblocking(fd: &OwnedFd) -> bool {
@@ -1206,13 +1270,14 @@ fn on_accept(sh: &Arc<Shared>, pidfds: &mut PidFds, call: Call, flags: i32) -> R
         return Err(libc::EINVAL);
     }
     // A socketbox listener's connections come from the router; a Unix listener's from accept.
+    let nonblocking = file_nonblocking(&listener);
     let attempt = move |sh: &Shared, listener: &OwnedFd| match face.socketbox {
         Some(kind) => try_receive(sh, call, listener, face, kind, flags),
-        None => try_accept(sh, call, listener, face, flags),
+        None => try_accept(sh, call, listener, face, flags, nonblocking),
     };
     match attempt(sh, &listener)? {
         Some(a) => Ok(a),
-        None if file_nonblocking(&listener) => Err(libc::EAGAIN),
+        None if nonblocking => Err(libc::EAGAIN),
         None => {
             // A blocking accept with nothing pending: wait in a thread of our own, so other
             // calls keep being answered.
@@ -1271,14 +1336,23 @@ fn try_accept(
     listener: &OwnedFd,
     face: Face,
     flags: i32,
+    nonblocking: bool,
 ) -> Result<Option<Answer>, i32> {
-    // SAFETY: accept4 without an address on an fd we own.
+    // Our copy shares the program's O_NONBLOCK. On a blocking listener, accept only what poll
+    // shows pending, under a lock, so no other accept of ours takes it first and this thread
+    // never blocks (processes outside the filter sharing the listener could still race us).
+    let _accepting = (!nonblocking).then(|| sh.blocking_accept.lock().unwrap());
+    if !nonblocking && !readable_now(listener) {
+        return Ok(None);
+    }
+    // SAFETY: accept4 without an address on an fd we own; the connection gets the
+    // O_NONBLOCK the program asked for (our copy is close-on-exec in any case).
     let c = unsafe {
         libc::accept4(
             listener.as_raw_fd(),
             std::ptr::null_mut(),
             std::ptr::null_mut(),
-            libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            libc::SOCK_CLOEXEC | (flags & libc::SOCK_NONBLOCK),
         )
     };
     if c < 0 {
@@ -1772,6 +1846,7 @@ fn try_receive(
             );
             continue;
         }
+        set_nonblocking(&conn, flags & libc::SOCK_NONBLOCK != 0);
         return install_connection(sh, call, conn, face, flags);
     }
 }
@@ -1818,8 +1893,9 @@ fn install_connection(
     face: Face,
     flags: i32,
 ) -> Result<Option<Answer>, i32> {
-    set_nonblocking(&conn, flags & libc::SOCK_NONBLOCK != 0);
-    let (peer, shown) = match ip_name(&conn, true) {
+    // A converted listener's connections are Unix streams: no IP peer to ask for.
+    let ip_peer = face.socketbox.and_then(|_| ip_name(&conn, true));
+    let (peer, shown) = match ip_peer {
         Some(p) if (p.is_ipv4() == (face.family == libc::AF_INET)) => (p, None),
         Some(p) => {
             // Another family than the program's: its names are reported converted.
