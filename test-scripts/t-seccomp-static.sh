@@ -6,7 +6,11 @@
 #  (b) a static C client making its calls with syscall(SYS_socket/SYS_connect/...) sees
 #      AF_INET names from getpeername/getsockname;
 #  (c) exit status and death by signal pass through; io_uring_setup fails with ENOSYS;
-#  (d) a set-user-ID program with rules is refused in one line unless --allow-bypass.
+#  (d) a set-user-ID program with rules is refused in one line unless --allow-bypass;
+#  (e) the supervisor dies: the program gets errors, no hang;
+#  (f) calls that wait in the supervisor (blocking accept, recvfrom) differentially against
+#      the kernel: other threads' calls are answered meanwhile, and pthread_kill ends them
+#      with EINTR or restarts them (SA_RESTART) as on real sockets.
 . "$(dirname "$0")/lib.sh"
 need busybox gcc socat ss
 need_artifacts
@@ -82,3 +86,16 @@ touch "$T/go"
 wait_file "$T/after" 15 || fail "the program hung after its supervisor died"
 assert_contains "$T/after" "status 1" "nc failed once the supervisor was gone"
 assert_contains "$T/orphan.err" "Function not implemented" "its connect failed with ENOSYS"
+
+# (f) blocking calls waiting in the supervisor, the same transcript as on real sockets
+P5=$(free_port) || exit 1
+P6=$(free_port) || exit 1
+timeout 30 "$BIN/block_probe" "$P5" "$P6" >"$T/block.native" 2>&1 || fail "block_probe on real sockets failed: $(cat "$T/block.native")"
+timeout 30 "$SOCKSWAP_BIN" run --log debug --backend seccomp -r "in,tcp,port=$P5,path=$T/b.sock" \
+    -r "out,tcp,port=$P5,path=$T/b.sock" -r "udp,port=$P6,path=$T/u.sock" -- \
+    "$BIN/block_probe" "$P5" "$P6" >"$T/block.seccomp" 2>"$T/block.err" ||
+    fail "block_probe under the supervisor failed: $(cat "$T/block.seccomp" "$T/block.err" | tail -5)"
+assert_eq "$(cat "$T/block.native")" "$(cat "$T/block.seccomp")" "blocking accept/recvfrom: same transcript as the kernel's"
+assert_eq 6 "$(grep -c 'handled\|getsockname' "$T/block.seccomp")" "all probe steps ran"
+assert_contains "$T/block.err" "bind 127.0.0.1:$P5 -> $T/b.sock" "the probe's listener was converted"
+assert_contains "$T/block.err" "bind 127.0.0.1:$P6 -> $T/u.sock" "its UDP socket was converted"

@@ -10,6 +10,7 @@ mkdir -p "$out"
 export GOCACHE=$out/go-cache GOPATH=$out/go-path GOFLAGS=-mod=mod GO111MODULE=off GOPROXY=off
 gcc -O2 -Wall -static -o "$out/raw_client" "$here/raw_client.c"
 gcc -O2 -Wall -static -o "$out/uring_probe" "$here/uring_probe.c"
+gcc -O2 -Wall -static -pthread -o "$out/block_probe" "$here/block_probe.c"
 for p in http_server http_client http_churn udp_echo; do
     CGO_ENABLED=0 go build -o "$out/${p}_static" "$here/../go/$p.go"
 done

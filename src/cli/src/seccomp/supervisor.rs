@@ -12,8 +12,11 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+
+mod waiters;
+use waiters::Waiters;
 
 use sockswap_core::addr::{self, Decoded, UnixName, UnixSockaddr};
 use sockswap_core::config::LogLevel;
@@ -85,8 +88,8 @@ struct Shared {
     faces: Mutex<HashMap<u64, Face>>,
     /// Socket files we bound: (path, device, inode), removed when the program ends.
     files: Mutex<Vec<(CString, u64, u64)>>,
-    /// Accepts waiting for a connection in threads: set to answer EINTR (a signal came).
-    interrupt: Mutex<Vec<Arc<AtomicBool>>>,
+    /// Calls waiting for their socket to become readable.
+    waiters: Waiters,
     /// Trapped calls received, per entry of `filter::TRAPPED` and `TRAPPED_WITH_ADDRESS`.
     counts: [AtomicU64; 9],
     /// The Unix names datagrams come from, as IP addresses.
@@ -214,7 +217,7 @@ pub fn supervise(
         log,
         faces: Mutex::new(HashMap::new()),
         files: Mutex::new(Vec::new()),
-        interrupt: Mutex::new(Vec::new()),
+        waiters: Waiters::new()?,
         counts: Default::default(),
         peers: Mutex::new(Peers::default()),
         blocking_accept: Mutex::new(()),
@@ -228,6 +231,11 @@ pub fn supervise(
     std::thread::Builder::new()
         .name("seccomp-notify".into())
         .spawn(move || answer_calls(&answering))
+        .map_err(|e| format!("cannot start the supervisor thread: {e}"))?;
+    let waiting = shared.clone();
+    std::thread::Builder::new()
+        .name("seccomp-wait".into())
+        .spawn(move || waiters::serve(waiting))
         .map_err(|e| format!("cannot start the supervisor thread: {e}"))?;
     let status = loop {
         let mut fds = [libc::pollfd {
@@ -353,13 +361,10 @@ fn handle_signals(sh: &Shared, sigfd: &OwnedFd, pid: i32) -> Option<ExitStatus> 
             continue;
         }
         slog!(sh, Debug, "forwarding signal {sig} to pid {pid}");
-        // A thread waiting in a converted accept has its call answered EINTR, as a signal
-        // interrupts a blocking accept (the filter's killable wait would hold it otherwise).
-        for flag in sh.interrupt.lock().unwrap().drain(..) {
-            flag.store(true, Ordering::Relaxed);
-        }
         // SAFETY: kill with plain integers.
         unsafe { libc::kill(pid, sig) };
+        // Calls waiting in the supervisor end as the signal would end them (see waiters).
+        sh.waiters.signal_came();
     }
     let mut status = 0;
     // SAFETY: status is a valid int.
@@ -1279,50 +1284,9 @@ fn on_accept(sh: &Arc<Shared>, pidfds: &mut PidFds, call: Call, flags: i32) -> R
         Some(a) => Ok(a),
         None if nonblocking => Err(libc::EAGAIN),
         None => {
-            // A blocking accept with nothing pending: wait in a thread of our own, so other
-            // calls keep being answered.
-            let stop = Arc::new(AtomicBool::new(false));
-            sh.interrupt.lock().unwrap().push(stop.clone());
-            let sh = sh.clone();
-            std::thread::spawn(move || {
-                wait_readable(&sh, call, &listener, &stop, |sh| attempt(sh, &listener))
-            });
+            // A blocking accept with nothing pending: answered when a connection comes.
+            sh.waiters.wait(call.id, call.pid, listener, Box::new(attempt))?;
             Ok(Answer::Done)
-        }
-    }
-}
-
-/// Waits (in a thread of its own) until `sock` is readable and `attempt` answers the call;
-/// answers EINTR when a forwarded signal asks, and gives up when the caller is gone.
-fn wait_readable(
-    sh: &Shared,
-    call: Call,
-    sock: &OwnedFd,
-    stop: &AtomicBool,
-    attempt: impl Fn(&Shared) -> Result<Option<Answer>, i32>,
-) {
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            respond(&sh.notify, call.id, Answer::Error(libc::EINTR));
-            return;
-        }
-        let mut p = libc::pollfd {
-            fd: sock.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: p is a valid pollfd.
-        unsafe { libc::poll(&mut p, 1, 100) };
-        if !id_valid(&sh.notify, call.id) {
-            return; // the program thread is gone
-        }
-        if p.revents == 0 {
-            continue;
-        }
-        match attempt(sh) {
-            Ok(Some(a)) => return respond(&sh.notify, call.id, a),
-            Ok(None) => continue, // another process took it
-            Err(e) => return respond(&sh.notify, call.id, Answer::Error(e)),
         }
     }
 }
@@ -1583,14 +1547,10 @@ fn on_recvfrom(sh: &Arc<Shared>, pidfds: &mut PidFds, call: Call) -> Result<Answ
         Some(a) => Ok(a),
         None if flags & libc::MSG_DONTWAIT != 0 || file_nonblocking(&sock) => Err(libc::EAGAIN),
         None => {
-            let stop = Arc::new(AtomicBool::new(false));
-            sh.interrupt.lock().unwrap().push(stop.clone());
-            let sh = sh.clone();
-            std::thread::spawn(move || {
-                wait_readable(&sh, call, &sock, &stop, |sh| {
-                    try_recvfrom(sh, call, &sock, face, flags | libc::MSG_DONTWAIT)
-                })
-            });
+            let attempt = move |sh: &Shared, sock: &OwnedFd| {
+                try_recvfrom(sh, call, sock, face, flags | libc::MSG_DONTWAIT)
+            };
+            sh.waiters.wait(call.id, call.pid, sock, Box::new(attempt))?;
             Ok(Answer::Done)
         }
     }
