@@ -15,6 +15,7 @@ pub mod decimal;
 pub mod elfnote;
 pub mod errno;
 pub mod glob;
+pub mod hybrid;
 pub mod inherit;
 pub mod netns;
 pub mod rule;

@@ -44,39 +44,15 @@ use crate::{runtime, sys, vsock};
 
 /// Without SO_SNDTIMEO, how long a VMM may take to answer `CONNECT`.
 pub const HANDSHAKE_TIMEOUT_MS: i64 = 30_000;
-/// Longest answer line accepted (`OK <port>\n` is short).
-const LINE_MAX: usize = 64;
 /// Concurrent non-blocking handshakes; beyond that a connect completes inline.
 const ENTRIES: usize = 64;
 /// How long the backlog of the VMM socket may make a non-blocking connect wait.
 const NONBLOCKING_CONNECT_WAIT_MS: i64 = 1000;
 
-fn tcp_errno(e: c_int) -> c_int {
-    match e {
-        libc::ENOENT
-        | libc::ENOTDIR
-        | libc::EPROTOTYPE
-        | libc::ENOTSOCK
-        | libc::EAGAIN
-        | libc::EPIPE => libc::ECONNREFUSED,
-        e => e,
-    }
-}
-
-/// The answer line, complete: `OK ` then anything.
-fn check_answer(line: &[u8]) -> Result<(), c_int> {
-    if line.starts_with(b"OK ") {
-        Ok(())
-    } else {
-        Err(libc::ECONNREFUSED)
-    }
-}
+use sockswap_core::hybrid::{tcp_errno, AnswerLine};
 
 /// Line state of one handshake.
-struct Line {
-    buf: [u8; LINE_MAX],
-    len: usize,
-}
+struct Line(AnswerLine);
 
 enum Step {
     Done(Result<(), c_int>),
@@ -85,46 +61,28 @@ enum Step {
 
 impl Line {
     const fn new() -> Line {
-        Line {
-            buf: [0; LINE_MAX],
-            len: 0,
-        }
+        Line(AnswerLine::new())
     }
 
     /// Reads what is there, never past the newline.
     fn advance(&mut self, sock: c_int) -> Step {
         loop {
-            let mut peek = [0u8; LINE_MAX];
-            let room = LINE_MAX - self.len;
+            let mut peek = [0u8; sockswap_core::hybrid::LINE_MAX];
+            let room = self.0.room();
             let k = match sys::recv(sock, &mut peek[..room], libc::MSG_PEEK | libc::MSG_DONTWAIT) {
-                Ok(0) => {
-                    // The VMM closed: nobody listens on that guest port (or it refused).
-                    return Step::Done(Err(if self.len == 0 {
-                        libc::ECONNREFUSED
-                    } else {
-                        libc::ECONNRESET
-                    }));
-                }
+                Ok(0) => return Step::Done(Err(self.0.closed())),
                 Ok(k) => k as usize,
                 Err(libc::EAGAIN) => return Step::Again,
                 Err(libc::EINTR) => continue,
                 Err(_) => return Step::Done(Err(libc::ECONNRESET)),
             };
-            let (take, complete) = match peek[..k].iter().position(|&b| b == b'\n') {
-                Some(p) => (p + 1, true),
-                None => (k, false),
-            };
-            let dst = &mut self.buf[self.len..self.len + take];
-            match sys::recv(sock, dst, libc::MSG_DONTWAIT) {
+            let take = self.0.wanted(&peek[..k]);
+            match sys::recv(sock, &mut peek[..take], libc::MSG_DONTWAIT) {
                 Ok(n) if n as usize == take => {}
                 _ => return Step::Done(Err(libc::ECONNRESET)),
             }
-            self.len += take;
-            if complete {
-                return Step::Done(check_answer(&self.buf[..self.len - 1]));
-            }
-            if self.len == LINE_MAX {
-                return Step::Done(Err(libc::ECONNREFUSED));
+            if let Some(r) = self.0.consumed(&peek[..take]) {
+                return Step::Done(r);
             }
         }
     }
@@ -152,12 +110,7 @@ fn handshake_blocking(sock: c_int, deadline: i64) -> Result<(), c_int> {
 /// `CONNECT <port>\n`.
 fn send_connect(sock: c_int, port: u32) -> Result<(), c_int> {
     let mut buf = [0u8; 24];
-    let mut w = sockswap_core::template::SliceWriter {
-        buf: &mut buf,
-        len: 0,
-    };
-    let _ = core::fmt::Write::write_fmt(&mut w, format_args!("CONNECT {port}\n"));
-    let n = w.len;
+    let n = sockswap_core::hybrid::connect_line(port, &mut buf);
     match sys::send(sock, &buf[..n], libc::MSG_NOSIGNAL) {
         Ok(k) if k as usize == n => Ok(()),
         Ok(_) => Err(libc::ECONNRESET),
