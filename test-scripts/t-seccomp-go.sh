@@ -9,6 +9,8 @@
 #      sees 127.0.0.1 names on both ends.
 #  (c) `-r 'in,reject'`: the server fails to listen with "permission denied", no port opens.
 #  (d) a rule the seccomp backend cannot carry out refuses to start, in one line.
+#  (e) a Go UDP echo under a `udp` rule.
+#  (f) hybrid vsock: a Go client and busybox nc reach a (fake) VMM's guest port.
 . "$(dirname "$0")/lib.sh"
 need curl go gcc ss socat
 need_artifacts
@@ -100,3 +102,67 @@ case $out in
     "echo three from 127.0.0.1:"*) pass "converted UDP client reached the converted Go server: $out" ;;
     *) fail "socat output [$out]" ;;
 esac
+
+# (f) hybrid vsock (Firecracker's VMM socket): a static Go client's non-blocking connect is
+#     answered after the CONNECT/OK handshake and the guest's bytes follow; a guest port nobody
+#     listens on (the VMM closes) is "connection refused"; busybox's blocking connect too.
+V=$T/vmm.sock
+cat >"$T/vmm.py" <<'PY'
+import socket, sys, threading
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM); srv.bind(sys.argv[1]); srv.listen(8)
+def serve(c):
+    f = c.makefile('rb')
+    line = f.readline()
+    if line != b'CONNECT 5000\n':
+        print('refused', line, flush=True); c.close(); return
+    c.sendall(b'OK 1073741824\n')
+    req = b''
+    while b'\r\n\r\n' not in req and b'\n' not in req[-1:]:
+        b = f.readline()
+        if not b: break
+        req += b
+        if b in (b'\r\n', b'\n'): break
+    body = b'hello from guest port 5000\n'
+    if req.startswith(b'GET'):
+        c.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n' % len(body) + body)
+    else:
+        c.sendall(body)
+    c.close()
+while True:
+    c, _ = srv.accept(); threading.Thread(target=serve, args=(c,)).start()
+PY
+bg vmm "$PYTHON" "$T/vmm.py" "$V"
+wait_unix_listening "$V" 15 "$BG_PID"
+P=$(free_port) || exit 1
+out=$(timeout 20 "$SOCKSWAP_BIN" run --log debug -r "out,port=$P,hybrid-vsock=$V:5000" -- "$BIN/http_client_static" "http://127.0.0.1:$P/" 2>"$T/hyb.err") ||
+    fail "Go client through hybrid vsock failed: $out $(tail -3 "$T/hyb.err")"
+case $out in
+    "status=200 local=127.0.0.1:"*" remote=127.0.0.1:$P"*"hello from guest port 5000") pass "Go client through hybrid vsock: $(echo $out)" ;;
+    *) fail "hybrid vsock client output [$out]" ;;
+esac
+assert_contains "$T/hyb.err" "connect 127.0.0.1:$P -> hybrid vsock $V port 5000" "the supervisor did the handshake"
+rc=0
+timeout 20 "$SOCKSWAP_BIN" run -r "out,port=$P,hybrid-vsock=$V:5001" -- "$BIN/http_client_static" "http://127.0.0.1:$P/" >"$T/hyb2.out" 2>&1 || rc=$?
+assert_eq 3 "$rc" "refused guest port: the client's GET fails"
+assert_contains "$T/hyb2.out" "connection refused" "as a refused TCP connection"
+assert_contains "$T/vmm.out" "refused b'CONNECT 5001" "the VMM was asked for port 5001"
+out=$(echo hi | timeout 20 "$SOCKSWAP_BIN" run -r "out,port=$P,hybrid-vsock=$V:5000" -- "$(command -v busybox)" nc 127.0.0.1 "$P") ||
+    fail "busybox nc through hybrid vsock failed: $out"
+assert_eq "hello from guest port 5000" "$out" "busybox's blocking connect through hybrid vsock"
+# ... and a VMM that never answers: the program's SO_SNDTIMEO bounds the handshake (ETIMEDOUT)
+Q=$T/silent.sock
+bg silent "$PYTHON" -c "
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(8); print('up', flush=True); time.sleep(60)" "$Q"
+wait_unix_listening "$Q" 15 "$BG_PID"
+out=$(timeout 20 "$SOCKSWAP_BIN" run --backend seccomp -r "out,port=$P,hybrid-vsock=$Q:5000" -- "$PYTHON" -c "
+import socket, struct, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack('ll', 1, 0))
+t = time.monotonic()
+try:
+    s.connect(('127.0.0.1', int(sys.argv[1]))); print('connected')
+except OSError as e:
+    print(e.errno == 110 and 'ETIMEDOUT' or e, round(time.monotonic() - t))
+" "$P" 2>&1)
+assert_eq "ETIMEDOUT 1" "$out" "a silent VMM: connect fails with ETIMEDOUT after the program's SO_SNDTIMEO"

@@ -26,7 +26,7 @@ pub fn check_supported(cfg: &Config) -> Result<(), String> {
             Action::Blackhole => None,
             Action::Systemd(_) => Some("systemd socket activation"),
             Action::Vsock { .. } => Some("vsock"),
-            Action::HybridVsock { .. } => Some("hybrid-vsock"),
+            Action::HybridVsock { .. } => None,
             Action::Netns(_) => Some("netns"),
         };
         if let Some(what) = unsupported {

@@ -1168,6 +1168,15 @@ fn connect_converted(
 ) -> Result<Answer, i32> {
     let sa = decide::out_endpoint(rule, target, sotype).map_err(|e| e.errno())?;
     let shown = decide::describe_unix(sa.name());
+    if let (Action::HybridVsock { port, .. }, QueryTarget::Ip(ip), libc::AF_INET | libc::AF_INET6) =
+        (&rule.action, target, family)
+    {
+        if face.is_some_and(|(_, f)| f.peer.is_some()) {
+            return Err(libc::EISCONN);
+        }
+        let guest_port = port.unwrap_or(u32::from(ip.port()));
+        return connect_hybrid(sh, call, fd, sock, family, sotype, index, ip, &sa, guest_port);
+    }
     if family == libc::AF_UNIX || face.is_some() {
         // Already a Unix socket (the program's own, or one we bound): connect it there. The
         // program's file flags apply (a non-blocking socket with a full backlog: EAGAIN).
@@ -1232,6 +1241,127 @@ fn connect_converted(
     Ok(Answer::Value(0))
 }
 
+/// Without SO_SNDTIMEO on the program's socket, how long a VMM may take to answer `CONNECT`
+/// (the shim's limit too).
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `connect` through a hybrid-vsock socket (`proxy`, the VMM's Unix socket) to guest `port`:
+/// our own Unix socket connects and sends `CONNECT <port>\n`; once the VMM answers `OK …` it
+/// replaces the program's socket and the call returns 0. Meanwhile the call waits in the
+/// waiting thread — a non-blocking connect too (it returns 0 after the handshake instead of
+/// EINPROGRESS, which TCP allows; no fd can be installed in the program after its call has
+/// been answered). Any failure leaves the program's socket untouched.
+#[allow(clippy::too_many_arguments)]
+fn connect_hybrid(
+    sh: &Shared,
+    call: Call,
+    fd: i32,
+    sock: &OwnedFd,
+    family: i32,
+    sotype: i32,
+    index: usize,
+    ip: SocketAddr,
+    proxy: &UnixSockaddr,
+    port: u32,
+) -> Result<Answer, i32> {
+    use sockswap_core::hybrid::{self, AnswerLine, LINE_MAX};
+    let shown = decide::describe_unix(proxy.name());
+    if sotype & 0xf != libc::SOCK_STREAM {
+        slog!(sh, Warn, "pid {}: fd {fd}: hybrid vsock carries streams only", call.pid);
+        return Err(libc::EPROTOTYPE);
+    }
+    let vmm = unix_socket(libc::SOCK_STREAM)?;
+    set_send_timeout(&vmm, 1); // a Unix connect has no EINPROGRESS: backlog room, 1 s at most
+    let sent = sys_connect(vmm.as_raw_fd(), proxy).and_then(|()| {
+        let mut line = [0u8; 24];
+        let n = hybrid::connect_line(port, &mut line);
+        // SAFETY: send from a valid buffer on our socket.
+        let k = unsafe { libc::send(vmm.as_raw_fd(), line.as_ptr().cast(), n, libc::MSG_NOSIGNAL) };
+        match k {
+            k if k == n as isize => Ok(()),
+            k if k >= 0 => Err(libc::ECONNRESET),
+            _ => Err(errno()),
+        }
+    });
+    if let Err(e) = sent {
+        slog!(sh, Debug, "pid {}: fd {fd}: connect {ip} -> hybrid vsock {shown}: {}", call.pid, crate::errno_words(e));
+        return Err(hybrid::tcp_errno(e));
+    }
+    set_send_timeout(&vmm, 0);
+    let timeout = sockopt_timeval(sock, libc::SO_SNDTIMEO)
+        .filter(|t| !t.is_zero())
+        .unwrap_or(HANDSHAKE_TIMEOUT);
+    let face = Face {
+        family,
+        local: decide::client_local(family, ip, next_ephemeral_port()),
+        peer: Some(ip),
+        rule: index,
+        dgram: false,
+        socketbox: None,
+    };
+    let program_socket = sock.try_clone().map_err(|e| e.raw_os_error().unwrap_or(libc::EBADF))?;
+    let line = Mutex::new(AnswerLine::new());
+    let attempt = move |sh: &Shared, vmm: &OwnedFd| -> Result<Option<Answer>, i32> {
+        let mut line = line.lock().unwrap();
+        loop {
+            let mut peek = [0u8; LINE_MAX];
+            let room = line.room();
+            // SAFETY: recv into a valid buffer of `room` bytes on our socket.
+            let k = unsafe {
+                libc::recv(vmm.as_raw_fd(), peek.as_mut_ptr().cast(), room, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+            };
+            let k = match k {
+                0 => return Err(line.closed()),
+                k if k > 0 => k as usize,
+                _ => match errno() {
+                    libc::EAGAIN => return Ok(None),
+                    libc::EINTR => continue,
+                    _ => return Err(libc::ECONNRESET),
+                },
+            };
+            let take = line.wanted(&peek[..k]);
+            // SAFETY: recv into a valid buffer of `take` bytes (take <= k <= LINE_MAX).
+            let got = unsafe { libc::recv(vmm.as_raw_fd(), peek.as_mut_ptr().cast(), take, libc::MSG_DONTWAIT) };
+            if got != take as isize {
+                return Err(libc::ECONNRESET);
+            }
+            match line.consumed(&peek[..take]) {
+                None => continue,
+                Some(Err(e)) => return Err(e),
+                Some(Ok(())) => {}
+            }
+            return match install_replacement(sh, call, fd, &program_socket, vmm, face) {
+                Ok(()) => {
+                    slog!(sh, Debug, "pid {}: fd {fd}: connect {ip} -> hybrid vsock {shown} port {port}", call.pid);
+                    Ok(Some(Answer::Value(0)))
+                }
+                Err(libc::ENOENT) => Ok(Some(Answer::Done)),
+                Err(e) => Err(e),
+            };
+        }
+    };
+    match attempt(sh, &vmm)? {
+        Some(a) => Ok(a),
+        None => {
+            let deadline = std::time::Instant::now() + timeout;
+            sh.waiters.wait(call.id, call.pid, vmm, Some(deadline), Box::new(attempt))?;
+            Ok(Answer::Done)
+        }
+    }
+}
+
+/// A timeval option (SO_SNDTIMEO, SO_RCVTIMEO) of a socket.
+fn sockopt_timeval(fd: &OwnedFd, name: i32) -> Option<std::time::Duration> {
+    // SAFETY: timeval is plain data.
+    let mut tv: libc::timeval = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::timeval>() as u32;
+    // SAFETY: tv and len are valid for getsockopt to fill.
+    let r = unsafe {
+        libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, name, (&mut tv as *mut libc::timeval).cast(), &mut len)
+    };
+    (r == 0).then(|| std::time::Duration::new(tv.tv_sec.max(0) as u64, (tv.tv_usec.max(0) as u32) * 1000))
+}
+
 // ---------------------------------------------------------------- names
 
 fn on_name(sh: &Shared, pidfds: &mut PidFds, call: Call, peer: bool) -> Result<Answer, i32> {
@@ -1285,7 +1415,7 @@ fn on_accept(sh: &Arc<Shared>, pidfds: &mut PidFds, call: Call, flags: i32) -> R
         None if nonblocking => Err(libc::EAGAIN),
         None => {
             // A blocking accept with nothing pending: answered when a connection comes.
-            sh.waiters.wait(call.id, call.pid, listener, Box::new(attempt))?;
+            sh.waiters.wait(call.id, call.pid, listener, None, Box::new(attempt))?;
             Ok(Answer::Done)
         }
     }
@@ -1550,7 +1680,7 @@ fn on_recvfrom(sh: &Arc<Shared>, pidfds: &mut PidFds, call: Call) -> Result<Answ
             let attempt = move |sh: &Shared, sock: &OwnedFd| {
                 try_recvfrom(sh, call, sock, face, flags | libc::MSG_DONTWAIT)
             };
-            sh.waiters.wait(call.id, call.pid, sock, Box::new(attempt))?;
+            sh.waiters.wait(call.id, call.pid, sock, None, Box::new(attempt))?;
             Ok(Answer::Done)
         }
     }

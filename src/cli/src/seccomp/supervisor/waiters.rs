@@ -16,6 +16,8 @@ pub(super) type Attempt = Box<dyn Fn(&Shared, &OwnedFd) -> Result<Option<Answer>
 struct Waiting {
     /// The calling thread.
     tid: u32,
+    /// When the call fails with ETIMEDOUT (a hybrid-vsock handshake's limit).
+    deadline: Option<Instant>,
     sock: OwnedFd,
     attempt: Attempt,
 }
@@ -69,10 +71,17 @@ impl Waiters {
 
     /// Answers call `id` with `attempt`'s answer once `sock` is readable. Err: the wait cannot
     /// be registered (the caller gets that error).
-    pub(super) fn wait(&self, id: u64, tid: u32, sock: OwnedFd, attempt: Attempt) -> Result<(), i32> {
+    pub(super) fn wait(
+        &self,
+        id: u64,
+        tid: u32,
+        sock: OwnedFd,
+        deadline: Option<Instant>,
+        attempt: Attempt,
+    ) -> Result<(), i32> {
         let mut waiting = self.waiting.lock().unwrap();
         self.ctl(libc::EPOLL_CTL_ADD, &sock, id)?;
-        waiting.insert(id, Waiting { tid, sock, attempt });
+        waiting.insert(id, Waiting { tid, deadline, sock, attempt });
         Ok(())
     }
 
@@ -163,6 +172,7 @@ pub(super) fn serve(sh: Arc<Shared>) {
             waiting.retain(|&id, w| {
                 let answer = match id_valid(&sh.notify, id) {
                     false => Answer::Done,
+                    true if w.deadline.is_some_and(|d| d <= swept) => Answer::Error(libc::ETIMEDOUT),
                     true => match interruption(w.tid) {
                         Some(e) => Answer::Error(e),
                         None => return true,
