@@ -11,11 +11,16 @@
 #      SO_ERROR non-blocking), the program's fd stays valid and connects again; in the guest,
 #      an AF_VSOCK connect to a port without listener is refused the same way
 #   +  UNSOCK_ACCEPT_CONVERT_VSOCK in the guest
+#   8  the seccomp backend (static programs, no library): a guest Go HTTP server bound to
+#      AF_VSOCK fetched by the host's static Go client through hybrid vsock; guest static Go
+#      client and busybox nc reach the host through CID 2; a refused vsock port
 # Setup (apt/cargo, ~90 s the first time) is cached in ${SOCKSWAP_VM_CACHE:-/var/cache/sockswap-vm}.
 . "$(dirname "$0")/lib.sh"
 . "$TS_DIR/vm/vm.sh"
-need curl ss
+need curl ss go gcc busybox
 need_artifacts cli
+SECC=$REPO_ROOT/target/seccomp-progs
+"$TS_DIR/progs/seccomp/build.sh" "$SECC" || fail "building the static test programs failed"
 t_start=$(now_ms)
 vm_setup
 SHIM=("${PRE[@]}")
@@ -42,6 +47,8 @@ assert_contains "$T/show.txt" "CONNECT 8000" "sockswap control show explains the
 
 cat >"$VM_WORK/env" <<ENV
 SOCKSWAP_LIB='$SOCKSWAP_LIB'
+SOCKSWAP_BIN='$SOCKSWAP_BIN'
+SECC='$SECC'
 PYTHON='$PYTHON'
 HELPERS='$HELPERS'
 ENV
@@ -54,12 +61,12 @@ vm_start "$VM_WORK/guest-test"
 wait_file "$VM_WORK/servers-ready" 90 "$VM_PID"
 echo "# guest servers ready $(( $(now_ms) - t_boot )) ms after boot started"
 [ -e "$VM_WORK/g-errors" ] && soft_fail "guest: $(cat "$VM_WORK/g-errors")"
-for p in 8000 9000 9100 8300; do
+for p in 8000 9000 9100 8300 8400; do
     if awk -v p=":$p\$" '$4 ~ p { f = 1 } END { exit !f }' "$VM_WORK/g-ss-tcp.txt"; then
         soft_fail "guest: a TCP listener exists on port $p (the shim did not convert the bind)"
     fi
 done
-pass "guest servers listen on AF_VSOCK only (no TCP listener on 8000/9000/9100/8300)"
+pass "guest servers listen on AF_VSOCK only (no TCP listener on 8000/9000/9100/8300/8400)"
 
 HYB=(env "LD_PRELOAD=$SOCKSWAP_LIB" "SOCKSWAP_RULES=out,addr=127.0.0.1,port=8000-9999,hybrid-vsock=$VM_RUN/vm.vsock")
 
@@ -136,6 +143,15 @@ else
     soft_fail "5: control-file bind: $(head -c 300 "$T/a5b.out")"
 fi
 
+# (8) host static Go client (seccomp, hybrid vsock) → guest static Go server (seccomp, AF_VSOCK)
+out=$(timeout 30 "$SOCKSWAP_BIN" run -r "out,port=8400,hybrid-vsock=$VM_RUN/vm.vsock" -- \
+    "$SECC/http_client_static" http://127.0.0.1:8400/ 2>&1)
+case $out in
+    "status=200 local=127.0.0.1:"*" remote=127.0.0.1:8400"*"remote=127.0.0.1:"*" local=127.0.0.1:8400")
+        pass "8: host Go client (seccomp, hybrid vsock) → guest Go server (seccomp, AF_VSOCK): $(echo $out)" ;;
+    *) soft_fail "8: host Go client → guest Go server: $(echo $out | head -c 300)" ;;
+esac
+
 wait_file "$VM_WORK/guest-clients-done" 90 "$VM_PID"
 echo done >"$VM_WORK/host-done"
 vm_wait 60
@@ -165,6 +181,16 @@ if guest_result a7on && grep -q "^('127.175.0.0', 0) ('127.175.0.0', 0) ('127.17
     guest_result a7off && grep -q "^(1, " "$VM_WORK/a7off.out"; then
     pass "UNSOCK_ACCEPT_CONVERT_VSOCK: accept/getpeername/getsockname report 127.175.0.0 (AF_VSOCK without it)"
 else soft_fail "UNSOCK_ACCEPT_CONVERT_VSOCK: on: $(cat "$VM_WORK/a7on.out") off: $(cat "$VM_WORK/a7off.out")"; fi
+if guest_result a8go && grep -q "^status=200 local=127.0.0.1:[0-9]* remote=127.0.0.1:8100" "$VM_WORK/a8go.out" &&
+    grep -qxF "$(cat "$T/hostwww/host.txt")" "$VM_WORK/a8go.out"; then
+    pass "8: guest static Go client (seccomp) reached the host through AF_VSOCK CID 2, IP names intact"
+else soft_fail "8: guest Go client: $(head -c 300 "$VM_WORK/a8go.out")"; fi
+if guest_result a8nc && grep -qxF "$(cat "$T/hostwww/host.txt")" "$VM_WORK/a8nc.out"; then
+    pass "8: guest busybox nc (seccomp, blocking connect) reached the host through CID 2"
+else soft_fail "8: guest busybox nc: $(head -c 300 "$VM_WORK/a8nc.out")"; fi
+if grep -q "Connection refused" "$VM_WORK/a8ref.out" && ! guest_result a8ref; then
+    pass "8: a vsock port nobody serves: busybox nc under seccomp gets 'Connection refused'"
+else soft_fail "8: refused vsock port: rc $(cat "$VM_WORK/a8ref.rc") $(head -c 300 "$VM_WORK/a8ref.out")"; fi
 echo "# total $(( $(now_ms) - t_start )) ms"
 if [ "$SOFT_FAILS" -gt 0 ]; then
     echo "----- guest console -----" >&2; tail -n 30 "$T/console.log" >&2

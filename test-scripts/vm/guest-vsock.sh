@@ -45,7 +45,11 @@ pids+=($!)
 "${SHIM[@]}" UNSOCK_DIR="$W/unsock-g" UNSOCK_ADDR=127.0.0.1 "$PYTHON" "$HELPERS/xfer.py" serve 8300 \
     >"$W/g-echo8300.log" 2>&1 &
 pids+=($!)
-for p in 8000 9000 9100 8301; do
+# a static Go HTTP server under the seccomp backend (no library to preload): an AF_VSOCK listener
+"$SOCKSWAP_BIN" run --log debug -r 'in,port=8400,vsock=any' -- "$SECC/http_server_static" 127.0.0.1:8400 \
+    >"$W/g-go8400.log" 2>&1 &
+pids+=($!)
+for p in 8000 9000 9100 8301 8400; do
     vsock_probe "$p" || echo "no AF_VSOCK listener on port $p" >>"$W/g-errors"
 done
 ss -ltnH >"$W/g-ss-tcp.txt" 2>&1
@@ -95,6 +99,14 @@ if rc == errno.EINPROGRESS:
 print("non-blocking", errno.errorcode.get(rc, rc)); os.fstat(n.fileno())'
 run a6g "${SHIM[@]}" SOCKSWAP_RULES='out,port=9199,vsock=local:9199;out,port=9100,vsock=local' \
     "$PYTHON" -c "$refused_probe"
+# (8) the seccomp backend in the guest: a static Go client (non-blocking connect) and busybox's
+# nc (blocking connect) reach the host HTTP server through CID 2; a refused vsock port
+run a8go "$SOCKSWAP_BIN" run -r 'out,port=8100,vsock=host:6000' -- \
+    "$SECC/http_client_static" http://127.0.0.1:8100/host.txt
+printf 'GET /host.txt HTTP/1.0\r\n\r\n' >"$W/get.txt"
+run a8nc "$SOCKSWAP_BIN" run -r 'out,port=8100,vsock=host:6000' -- busybox sh -c \
+    "busybox nc 127.0.0.1 8100 <$W/get.txt"
+run a8ref "$SOCKSWAP_BIN" run -r 'out,port=9199,vsock=local:9199' -- busybox nc 127.0.0.1 9199
 echo done >"$W/guest-clients-done"
 say "clients done; waiting for the host"
 wait_for "$W/host-done" 90 || say "the host never finished"

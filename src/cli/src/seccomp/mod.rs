@@ -25,7 +25,7 @@ pub fn check_supported(cfg: &Config) -> Result<(), String> {
             Action::SocketboxA(_) | Action::SocketboxB { .. } => None,
             Action::Blackhole => None,
             Action::Systemd(_) => Some("systemd socket activation"),
-            Action::Vsock { .. } => Some("vsock"),
+            Action::Vsock { .. } => None,
             Action::HybridVsock { .. } => None,
             Action::Netns(_) => Some("netns"),
         };

@@ -160,11 +160,13 @@ fn next_ephemeral_port() -> u16 {
 
 macro_rules! slog {
     ($sh:expr, $lvl:ident, $($arg:tt)*) => {
-        if $sh.log >= LogLevel::$lvl {
+        if $sh.log >= sockswap_core::config::LogLevel::$lvl {
             eprintln!("sockswap: {}", format_args!($($arg)*));
         }
     };
 }
+
+mod vsock;
 
 fn errno() -> i32 {
     std::io::Error::last_os_error()
@@ -994,6 +996,11 @@ fn bind_converted(
     rule: &Rule,
     target: QueryTarget<'_>,
 ) -> Result<Answer, i32> {
+    if let (Action::Vsock { cid, port }, QueryTarget::Ip(ip), libc::AF_INET | libc::AF_INET6) =
+        (&rule.action, target, family)
+    {
+        return vsock::bind(sh, call, fd, sock, family, sotype, index, (*cid, *port), ip);
+    }
     let socketbox_a = matches!(rule.action, Action::SocketboxA(_));
     if socketbox_a || matches!(rule.action, Action::SocketboxB { .. }) {
         let QueryTarget::Ip(ip) = target else {
@@ -1166,6 +1173,14 @@ fn connect_converted(
     rule: &Rule,
     target: QueryTarget<'_>,
 ) -> Result<Answer, i32> {
+    if let (Action::Vsock { cid, port }, QueryTarget::Ip(ip), libc::AF_INET | libc::AF_INET6) =
+        (&rule.action, target, family)
+    {
+        if face.is_some_and(|(_, f)| f.peer.is_some()) {
+            return Err(libc::EISCONN);
+        }
+        return vsock::connect(sh, call, fd, sock, family, sotype, index, (*cid, *port), ip);
+    }
     let sa = decide::out_endpoint(rule, target, sotype).map_err(|e| e.errno())?;
     let shown = decide::describe_unix(sa.name());
     if let (Action::HybridVsock { port, .. }, QueryTarget::Ip(ip), libc::AF_INET | libc::AF_INET6) =

@@ -1,5 +1,5 @@
 //! Trapped calls that must wait (a blocking accept or recvfrom on a converted socket with
-//! nothing pending): one thread and one epoll set for all of them, so a wait costs two
+//! nothing pending, a connect whose handshake or vsock connection is under way): one thread and one epoll set for all of them, so a wait costs two
 //! `epoll_ctl`s instead of a thread, and the answering thread never blocks.
 
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::{errno, id_valid, respond, Answer, Shared};
 
-/// Tries the call again once its socket is readable: Some(answer) ends the wait, None waits
+/// Tries the call again once its socket is ready: Some(answer) ends the wait, None waits
 /// on (another process took what was pending).
 pub(super) type Attempt = Box<dyn Fn(&Shared, &OwnedFd) -> Result<Option<Answer>, i32> + Send>;
 
@@ -18,6 +18,8 @@ struct Waiting {
     tid: u32,
     /// When the call fails with ETIMEDOUT (a hybrid-vsock handshake's limit).
     deadline: Option<Instant>,
+    /// EPOLLIN or EPOLLOUT.
+    events: u32,
     sock: OwnedFd,
     attempt: Attempt,
 }
@@ -79,9 +81,22 @@ impl Waiters {
         deadline: Option<Instant>,
         attempt: Attempt,
     ) -> Result<(), i32> {
+        self.wait_for(libc::EPOLLIN as u32, id, tid, sock, deadline, attempt)
+    }
+
+    /// The same for `events` (EPOLLOUT: a connect under way).
+    pub(super) fn wait_for(
+        &self,
+        events: u32,
+        id: u64,
+        tid: u32,
+        sock: OwnedFd,
+        deadline: Option<Instant>,
+        attempt: Attempt,
+    ) -> Result<(), i32> {
         let mut waiting = self.waiting.lock().unwrap();
-        self.ctl(libc::EPOLL_CTL_ADD, &sock, id)?;
-        waiting.insert(id, Waiting { tid, deadline, sock, attempt });
+        self.ctl(libc::EPOLL_CTL_ADD, &sock, id, events)?;
+        waiting.insert(id, Waiting { tid, deadline, events, sock, attempt });
         Ok(())
     }
 
@@ -93,9 +108,9 @@ impl Waiters {
         unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), one.len()) };
     }
 
-    fn ctl(&self, op: i32, sock: &OwnedFd, id: u64) -> Result<(), i32> {
+    fn ctl(&self, op: i32, sock: &OwnedFd, id: u64, events: u32) -> Result<(), i32> {
         let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLONESHOT) as u32,
+            events: events | libc::EPOLLONESHOT as u32,
             u64: id,
         };
         // SAFETY: ev is a valid epoll_event; both fds are ours.
@@ -155,7 +170,7 @@ pub(super) fn serve(sh: Arc<Shared>) {
             };
             let answer = match attempt {
                 // Nothing for us after all: wait for the next readiness.
-                Ok(None) => match ws.ctl(libc::EPOLL_CTL_MOD, &w.sock, id) {
+                Ok(None) => match ws.ctl(libc::EPOLL_CTL_MOD, &w.sock, id, w.events) {
                     Ok(()) => continue,
                     Err(e) => Answer::Error(e),
                 },
