@@ -110,7 +110,10 @@ mod tests {
     #[test]
     fn ok_is_consumed_up_to_the_newline_and_no_further() {
         let mut l = AnswerLine::new();
-        assert_eq!(feed(&mut l, b"OK 1073741824\nguest data"), (14, Some(Ok(()))));
+        assert_eq!(
+            feed(&mut l, b"OK 1073741824\nguest data"),
+            (14, Some(Ok(())))
+        );
     }
 
     #[test]
@@ -124,7 +127,11 @@ mod tests {
     fn anything_but_ok_is_refused() {
         for answer in [&b"NO\n"[..], b"OK\n", b"ok 5\n", b"\n"] {
             let mut l = AnswerLine::new();
-            assert_eq!(feed(&mut l, answer).1, Some(Err(libc::ECONNREFUSED)), "{answer:?}");
+            assert_eq!(
+                feed(&mut l, answer).1,
+                Some(Err(libc::ECONNREFUSED)),
+                "{answer:?}"
+            );
         }
     }
 
@@ -132,7 +139,10 @@ mod tests {
     fn an_endless_line_is_refused_at_the_limit() {
         let mut l = AnswerLine::new();
         let long = [b'O'; 200];
-        assert_eq!(feed(&mut l, &long), (LINE_MAX, Some(Err(libc::ECONNREFUSED))));
+        assert_eq!(
+            feed(&mut l, &long),
+            (LINE_MAX, Some(Err(libc::ECONNREFUSED)))
+        );
     }
 
     #[test]

@@ -466,7 +466,12 @@ fn answer_calls(sh: &Arc<Shared>) {
             libc::ENOENT | libc::EINTR if !hung_up(&sh.notify) => continue,
             libc::ENOENT | libc::EINTR => return,
             e => {
-                slog!(sh, Warn, "receiving trapped calls failed: {}", crate::errno_words(e));
+                slog!(
+                    sh,
+                    Warn,
+                    "receiving trapped calls failed: {}",
+                    crate::errno_words(e)
+                );
                 return;
             }
         }
@@ -623,7 +628,8 @@ fn write_sockaddr(pid: u32, addr: u64, len_ptr: u64, full: &[u8]) -> Result<(), 
     ];
     // SAFETY: the local iovecs describe our buffers; the remote ones are checked by the
     // kernel. One call writes the address and its length.
-    let written = unsafe { libc::process_vm_writev(pid as i32, local.as_ptr(), 2, remote.as_ptr(), 2, 0) };
+    let written =
+        unsafe { libc::process_vm_writev(pid as i32, local.as_ptr(), 2, remote.as_ptr(), 2, 0) };
     if written != (n + len.len()) as isize {
         return Err(libc::EFAULT);
     }
@@ -1190,7 +1196,9 @@ fn connect_converted(
             return Err(libc::EISCONN);
         }
         let guest_port = port.unwrap_or(u32::from(ip.port()));
-        return connect_hybrid(sh, call, fd, sock, family, sotype, index, ip, &sa, guest_port);
+        return connect_hybrid(
+            sh, call, fd, sock, family, sotype, index, ip, &sa, guest_port,
+        );
     }
     if family == libc::AF_UNIX || face.is_some() {
         // Already a Unix socket (the program's own, or one we bound): connect it there. The
@@ -1282,7 +1290,12 @@ fn connect_hybrid(
     use sockswap_core::hybrid::{self, AnswerLine, LINE_MAX};
     let shown = decide::describe_unix(proxy.name());
     if sotype & 0xf != libc::SOCK_STREAM {
-        slog!(sh, Warn, "pid {}: fd {fd}: hybrid vsock carries streams only", call.pid);
+        slog!(
+            sh,
+            Warn,
+            "pid {}: fd {fd}: hybrid vsock carries streams only",
+            call.pid
+        );
         return Err(libc::EPROTOTYPE);
     }
     let vmm = unix_socket(libc::SOCK_STREAM)?;
@@ -1299,7 +1312,13 @@ fn connect_hybrid(
         }
     });
     if let Err(e) = sent {
-        slog!(sh, Debug, "pid {}: fd {fd}: connect {ip} -> hybrid vsock {shown}: {}", call.pid, crate::errno_words(e));
+        slog!(
+            sh,
+            Debug,
+            "pid {}: fd {fd}: connect {ip} -> hybrid vsock {shown}: {}",
+            call.pid,
+            crate::errno_words(e)
+        );
         return Err(hybrid::tcp_errno(e));
     }
     set_send_timeout(&vmm, 0);
@@ -1314,7 +1333,9 @@ fn connect_hybrid(
         dgram: false,
         socketbox: None,
     };
-    let program_socket = sock.try_clone().map_err(|e| e.raw_os_error().unwrap_or(libc::EBADF))?;
+    let program_socket = sock
+        .try_clone()
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EBADF))?;
     let line = Mutex::new(AnswerLine::new());
     let attempt = move |sh: &Shared, vmm: &OwnedFd| -> Result<Option<Answer>, i32> {
         let mut line = line.lock().unwrap();
@@ -1323,7 +1344,12 @@ fn connect_hybrid(
             let room = line.room();
             // SAFETY: recv into a valid buffer of `room` bytes on our socket.
             let k = unsafe {
-                libc::recv(vmm.as_raw_fd(), peek.as_mut_ptr().cast(), room, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+                libc::recv(
+                    vmm.as_raw_fd(),
+                    peek.as_mut_ptr().cast(),
+                    room,
+                    libc::MSG_PEEK | libc::MSG_DONTWAIT,
+                )
             };
             let k = match k {
                 0 => return Err(line.closed()),
@@ -1336,7 +1362,14 @@ fn connect_hybrid(
             };
             let take = line.wanted(&peek[..k]);
             // SAFETY: recv into a valid buffer of `take` bytes (take <= k <= LINE_MAX).
-            let got = unsafe { libc::recv(vmm.as_raw_fd(), peek.as_mut_ptr().cast(), take, libc::MSG_DONTWAIT) };
+            let got = unsafe {
+                libc::recv(
+                    vmm.as_raw_fd(),
+                    peek.as_mut_ptr().cast(),
+                    take,
+                    libc::MSG_DONTWAIT,
+                )
+            };
             if got != take as isize {
                 return Err(libc::ECONNRESET);
             }
@@ -1347,7 +1380,12 @@ fn connect_hybrid(
             }
             return match install_replacement(sh, call, fd, &program_socket, vmm, face) {
                 Ok(()) => {
-                    slog!(sh, Debug, "pid {}: fd {fd}: connect {ip} -> hybrid vsock {shown} port {port}", call.pid);
+                    slog!(
+                        sh,
+                        Debug,
+                        "pid {}: fd {fd}: connect {ip} -> hybrid vsock {shown} port {port}",
+                        call.pid
+                    );
                     Ok(Some(Answer::Value(0)))
                 }
                 Err(libc::ENOENT) => Ok(Some(Answer::Done)),
@@ -1359,7 +1397,8 @@ fn connect_hybrid(
         Some(a) => Ok(a),
         None => {
             let deadline = std::time::Instant::now() + timeout;
-            sh.waiters.wait(call.id, call.pid, vmm, Some(deadline), Box::new(attempt))?;
+            sh.waiters
+                .wait(call.id, call.pid, vmm, Some(deadline), Box::new(attempt))?;
             Ok(Answer::Done)
         }
     }
@@ -1372,9 +1411,17 @@ fn sockopt_timeval(fd: &OwnedFd, name: i32) -> Option<std::time::Duration> {
     let mut len = std::mem::size_of::<libc::timeval>() as u32;
     // SAFETY: tv and len are valid for getsockopt to fill.
     let r = unsafe {
-        libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, name, (&mut tv as *mut libc::timeval).cast(), &mut len)
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            name,
+            (&mut tv as *mut libc::timeval).cast(),
+            &mut len,
+        )
     };
-    (r == 0).then(|| std::time::Duration::new(tv.tv_sec.max(0) as u64, (tv.tv_usec.max(0) as u32) * 1000))
+    (r == 0).then(|| {
+        std::time::Duration::new(tv.tv_sec.max(0) as u64, (tv.tv_usec.max(0) as u32) * 1000)
+    })
 }
 
 // ---------------------------------------------------------------- names
@@ -1430,7 +1477,8 @@ fn on_accept(sh: &Arc<Shared>, pidfds: &mut PidFds, call: Call, flags: i32) -> R
         None if nonblocking => Err(libc::EAGAIN),
         None => {
             // A blocking accept with nothing pending: answered when a connection comes.
-            sh.waiters.wait(call.id, call.pid, listener, None, Box::new(attempt))?;
+            sh.waiters
+                .wait(call.id, call.pid, listener, None, Box::new(attempt))?;
             Ok(Answer::Done)
         }
     }
@@ -1695,7 +1743,8 @@ fn on_recvfrom(sh: &Arc<Shared>, pidfds: &mut PidFds, call: Call) -> Result<Answ
             let attempt = move |sh: &Shared, sock: &OwnedFd| {
                 try_recvfrom(sh, call, sock, face, flags | libc::MSG_DONTWAIT)
             };
-            sh.waiters.wait(call.id, call.pid, sock, None, Box::new(attempt))?;
+            sh.waiters
+                .wait(call.id, call.pid, sock, None, Box::new(attempt))?;
             Ok(Answer::Done)
         }
     }

@@ -49,7 +49,12 @@ fn tcp_connect_errno(e: i32) -> i32 {
 
 fn streams_only(sh: &Shared, call: Call, fd: i32, sotype: i32) -> Result<(), i32> {
     if sotype & 0xf != libc::SOCK_STREAM {
-        slog!(sh, Warn, "pid {}: fd {fd}: vsock carries streams only", call.pid);
+        slog!(
+            sh,
+            Warn,
+            "pid {}: fd {fd}: vsock carries streams only",
+            call.pid
+        );
         return Err(libc::EPROTOTYPE);
     }
     Ok(())
@@ -113,7 +118,13 @@ pub(super) fn bind(
         Err(libc::ENOENT) => return Ok(Answer::Done),
         Err(e) => return Err(e),
     }
-    slog!(sh, Debug, "pid {}: fd {fd}: bind {ip} -> vsock {cid}:{}", call.pid, port.unwrap_or(u32::from(reported)));
+    slog!(
+        sh,
+        Debug,
+        "pid {}: fd {fd}: bind {ip} -> vsock {cid}:{}",
+        call.pid,
+        port.unwrap_or(u32::from(reported))
+    );
     Ok(Answer::Value(0))
 }
 
@@ -148,7 +159,12 @@ pub(super) fn connect(
     let install = move |sh: &Shared, program: &OwnedFd, new: &OwnedFd, answer: Answer| {
         match install_replacement(sh, call, fd, program, new, face) {
             Ok(()) => {
-                slog!(sh, Debug, "pid {}: fd {fd}: connect {ip} -> vsock {cid}:{vport}", call.pid);
+                slog!(
+                    sh,
+                    Debug,
+                    "pid {}: fd {fd}: connect {ip} -> vsock {cid}:{vport}",
+                    call.pid
+                );
                 Ok(answer)
             }
             Err(libc::ENOENT) => Ok(Answer::Done),
@@ -161,7 +177,9 @@ pub(super) fn connect(
             install(sh, sock, &new, Answer::Error(libc::EINPROGRESS))
         }
         Err(libc::EINPROGRESS) => {
-            let program = sock.try_clone().map_err(|e| e.raw_os_error().unwrap_or(libc::EBADF))?;
+            let program = sock
+                .try_clone()
+                .map_err(|e| e.raw_os_error().unwrap_or(libc::EBADF))?;
             let deadline = sockopt_timeval(sock, libc::SO_SNDTIMEO)
                 .filter(|t| !t.is_zero())
                 .map(|t| std::time::Instant::now() + t);
@@ -171,12 +189,24 @@ pub(super) fn connect(
                     e => Err(tcp_connect_errno(e)),
                 }
             };
-            sh.waiters
-                .wait_for(libc::EPOLLOUT as u32, call.id, call.pid, new, deadline, Box::new(attempt))?;
+            sh.waiters.wait_for(
+                libc::EPOLLOUT as u32,
+                call.id,
+                call.pid,
+                new,
+                deadline,
+                Box::new(attempt),
+            )?;
             Ok(Answer::Done)
         }
         Err(e) => {
-            slog!(sh, Debug, "pid {}: fd {fd}: connect {ip} -> vsock {cid}:{vport}: {}", call.pid, crate::errno_words(e));
+            slog!(
+                sh,
+                Debug,
+                "pid {}: fd {fd}: connect {ip} -> vsock {cid}:{vport}: {}",
+                call.pid,
+                crate::errno_words(e)
+            );
             Err(tcp_connect_errno(e))
         }
     }

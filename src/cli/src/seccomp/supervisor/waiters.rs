@@ -65,7 +65,15 @@ impl Waiters {
             u64: WAKE,
         };
         // SAFETY: ev is a valid epoll_event; both fds are ours.
-        if unsafe { libc::epoll_ctl(ws.epoll.as_raw_fd(), libc::EPOLL_CTL_ADD, ws.wake.as_raw_fd(), &mut ev) } < 0 {
+        if unsafe {
+            libc::epoll_ctl(
+                ws.epoll.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                ws.wake.as_raw_fd(),
+                &mut ev,
+            )
+        } < 0
+        {
             return Err(format!("epoll_ctl: {}", crate::errno_words(errno())));
         }
         Ok(ws)
@@ -96,7 +104,16 @@ impl Waiters {
     ) -> Result<(), i32> {
         let mut waiting = self.waiting.lock().unwrap();
         self.ctl(libc::EPOLL_CTL_ADD, &sock, id, events)?;
-        waiting.insert(id, Waiting { tid, deadline, events, sock, attempt });
+        waiting.insert(
+            id,
+            Waiting {
+                tid,
+                deadline,
+                events,
+                sock,
+                attempt,
+            },
+        );
         Ok(())
     }
 
@@ -187,7 +204,9 @@ pub(super) fn serve(sh: Arc<Shared>) {
             waiting.retain(|&id, w| {
                 let answer = match id_valid(&sh.notify, id) {
                     false => Answer::Done,
-                    true if w.deadline.is_some_and(|d| d <= swept) => Answer::Error(libc::ETIMEDOUT),
+                    true if w.deadline.is_some_and(|d| d <= swept) => {
+                        Answer::Error(libc::ETIMEDOUT)
+                    }
                     true => match interruption(w.tid) {
                         Some(e) => Answer::Error(e),
                         None => return true,
@@ -227,7 +246,9 @@ impl SignalState {
     fn parse(status: &str) -> Option<SignalState> {
         let mut st = SignalState::default();
         for line in status.lines() {
-            let Some((key, value)) = line.split_once(':') else { continue };
+            let Some((key, value)) = line.split_once(':') else {
+                continue;
+            };
             let value = value.trim();
             let hex = || u64::from_str_radix(value, 16).ok();
             match key {
@@ -281,7 +302,12 @@ mod tests {
     fn blocked_or_no_signals_keep_waiting() {
         let st = SignalState::parse(&status(1, 1 << 9, 1 << 14, (1 << 9) | (1 << 14))).unwrap();
         assert_eq!(st.interruption(), None);
-        assert_eq!(SignalState::parse(&status(1, 0, 0, 0)).unwrap().interruption(), None);
+        assert_eq!(
+            SignalState::parse(&status(1, 0, 0, 0))
+                .unwrap()
+                .interruption(),
+            None
+        );
     }
 
     #[test]
