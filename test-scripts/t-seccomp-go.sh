@@ -70,7 +70,7 @@ assert_tcp_not_listening "$P"
 
 # (d) unsupported under seccomp: refused in one line, the program never runs
 rc=0
-"$SOCKSWAP_BIN" run -r 'in,tcp,port=1,vsock=any' -- "$BIN/http_server_static" 127.0.0.1:1 >"$T/uns.out" 2>"$T/uns.err" || rc=$?
+timeout 20 "$SOCKSWAP_BIN" run -r 'in,tcp,port=1,netns=/tmp/nonexistent.sock' -- "$BIN/http_server_static" 127.0.0.1:1 >"$T/uns.out" 2>"$T/uns.err" || rc=$?
 assert_eq 2 "$rc" "unsupported rule under seccomp: exit 2"
 assert_eq 1 "$(wc -l <"$T/uns.err")" "one line"
 assert_contains "$T/uns.err" "not supported by the seccomp backend" "says why"
