@@ -21,6 +21,7 @@ pub mod netns;
 pub mod rule;
 pub mod skbox;
 pub mod socketbox;
+pub mod sockopt;
 pub mod template;
 pub mod unsock;
 pub mod xsocket;

@@ -14,6 +14,7 @@ use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 
 use libc::c_int;
 use sockswap_core::addr::UnixSockaddr;
+use sockswap_core::sockopt;
 
 use crate::sys;
 
@@ -69,20 +70,8 @@ pub const HANDED_OVER: u16 = 8192;
 /// Slot flag: the accepted end of a connection (a converted listener's `accept`).
 pub const ACCEPTED: u16 = 16384;
 
-pub const MAX_OPTS: usize = 12;
-pub const MAX_OPT_LEN: usize = 16;
+pub use sockswap_core::sockopt::SockOpt;
 pub const MAX_EPOLL: usize = 4;
-
-/// A socket option the program set.
-#[derive(Clone, Copy)]
-pub struct SockOpt {
-    pub level: c_int,
-    pub name: c_int,
-    pub len: u8,
-    /// The kernel refused it on the Unix socket; getsockopt answers `val` instead.
-    pub emulated: bool,
-    pub val: [u8; MAX_OPT_LEN],
-}
 
 /// An epoll registration made before the swap (the kernel drops it with the old socket).
 #[derive(Clone, Copy)]
@@ -110,8 +99,8 @@ pub struct SlotData {
     pub flags: u16,
     /// 1 + index in the owner table of the socket file this fd keeps alive, or 0.
     pub owner: u32,
-    pub nopts: u8,
-    pub opts: [SockOpt; MAX_OPTS],
+    /// Options the program set (sockswap_core::sockopt decides what they answer).
+    pub opts: sockopt::Options,
     pub nepoll: u8,
     pub epoll: [EpollReg; MAX_EPOLL],
     /// Datagram sockets: the last destination resolved and where it went, so a program that
@@ -139,14 +128,7 @@ impl SlotData {
             peer: None,
             owner: 0,
             flags: 0,
-            nopts: 0,
-            opts: [SockOpt {
-                level: 0,
-                name: 0,
-                len: 0,
-                emulated: false,
-                val: [0; MAX_OPT_LEN],
-            }; MAX_OPTS],
+            opts: sockopt::Options::default(),
             nepoll: 0,
             epoll: [EpollReg {
                 epfd: -1,
@@ -162,53 +144,22 @@ impl SlotData {
     }
 
     pub fn opts(&self) -> &[SockOpt] {
-        self.opts.get(..self.nopts as usize).unwrap_or(&[])
+        self.opts.all()
     }
 
     pub fn opts_mut(&mut self) -> &mut [SockOpt] {
-        self.opts.get_mut(..self.nopts as usize).unwrap_or(&mut [])
+        self.opts.all_mut()
     }
 
     /// The last value recorded for (level, name).
     pub fn find_opt(&self, level: c_int, name: c_int) -> Option<&SockOpt> {
-        self.opts()
-            .iter()
-            .rev()
-            .find(|o| o.level == level && o.name == name)
+        self.opts.find(level, name)
     }
 
-    /// Records an option; an option set again replaces its earlier value. Returns false when it
-    /// does not fit (too long, or the table is full).
-    /// Records an option; `emulated` when the kernel refused it and we answer for it.
+    /// Records an option; `emulated` when the kernel refused it and we answer for it. Returns
+    /// false when it does not fit (too long, or the table is full).
     pub fn record_opt(&mut self, level: c_int, name: c_int, val: &[u8], emulated: bool) -> bool {
-        if val.len() > MAX_OPT_LEN {
-            return false;
-        }
-        let n = self.nopts as usize;
-        let idx = match self
-            .opts()
-            .iter()
-            .position(|o| o.level == level && o.name == name)
-        {
-            Some(i) => i,
-            None if n < MAX_OPTS => {
-                self.nopts += 1;
-                n
-            }
-            None => return false,
-        };
-        let mut o = SockOpt {
-            level,
-            name,
-            len: val.len() as u8,
-            emulated,
-            val: [0; MAX_OPT_LEN],
-        };
-        o.val[..val.len()].copy_from_slice(val);
-        if let Some(slot) = self.opts.get_mut(idx) {
-            *slot = o;
-        }
-        true
+        self.opts.record(level, name, val, emulated)
     }
 
     pub fn epolls(&self) -> &[EpollReg] {

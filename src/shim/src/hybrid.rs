@@ -550,7 +550,6 @@ fn finish(ep: c_int, entry: &Entry, inner: &mut Inner, result: Result<(), c_int>
 fn fail_fd(fd: c_int, g: &mut fdtable::Guard, data: SlotData, e: c_int, flags: c_int) {
     let mut fresh = SlotData::new(data.family, data.sotype, data.protocol);
     fresh.opts = data.opts;
-    fresh.nopts = data.nopts;
     fresh.epoll = data.epoll;
     fresh.nepoll = data.nepoll;
     fresh.pending_error = e;

@@ -20,23 +20,7 @@ use libc::{c_int, socklen_t};
 use crate::fdtable::{self, SlotData};
 use crate::{runtime, sys};
 
-/// The state of a converted socket, as far as the kernel's answers depend on it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// Stream: created or bound, not listening, not connected.
-    Fresh = 0,
-    Listening = 1,
-    /// Stream: the connecting end of a connection.
-    Client = 2,
-    /// Stream: the accepted end of a connection.
-    Accepted = 3,
-    /// Datagram: bound, no peer.
-    Unconnected = 4,
-    /// Datagram: connected to a peer.
-    Connected = 5,
-}
-
-const STATES: usize = 6;
+pub use sockswap_core::sockopt::{State, STATES};
 
 /// Per (family, state): 0 when none, else the template's inode in the high half and its fd in
 /// the low half (socket inodes are 32-bit: sockfs numbers them with `get_next_ino`).

@@ -26,6 +26,12 @@ pub const TRAPPED: &[libc::c_long] = &[
     libc::SYS_listen,
 ];
 
+/// Calls the supervisor decides only for some arguments (level and option, ioctl request;
+/// see `by_argument`): a converted socket answers them as TCP/UDP would
+/// (sockswap_core::sockopt), every other call of theirs never leaves the kernel.
+pub const TRAPPED_BY_ARGUMENT: &[libc::c_long] =
+    &[libc::SYS_getsockopt, libc::SYS_setsockopt, libc::SYS_ioctl];
+
 /// Datagram calls the supervisor decides when they carry an address (argument 4 not NULL):
 /// only when some rule may convert a UDP socket.
 pub const TRAPPED_WITH_ADDRESS: &[libc::c_long] = &[libc::SYS_sendto, libc::SYS_recvfrom];
@@ -33,8 +39,12 @@ pub const TRAPPED_WITH_ADDRESS: &[libc::c_long] = &[libc::SYS_sendto, libc::SYS_
 // struct seccomp_data offsets.
 const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
-/// args[4], low and high 32 bits (little-endian).
-const OFF_ARG4_LO: u32 = 16 + 8 * 4;
+/// args[i], low 32 bits (little-endian); the kernel takes level, option name and ioctl
+/// request as 32-bit values, so the high half never matters for them.
+const fn off_arg_lo(i: u32) -> u32 {
+    16 + 8 * i
+}
+const OFF_ARG4_LO: u32 = off_arg_lo(4);
 const OFF_ARG4_HI: u32 = OFF_ARG4_LO + 4;
 
 const fn stmt(code: u16, k: u32) -> sock_filter {
@@ -78,6 +88,9 @@ pub fn program(datagrams: bool) -> Vec<sock_filter> {
         p.push(jump(JEQ_K, nr as u32, 0, 1));
         p.push(stmt(RET_K, libc::SECCOMP_RET_USER_NOTIF));
     }
+    for &nr in TRAPPED_BY_ARGUMENT {
+        by_argument(&mut p, nr);
+    }
     if datagrams {
         for &nr in TRAPPED_WITH_ADDRESS {
             // Not this call: on to the next block. Else notify unless args[4] is NULL.
@@ -92,6 +105,60 @@ pub fn program(datagrams: bool) -> Vec<sock_filter> {
     }
     p.push(stmt(RET_K, libc::SECCOMP_RET_ALLOW));
     p
+}
+
+/// Appends the block for `nr` of TRAPPED_BY_ARGUMENT: notify for getsockopt/setsockopt at an
+/// IP level or for the SOL_SOCKET options whose answer or effect differs on a converted
+/// socket, and for the queue ioctls; allow the rest; on to the next block for other calls.
+fn by_argument(p: &mut Vec<sock_filter>, nr: libc::c_long) {
+    use sockswap_core::sockopt;
+    let allow = libc::SECCOMP_RET_ALLOW;
+    let notif = libc::SECCOMP_RET_USER_NOTIF;
+    // (argument, values that notify) checked in turn; for the level, SOL_SOCKET goes on to
+    // the option name instead.
+    let levels: Vec<u32> = sockopt::IP_LEVELS.iter().map(|&l| l as u32).collect();
+    let names: Vec<u32> = match nr {
+        libc::SYS_getsockopt => sockopt::SOCKET_GET_DIFFERS,
+        _ => sockopt::SOCKET_SET_TRAPPED,
+    }
+    .iter()
+    .map(|&n| n as u32)
+    .collect();
+    let mut body = Vec::new();
+    // From the instruction about to be pushed to the block's last one (RET notif), in a
+    // block of `len` instructions.
+    let jump_to_end = |body: &Vec<sock_filter>, len: usize| (len - body.len() - 2) as u8;
+    if nr == libc::SYS_ioctl {
+        let reqs: Vec<u32> = sockopt::QUEUE_IOCTLS.iter().map(|&r| r as u32).collect();
+        let len = 1 + reqs.len() + 2;
+        body.push(stmt(LD_W_ABS, off_arg_lo(1)));
+        for r in reqs {
+            // Jump to the final RET notif (the last instruction).
+            let to_notif = jump_to_end(&body, len);
+            body.push(jump(JEQ_K, r, to_notif, 0));
+        }
+        body.push(stmt(RET_K, allow));
+        body.push(stmt(RET_K, notif));
+    } else {
+        let len = 1 + levels.len() + 2 + names.len() + 2;
+        body.push(stmt(LD_W_ABS, off_arg_lo(1)));
+        for l in levels {
+            let to_notif = jump_to_end(&body, len);
+            body.push(jump(JEQ_K, l, to_notif, 0));
+        }
+        let to_allow = jump_to_end(&body, len) - 1;
+        body.push(jump(JEQ_K, libc::SOL_SOCKET as u32, 0, to_allow));
+        body.push(stmt(LD_W_ABS, off_arg_lo(2)));
+        for n in names {
+            let to_notif = jump_to_end(&body, len);
+            body.push(jump(JEQ_K, n, to_notif, 0));
+        }
+        body.push(stmt(RET_K, allow));
+        body.push(stmt(RET_K, notif));
+        debug_assert_eq!(body.len(), len);
+    }
+    p.push(jump(JEQ_K, nr as u32, 0, body.len() as u8));
+    p.extend(body);
 }
 
 /// Installs the filter on the calling thread and returns the listener fd. Called in the forked
@@ -150,6 +217,10 @@ mod tests {
     }
 
     fn run_arg(p: &[sock_filter], nr: u32, arch: u32, arg4: u64) -> u32 {
+        run_args(p, nr, arch, [0, 0, 0, 0, arg4, 0])
+    }
+
+    fn run_args(p: &[sock_filter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {
         let mut pc = 0usize;
         let mut acc = 0u32;
         loop {
@@ -159,8 +230,14 @@ mod tests {
                     acc = match i.k {
                         OFF_NR => nr,
                         OFF_ARCH => arch,
-                        OFF_ARG4_LO => arg4 as u32,
-                        OFF_ARG4_HI => (arg4 >> 32) as u32,
+                        k if (16..64).contains(&k) && k % 4 == 0 => {
+                            let a = args[((k - 16) / 8) as usize];
+                            if k % 8 == 0 {
+                                a as u32
+                            } else {
+                                (a >> 32) as u32
+                            }
+                        }
                         k => panic!("load of offset {k}"),
                     }
                 }
@@ -216,5 +293,67 @@ mod tests {
             run(&p, libc::SYS_connect as u32 | X32_SYSCALL_BIT, AUDIT_ARCH),
             enosys
         );
+    }
+
+    #[test]
+    fn socket_options_trapped_by_level_and_name() {
+        use sockswap_core::sockopt;
+        let notif = libc::SECCOMP_RET_USER_NOTIF;
+        let allow = libc::SECCOMP_RET_ALLOW;
+        for datagrams in [false, true] {
+            let p = program(datagrams);
+            let get = libc::SYS_getsockopt as u32;
+            let set = libc::SYS_setsockopt as u32;
+            let call = |nr, level: i32, name: i32| {
+                run_args(
+                    &p,
+                    nr,
+                    AUDIT_ARCH,
+                    [5, level as u64, name as u64, 0x1000, 0x2000, 0],
+                )
+            };
+            for level in sockopt::IP_LEVELS {
+                assert_eq!(call(get, level, 1), notif);
+                assert_eq!(call(set, level, 99), notif);
+            }
+            // The high half is not the kernel's: ignored.
+            assert_eq!(
+                run_args(&p, get, AUDIT_ARCH, [5, 6 | (1 << 32), 1, 0, 0, 0]),
+                notif
+            );
+            for &n in sockopt::SOCKET_GET_DIFFERS {
+                assert_eq!(call(get, libc::SOL_SOCKET, n), notif, "getsockopt {n}");
+            }
+            for &n in sockopt::SOCKET_SET_TRAPPED {
+                assert_eq!(call(set, libc::SOL_SOCKET, n), notif, "setsockopt {n}");
+            }
+            for n in [
+                libc::SO_ERROR,
+                libc::SO_KEEPALIVE,
+                libc::SO_REUSEADDR,
+                libc::SO_LINGER,
+            ] {
+                assert_eq!(call(get, libc::SOL_SOCKET, n), allow);
+                assert_eq!(call(set, libc::SOL_SOCKET, n), allow);
+            }
+            assert_eq!(call(get, libc::SOL_PACKET, 1), allow);
+            assert_eq!(call(set, 277 /* SOL_TLS */, 1), allow);
+            let ioctl = |req: u64| {
+                run_args(
+                    &p,
+                    libc::SYS_ioctl as u32,
+                    AUDIT_ARCH,
+                    [5, req, 0x1000, 0, 0, 0],
+                )
+            };
+            for r in sockopt::QUEUE_IOCTLS {
+                assert_eq!(ioctl(r), notif);
+            }
+            assert_eq!(ioctl(libc::TCGETS), allow);
+            assert_eq!(ioctl(libc::FIONBIO), allow);
+            // The rest of the program still works behind these blocks.
+            assert_eq!(run(&p, libc::SYS_bind as u32, AUDIT_ARCH), notif);
+            assert_eq!(run(&p, libc::SYS_read as u32, AUDIT_ARCH), allow);
+        }
     }
 }

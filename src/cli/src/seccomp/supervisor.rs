@@ -22,6 +22,7 @@ use sockswap_core::addr::{self, Decoded, UnixName, UnixSockaddr};
 use sockswap_core::config::LogLevel;
 use sockswap_core::decide::{self, decide, Decision};
 use sockswap_core::rule::{Action, Direction, QueryTarget, Rule};
+use sockswap_core::sockopt::Options;
 
 /// Signals the launcher passes on to the program (and SIGCHLD, which it handles).
 pub fn forwarded_signals() -> Vec<i32> {
@@ -58,6 +59,13 @@ struct Face {
     dgram: bool,
     /// A socketbox listener: accept takes connections the router passes.
     socketbox: Option<Socketbox>,
+    /// The accepted end of a connection (its socket options are an accepted TCP socket's).
+    accepted: bool,
+    /// A real TCP socket of another family than the program's: the kernel answers its
+    /// options (only its names and identity are pretended).
+    real: bool,
+    /// Socket options the program set (supervisor/sockopt.rs).
+    opts: Options,
 }
 
 /// The two kinds of socketbox listener (docs/router.md "Delivery").
@@ -90,8 +98,9 @@ struct Shared {
     files: Mutex<Vec<(CString, u64, u64)>>,
     /// Calls waiting for their socket to become readable.
     waiters: Waiters,
-    /// Trapped calls received, per entry of `filter::TRAPPED` and `TRAPPED_WITH_ADDRESS`.
-    counts: [AtomicU64; 9],
+    /// Trapped calls received, per entry of `filter::TRAPPED`, `TRAPPED_BY_ARGUMENT` and
+    /// `TRAPPED_WITH_ADDRESS`.
+    counts: [AtomicU64; 12],
     /// The Unix names datagrams come from, as IP addresses.
     peers: Mutex<Peers>,
     /// Held around each accept on a converted listener (see try_accept).
@@ -166,6 +175,8 @@ macro_rules! slog {
     };
 }
 
+// (after slog!, which they use)
+mod sockopt;
 mod vsock;
 
 fn errno() -> i32 {
@@ -300,6 +311,9 @@ fn statistics(sh: &Shared) -> String {
         "getsockname",
         "getpeername",
         "listen",
+        "getsockopt",
+        "setsockopt",
+        "ioctl",
         "sendto",
         "recvfrom",
     ];
@@ -499,6 +513,7 @@ fn handle_one(sh: &Arc<Shared>, pidfds: &mut PidFds, n: &libc::seccomp_notif) {
     };
     if let Some(i) = super::filter::TRAPPED
         .iter()
+        .chain(super::filter::TRAPPED_BY_ARGUMENT)
         .chain(super::filter::TRAPPED_WITH_ADDRESS)
         .position(|&nr| nr == call.nr)
     {
@@ -512,6 +527,9 @@ fn handle_one(sh: &Arc<Shared>, pidfds: &mut PidFds, n: &libc::seccomp_notif) {
         libc::SYS_getsockname => on_name(sh, pidfds, call, false),
         libc::SYS_getpeername => on_name(sh, pidfds, call, true),
         libc::SYS_listen => on_listen(sh, pidfds, call),
+        libc::SYS_getsockopt => sockopt::on_getsockopt(sh, pidfds, call),
+        libc::SYS_setsockopt => sockopt::on_setsockopt(sh, pidfds, call),
+        libc::SYS_ioctl => sockopt::on_ioctl(sh, pidfds, call),
         libc::SYS_sendto => on_sendto(sh, pidfds, call),
         libc::SYS_recvfrom => on_recvfrom(sh, pidfds, call),
         _ => Ok(Answer::Continue),
@@ -1125,6 +1143,9 @@ fn bind_converted(
         rule: index,
         dgram: sotype & 0xf == libc::SOCK_DGRAM,
         socketbox: socketbox_a.then_some(Socketbox::A),
+        accepted: false,
+        real: false,
+        opts: Options::default(),
     };
     if let Err(e) = install_replacement(sh, call, fd, sock, &new, face) {
         unlink_ours();
@@ -1247,6 +1268,9 @@ fn connect_converted(
         rule: index,
         dgram: sotype & 0xf == libc::SOCK_DGRAM,
         socketbox: None,
+        accepted: false,
+        real: false,
+        opts: Options::default(),
     };
     if let Err(e) = install_replacement(sh, call, fd, sock, &new, face) {
         return if e == libc::ENOENT {
@@ -1332,6 +1356,9 @@ fn connect_hybrid(
         rule: index,
         dgram: false,
         socketbox: None,
+        accepted: false,
+        real: false,
+        opts: Options::default(),
     };
     let program_socket = sock
         .try_clone()
@@ -1713,6 +1740,9 @@ fn convert_for_send(
         rule: usize::MAX,
         dgram: true,
         socketbox: None,
+        accepted: false,
+        real: false,
+        opts: Options::default(),
     };
     install_replacement(sh, call, fd, sock, &new, face)?;
     slog!(
@@ -1852,6 +1882,9 @@ fn bind_b(
         rule: index,
         dgram: false,
         socketbox: Some(Socketbox::B),
+        accepted: false,
+        real: false,
+        opts: Options::default(),
     };
     match install_replacement(sh, call, fd, sock, &stream, face) {
         Ok(()) => {
@@ -2079,6 +2112,9 @@ fn install_connection(
                 rule: face.rule,
                 dgram: false,
                 socketbox: None,
+                accepted: true,
+                real: ip_peer.is_some(),
+                opts: Options::default(),
             },
         );
         face_ino = Some(ino);

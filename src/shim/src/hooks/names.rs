@@ -3,6 +3,7 @@
 
 use libc::{c_int, c_void, sockaddr, socklen_t};
 use sockswap_core::addr;
+use sockswap_core::sockopt::{self, Facts, Kernel, State};
 
 use crate::fdtable::{self, Slot, SlotData, CONVERTED, TRACKED};
 use crate::hooks::calls::report_foreign;
@@ -98,28 +99,6 @@ fn kernel_answers(d: &SlotData) -> bool {
     d.flags & (fdtable::REAL_TCP | fdtable::HANDED_OVER) != 0
 }
 
-fn is_ip_level(level: c_int) -> bool {
-    level == libc::IPPROTO_TCP || level == libc::IPPROTO_IP || level == libc::IPPROTO_IPV6
-}
-
-/// What a fresh TCP socket on loopback answers for an option the program never set.
-fn tcp_default(level: c_int, name: c_int) -> c_int {
-    match (level, name) {
-        (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => 65483,
-        (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE) => 7200,
-        (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL) => 75,
-        (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => 9,
-        (libc::IPPROTO_TCP, libc::TCP_SYNCNT) => 6,
-        (libc::IPPROTO_TCP, libc::TCP_LINGER2) => 60,
-        (libc::IPPROTO_TCP, libc::TCP_QUICKACK) => 1,
-        (libc::IPPROTO_IP, libc::IP_TTL) => 64,
-        (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS) => 64,
-        (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL) => 1,
-        (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP) => 1,
-        _ => 0,
-    }
-}
-
 /// # Safety
 /// `val`/`len` are the program's getsockopt arguments.
 unsafe fn answer(val: *mut c_void, len: *mut socklen_t, bytes: &[u8]) -> c_int {
@@ -188,167 +167,187 @@ pub unsafe extern "C" fn getsockopt(
         // SAFETY: the program's own pointers.
         return unsafe { answer(val, len, &e.to_ne_bytes()) };
     }
-    if level == libc::SOL_SOCKET && name == libc::SO_ERROR {
-        // Every family answers it alike (sock_getsockopt): the socket's own pending error,
-        // asked on every non-blocking connect, so without the template's two extra syscalls.
-        // SAFETY: the program's own call.
-        return unsafe { real(fd, level, name, val, len) };
+    let mut k = Shim {
+        fd,
+        family: data.family,
+        sotype: data.sotype,
+        val,
+        len,
+        asked: if len.is_null() {
+            0
+        } else {
+            // SAFETY: a non-NULL len is the program's (the kernel reads it too).
+            unsafe { *len }
+        },
+        slot: None,
+        fresh: -1,
+    };
+    match sockopt::getsockopt(&mut k, &facts(&data), level, name) {
+        Ok(()) => 0,
+        Err(e) => fail(e),
     }
-    if !kernel_answers(&data) {
-        if let Some(t) = oracle::template(data.family, oracle::state_of(&data)) {
-            // SAFETY: the program's own arguments.
-            return unsafe { as_template(fd, t, &data, level, name, val, len) };
-        }
-    }
-    // No template (no loopback to make one on): answers made up from what we know.
-    let int = |v: c_int| v.to_ne_bytes();
-    if level == libc::SOL_SOCKET {
-        let synthetic = match name {
-            libc::SO_DOMAIN => Some(data.family),
-            libc::SO_TYPE => Some(data.sotype),
-            libc::SO_PROTOCOL => Some(if data.sotype == libc::SOCK_DGRAM {
-                libc::IPPROTO_UDP
-            } else {
-                libc::IPPROTO_TCP
-            }),
-            libc::SO_ACCEPTCONN if data.flags & fdtable::DISPATCHED != 0 => {
-                Some(c_int::from(data.flags & fdtable::LISTENING != 0))
-            }
-            _ => None,
-        };
-        if let Some(o) = data.find_opt(level, name).filter(|o| o.emulated) {
-            // An option AF_UNIX refused: answer what the program set.
-            // SAFETY: the program's own pointers.
-            return unsafe { answer(val, len, o.val.get(..o.len as usize).unwrap_or(&[])) };
-        }
-        if let Some(v) = synthetic {
-            // SAFETY: the program's own pointers.
-            return unsafe { answer(val, len, &int(v)) };
-        }
-        // SAFETY: the program's own call.
-        return unsafe { real(fd, level, name, val, len) };
-    }
-    if is_ip_level(level) && !kernel_answers(&data) {
-        if let Some(o) = data.find_opt(level, name) {
-            // SAFETY: the program's own pointers.
-            return unsafe { answer(val, len, o.val.get(..o.len as usize).unwrap_or(&[])) };
-        }
-        if level == libc::IPPROTO_TCP && name == libc::TCP_INFO {
-            let mut info = [0u8; 104];
-            info[0] = if sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN) == Ok(1) {
-                10
-            } else {
-                1
-            };
-            // SAFETY: the program's own pointers.
-            return unsafe { answer(val, len, &info) };
-        }
-        if level == libc::IPPROTO_TCP && name == libc::TCP_CONGESTION {
-            // SAFETY: the program's own pointers.
-            return unsafe { answer(val, len, b"cubic\0\0\0\0\0\0\0\0\0\0\0") };
-        }
-        // SAFETY: the program's own pointers.
-        return unsafe { answer(val, len, &int(tcp_default(level, name))) };
-    }
-    // SAFETY: the program's own call.
-    unsafe { real(fd, level, name, val, len) }
 }
 
-/// IPPROTO_IP option 52 (linux/in.h; the libc crate does not name it).
-const IP_PROTOCOL: c_int = 52;
-
-/// getsockopt on a converted socket: the kernel answers on the template `t` (a real socket of
-/// the program's family in the same state) with the program's own buffer and length; then the
-/// value is replaced where it belongs to this socket: options the program set, SO_COOKIE and
-/// SO_BUF_LOCK (the Unix socket's own), SO_PEERNAME, IP_PROTOCOL and IPV6_V6ONLY (from the
-/// addresses we pretend). (SO_ERROR never gets here: the socket's own, asked directly.)
-///
-/// # Safety
-/// `val`/`len` are the program's getsockopt arguments.
-unsafe fn as_template(
-    fd: c_int,
-    t: c_int,
-    data: &SlotData,
-    level: c_int,
-    name: c_int,
-    val: *mut c_void,
-    len: *mut socklen_t,
-) -> c_int {
-    let asked = if len.is_null() {
-        0
-    } else {
-        // SAFETY: a non-NULL len is the program's (the kernel reads it too).
-        unsafe { *len }
-    };
-    if let Err(e) = sys::getsockopt(t, level, name, val, len) {
-        return fail(e);
+/// What the engine (sockswap_core::sockopt) needs to know of a converted socket.
+fn facts(d: &SlotData) -> Facts<'_> {
+    Facts {
+        family: d.family,
+        sotype: d.sotype,
+        state: oracle::state_of(d),
+        local: d.local,
+        peer: d.peer,
+        dispatched: d.flags & fdtable::DISPATCHED != 0,
+        real: kernel_answers(d),
+        opts: &d.opts,
     }
-    let own = || {
-        // SAFETY: the kernel just read and wrote *len, so it is valid; the program's own call.
-        unsafe {
-            *len = asked;
-            real::getsockopt::get()(fd, level, name, val, len)
+}
+
+/// The shim's side of the engine: one getsockopt, setsockopt or ioctl of the program on the
+/// converted socket `fd`, with the program's own pointers, passed to the kernel as they are.
+struct Shim {
+    fd: c_int,
+    family: c_int,
+    sotype: c_int,
+    /// getsockopt's buffer, setsockopt's value, ioctl's argument.
+    val: *mut c_void,
+    /// getsockopt's length pointer (NULL otherwise).
+    len: *mut socklen_t,
+    /// getsockopt: the length the program gave; setsockopt: its value's length.
+    asked: socklen_t,
+    /// setsockopt: where options are recorded.
+    slot: Option<&'static Slot>,
+    /// setsockopt at an IP level: a fresh socket of the family, ours, closed on drop.
+    fresh: c_int,
+}
+
+impl Drop for Shim {
+    fn drop(&mut self) {
+        if self.fresh >= 0 {
+            sys::close(self.fresh);
         }
-    };
-    // SAFETY: the kernel accepted (val, len) and wrote *len bytes of val.
-    let out = || unsafe { core::slice::from_raw_parts_mut(val.cast::<u8>(), *len as usize) };
-    let fill = |bytes: &[u8]| {
-        if val.is_null() {
+    }
+}
+
+impl Kernel for Shim {
+    fn template_get(
+        &mut self,
+        state: State,
+        level: c_int,
+        name: c_int,
+    ) -> Option<Result<(), c_int>> {
+        let t = oracle::template(self.family, state)?;
+        Some(sys::getsockopt(t, level, name, self.val, self.len).map(|_| ()))
+    }
+
+    fn template_int(&mut self, state: State, level: c_int, name: c_int) -> Option<c_int> {
+        oracle::template(self.family, state).and_then(|t| sys::getsockopt_int(t, level, name).ok())
+    }
+
+    fn own_get(&mut self, level: c_int, name: c_int) -> Result<(), c_int> {
+        // SAFETY: the program's own call; a non-NULL len was valid (read above).
+        let r = unsafe {
+            if !self.len.is_null() {
+                *self.len = self.asked;
+            }
+            real::getsockopt::get()(self.fd, level, name, self.val, self.len)
+        };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(sys::errno())
+        }
+    }
+
+    fn own_int(&mut self, level: c_int, name: c_int) -> Result<c_int, c_int> {
+        sys::getsockopt_int(self.fd, level, name)
+    }
+
+    fn overwrite(&mut self, bytes: &[u8]) {
+        if self.val.is_null() || self.len.is_null() {
             return;
         }
-        for (i, b) in out().iter_mut().enumerate() {
+        // SAFETY: the kernel just accepted (val, len) and wrote *len bytes of val.
+        let out =
+            unsafe { core::slice::from_raw_parts_mut(self.val.cast::<u8>(), *self.len as usize) };
+        for (i, b) in out.iter_mut().enumerate() {
             *b = bytes.get(i).copied().unwrap_or(0);
         }
-    };
-    match data.find_opt(level, name) {
-        // Replayed onto the Unix socket, which holds it as the kernel would (SO_RCVBUF doubled).
-        Some(o) if level == libc::SOL_SOCKET && !o.emulated => return own(),
-        Some(o) => {
-            fill(o.val.get(..o.len as usize).unwrap_or(&[]));
-            return 0;
-        }
-        None => {}
     }
-    match (level, name) {
-        // (SO_BUF_LOCK: set by SO_RCVBUF/SO_SNDBUF, which the Unix socket holds.)
-        (libc::SOL_SOCKET, libc::SO_COOKIE | libc::SO_BUF_LOCK) => own(),
-        (libc::IPPROTO_IP, IP_PROTOCOL) => {
-            // The kernel answers inet_num: the local port of a TCP/UDP socket.
-            let port = data.local.map_or(0, |l| c_int::from(l.port()));
-            fill(&port.to_ne_bytes());
-            0
+
+    fn answer(&mut self, bytes: &[u8]) -> Result<(), c_int> {
+        // SAFETY: the program's own (buffer, length) pair.
+        match unsafe { answer(self.val, self.len, bytes) } {
+            0 => Ok(()),
+            _ => Err(libc::EFAULT),
         }
-        (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) => {
-            // Binding to one IPv6 address (not a v4-mapped one) sets it; a listener's
-            // template is bound to ::1, but a wildcard listener keeps the default.
-            let specific = data.local.is_some_and(|l| match l.ip() {
-                core::net::IpAddr::V6(a) => !a.is_unspecified() && a.to_ipv4_mapped().is_none(),
-                core::net::IpAddr::V4(_) => false,
-            });
-            // (A connecting socket the program did not bind: the template's default.)
-            let bound = !matches!(
-                oracle::state_of(data),
-                oracle::State::Client | oracle::State::Connected
+    }
+
+    fn own_set(&mut self, level: c_int, name: c_int) -> Result<(), c_int> {
+        // SAFETY: the program's own call.
+        match unsafe { real::setsockopt::get()(self.fd, level, name, self.val, self.asked) } {
+            0 => Ok(()),
+            _ => Err(sys::errno()),
+        }
+    }
+
+    fn own_set_bytes(&mut self, level: c_int, name: c_int, value: &[u8]) -> Result<(), c_int> {
+        sys::setsockopt(
+            self.fd,
+            level,
+            name,
+            value.as_ptr().cast(),
+            value.len() as socklen_t,
+        )
+        .map(|_| ())
+    }
+
+    fn fresh_set(&mut self, level: c_int, name: c_int) -> Option<Result<(), c_int>> {
+        if self.fresh < 0 {
+            self.fresh = sys::socket(self.family, self.sotype | libc::SOCK_CLOEXEC, 0).ok()?;
+        }
+        Some(sys::setsockopt(self.fresh, level, name, self.val, self.asked).map(|_| ()))
+    }
+
+    fn fresh_get(&mut self, level: c_int, name: c_int, out: &mut [u8]) -> Result<usize, c_int> {
+        let mut n = out.len() as socklen_t;
+        sys::getsockopt(self.fresh, level, name, out.as_mut_ptr().cast(), &mut n)?;
+        Ok(n as usize)
+    }
+
+    fn record(&mut self, level: c_int, name: c_int, value: Option<&[u8]>, emulated: bool) {
+        let Some(slot) = self.slot else { return };
+        let given = || -> &[u8] {
+            if self.val.is_null() {
+                return &[];
+            }
+            // SAFETY: the kernel (or the fresh socket's) just took val as len bytes.
+            unsafe { core::slice::from_raw_parts(self.val.cast::<u8>(), self.asked as usize) }
+        };
+        let mut g = slot.lock();
+        if g.kind() == CONVERTED
+            && !g
+                .data()
+                .record_opt(level, name, value.unwrap_or_else(given), emulated)
+        {
+            crate::log::log!(
+                Warn,
+                "fd {}: option {level}/{name} not recorded (too long or too many)",
+                self.fd
             );
-            if specific && bound {
-                fill(&1i32.to_ne_bytes());
-            } else if bound {
-                let default = oracle::template(data.family, oracle::State::Client)
-                    .and_then(|c| sys::getsockopt_int(c, level, name).ok())
-                    .unwrap_or(0);
-                fill(&default.to_ne_bytes());
-            }
-            0
         }
-        (libc::SOL_SOCKET, libc::SO_PEERNAME) => {
-            if let (Some(peer), false) = (data.peer, val.is_null()) {
-                let mut sa = [0u8; 28];
-                let n = addr::encode_ip(peer, data.family, &mut sa);
-                fill(sa.get(..n).unwrap_or(&[]));
-            }
-            0
+    }
+
+    fn template_ioctl(&mut self, state: State, request: u64) -> Option<Result<(), c_int>> {
+        let t = oracle::template(self.family, state)?;
+        Some(sys::ioctl(t, request as libc::c_ulong, self.val).map(|_| ()))
+    }
+
+    fn own_ioctl(&mut self, request: u64) -> Result<(), c_int> {
+        // SAFETY: the program's own call.
+        match unsafe { real::ioctl::get()(self.fd, request as libc::c_ulong, self.val) } {
+            -1 => Err(sys::errno()),
+            _ => Ok(()),
         }
-        _ => 0,
     }
 }
 
@@ -366,155 +365,79 @@ pub unsafe extern "C" fn setsockopt(
         // SAFETY: the program's own call.
         return unsafe { real(fd, level, name, val, len) };
     };
-    let value = || -> &[u8] {
-        if val.is_null() {
-            return &[];
+    let converted = match slot.kind() == CONVERTED {
+        true => {
+            let mut g = slot.lock();
+            let kind = g.kind();
+            let d = g.data();
+            // A real TCP socket behind the record takes its options itself.
+            (kind == CONVERTED && d.family != libc::AF_UNIX && !kernel_answers(d))
+                .then_some((d.family, d.sotype))
         }
-        // SAFETY: the program promised val holds len bytes (the kernel would read them too).
-        unsafe { core::slice::from_raw_parts(val.cast::<u8>(), len as usize) }
+        false => None,
     };
-    let record = |slot: &'static Slot, emulated: bool| {
+    if let Some((family, sotype)) = converted {
+        let mut k = Shim {
+            fd,
+            family,
+            sotype,
+            val: val.cast_mut(),
+            len: core::ptr::null_mut(),
+            asked: len,
+            slot: Some(slot),
+            fresh: -1,
+        };
+        return match sockopt::setsockopt(&mut k, level, name, val.is_null(), len) {
+            Ok(()) => 0,
+            Err(e) => fail(e),
+        };
+    }
+    // SAFETY: the program's own call.
+    let r = unsafe { real(fd, level, name, val, len) };
+    if r == 0 && slot.kind() == TRACKED {
+        // Replayed onto the socket that replaces it, if a rule converts it later.
+        let value: &[u8] = if val.is_null() {
+            &[]
+        } else {
+            // SAFETY: the kernel just read len bytes of val.
+            unsafe { core::slice::from_raw_parts(val.cast::<u8>(), len as usize) }
+        };
         let mut g = slot.lock();
-        if g.kind() != fdtable::EMPTY && !g.data().record_opt(level, name, value(), emulated) {
+        if g.kind() != fdtable::EMPTY && !g.data().record_opt(level, name, value, false) {
             crate::log::log!(
                 Warn,
                 "fd {fd}: option {level}/{name} not recorded (too long or too many)"
             );
         }
-    };
-    let converted_kind = match slot.kind() == CONVERTED {
-        true => {
-            let mut g = slot.lock();
-            let d = g.data();
-            // A real TCP socket behind the record takes its options itself.
-            (d.family != libc::AF_UNIX && !kernel_answers(d)).then_some((d.family, d.sotype))
-        }
-        false => None,
-    };
-    let is_converted_ip = converted_kind.is_some();
-    if let (Some((family, sotype)), true) = (converted_kind, is_ip_level(level)) {
-        if val.is_null() && len > 0 {
-            return fail(libc::EFAULT);
-        }
-        // The kernel's verdict and the value it keeps, from a fresh socket of the family.
-        match on_fresh_socket(family, sotype, level, name, val, len) {
-            Err(e) => return fail(e),
-            Ok(None) => record(slot, true),
-            Ok(Some(kept)) => {
-                let mut g = slot.lock();
-                let bytes = kept.value.get(..kept.len).unwrap_or(&[]);
-                if g.kind() == CONVERTED && !g.data().record_opt(level, name, bytes, true) {
-                    crate::log::log!(Warn, "fd {fd}: option {level}/{name} not recorded");
-                }
-                if let Some(p) = kept.priority {
-                    // IP_TOS sets the priority too: on the Unix socket, which holds SO_PRIORITY.
-                    let v = p.to_ne_bytes();
-                    let _ = sys::setsockopt(
-                        fd,
-                        libc::SOL_SOCKET,
-                        libc::SO_PRIORITY,
-                        v.as_ptr().cast(),
-                        4,
-                    );
-                    if g.kind() == CONVERTED {
-                        let _ = g
-                            .data()
-                            .record_opt(libc::SOL_SOCKET, libc::SO_PRIORITY, &v, false);
-                    }
-                }
-            }
-        }
-        return 0;
-    }
-    // SAFETY: the program's own call.
-    let r = unsafe { real(fd, level, name, val, len) };
-    if r == 0 {
-        if slot.kind() == TRACKED || is_converted_ip {
-            record(slot, false);
-        }
-        return 0;
-    }
-    let err = sys::errno();
-    if is_converted_ip && (err == libc::ENOPROTOOPT || err == libc::EOPNOTSUPP) {
-        // A TCP socket would have accepted it; remember it so getsockopt agrees.
-        record(slot, true);
-        return 0;
     }
     r
 }
-
-/// What the kernel keeps for an option set on a fresh socket.
-struct Kept {
-    value: [u8; fdtable::MAX_OPT_LEN],
-    len: usize,
-    /// IP_TOS: the SO_PRIORITY the kernel derives from it.
-    priority: Option<c_int>,
-}
-
-/// Sets an IP-level option on a fresh socket of `family`/`sotype` (ours, closed at once): the
-/// kernel's error for a value it refuses, and the value it keeps (normalised, as getsockopt
-/// reads it back), or None when it cannot be read back.
-fn on_fresh_socket(
-    family: c_int,
-    sotype: c_int,
-    level: c_int,
-    name: c_int,
-    val: *const c_void,
-    len: socklen_t,
-) -> Result<Option<Kept>, c_int> {
-    let Ok(t) = sys::socket(family, sotype | libc::SOCK_CLOEXEC, 0) else {
-        return Ok(None); // (out of fds: keep what the program gave)
-    };
-    let kept = sys::setsockopt(t, level, name, val, len).map(|_| {
-        let mut kept = Kept {
-            value: [0; fdtable::MAX_OPT_LEN],
-            len: fdtable::MAX_OPT_LEN,
-            priority: None,
-        };
-        let mut n = kept.value.len() as socklen_t;
-        let read = sys::getsockopt(t, level, name, kept.value.as_mut_ptr().cast(), &mut n);
-        kept.len = (n as usize).min(fdtable::MAX_OPT_LEN);
-        if (level, name) == (libc::IPPROTO_IP, libc::IP_TOS) {
-            kept.priority = sys::getsockopt_int(t, libc::SOL_SOCKET, libc::SO_PRIORITY).ok();
-        }
-        read.is_ok().then_some(kept)
-    });
-    sys::close(t);
-    kept
-}
-
-/// SIOCINQ (= FIONREAD), SIOCOUTQ (= TIOCOUTQ) and SIOCOUTQNSD (asm-generic/sockios.h,
-/// linux/sockios.h; the same on every Linux architecture).
-const SIOCINQ: libc::c_ulong = 0x541B;
-const SIOCOUTQ: libc::c_ulong = 0x5411;
-const SIOCOUTQNSD: libc::c_ulong = 0x894B;
 
 /// ioctl is variadic in C; with a pointer-sized third argument this prototype is ABI-compatible
 /// (docs/architecture.md). Only the socket queue questions are looked at.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn ioctl(fd: c_int, request: libc::c_ulong, arg: *mut c_void) -> c_int {
     let real = real::ioctl::get();
-    if !matches!(request, SIOCINQ | SIOCOUTQ | SIOCOUTQNSD) {
-        // SAFETY: the program's own call.
-        return unsafe { real(fd, request, arg) };
-    }
-    let template = pretending(fd)
-        .filter(|d| !kernel_answers(d))
-        .and_then(|d| oracle::template(d.family, oracle::state_of(&d)));
-    let Some(t) = template else {
+    let data = match sockopt::QUEUE_IOCTLS.contains(&u64::from(request)) {
+        true => pretending(fd),
+        false => None,
+    };
+    let Some(data) = data else {
         // SAFETY: the program's own call.
         return unsafe { real(fd, request, arg) };
     };
-    // Whether TCP/UDP answers at all in this state (SIOCINQ on a listener: EINVAL), and, for
-    // the output queue, its value: a Unix socket writes straight into its peer's receive
-    // queue, so nothing ever waits unsent or unacknowledged, as on an idle loopback TCP socket.
-    if let Err(e) = sys::ioctl(t, request, arg) {
-        return fail(e);
+    let mut k = Shim {
+        fd,
+        family: data.family,
+        sotype: data.sotype,
+        val: arg,
+        len: core::ptr::null_mut(),
+        asked: 0,
+        slot: None,
+        fresh: -1,
+    };
+    match sockopt::ioctl(&mut k, &facts(&data), u64::from(request)) {
+        Ok(()) => 0,
+        Err(e) => fail(e),
     }
-    if request == SIOCINQ {
-        // Bytes waiting (stream) or the next datagram's size: the Unix socket's own answer.
-        // SAFETY: the program's own call.
-        return unsafe { real(fd, request, arg) };
-    }
-    0
 }

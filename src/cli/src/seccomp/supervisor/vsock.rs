@@ -11,7 +11,7 @@ use sockswap_core::decide;
 
 use super::{
     errno, install_replacement, next_ephemeral_port, sockopt_int, sockopt_timeval, Answer, Call,
-    Face, Shared,
+    Face, Options, Shared,
 };
 
 fn vsock_socket(nonblocking: bool) -> Result<OwnedFd, i32> {
@@ -112,6 +112,9 @@ pub(super) fn bind(
         rule: index,
         dgram: false,
         socketbox: None,
+        accepted: false,
+        real: false,
+        opts: Options::default(),
     };
     match install_replacement(sh, call, fd, sock, &new, face) {
         Ok(()) => {}
@@ -155,6 +158,9 @@ pub(super) fn connect(
         rule: index,
         dgram: false,
         socketbox: None,
+        accepted: false,
+        real: false,
+        opts: Options::default(),
     };
     let install = move |sh: &Shared, program: &OwnedFd, new: &OwnedFd, answer: Answer| {
         match install_replacement(sh, call, fd, program, new, face) {
