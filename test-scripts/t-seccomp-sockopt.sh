@@ -5,9 +5,11 @@
 #  (a) scn_sockopt_differential: getsockopt of every SOL_SOCKET/IP/IPv6/TCP option with 4
 #      buffer sizes, common setsockopt values read back, SIOCINQ/SIOCOUTQ/SIOCOUTQNSD, on a
 #      real TCP/UDP socket and a converted one in every role and family: 0 differences;
-#  (b) scn_getsockopt_identity, bug_i9_getsockopt. (Not scn_setsockopt_fail nor
-#      scn_sockopt_replay: the supervisor does not yet carry options set before bind over to the
-#      Unix socket that replaces the TCP one, as the shim does.)
+#  (b) scn_getsockopt_identity, bug_i9_getsockopt;
+#  (c) scn_sockopt_replay, scn_setsockopt_fail: options set before bind/connect (which the
+#      supervisor never saw) are carried over to the Unix socket that replaces the TCP one, and
+#      failed ones are not; scn_sockopt_carry_over: every option of the carried list, set
+#      before the swap, reads back after it as on a real TCP/UDP socket.
 . "$(dirname "$0")/lib.sh"
 need gcc
 need_artifacts
@@ -33,6 +35,6 @@ scenario() { # NAME [RULES]: build static, run with RULES (default: its harness_
 
 # (its rules span two lines in the source)
 scenario scn_sockopt_differential "in,tcp,port=7201-7212,path={D}/%p.sock;out,tcp,port=7201-7212,path={D}/%p.sock;in,udp,port=7221-7222,path={D}/%p.sock;out,udp,port=7221-7222,path={D}/%p.sock"
-for s in scn_getsockopt_identity bug_i9_getsockopt; do
+for s in scn_getsockopt_identity bug_i9_getsockopt scn_sockopt_replay scn_setsockopt_fail scn_sockopt_carry_over; do
     scenario "$s"
 done

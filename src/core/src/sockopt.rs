@@ -223,8 +223,19 @@ pub trait Kernel {
     /// getsockopt on the template of the family in `state`, with the call's buffer and
     /// length. None when there is no template (no loopback to make one on).
     fn template_get(&mut self, state: State, level: i32, name: i32) -> Option<Result<(), i32>>;
+    /// getsockopt on the template in `state` into `out`: the length the kernel returned.
+    fn template_bytes(
+        &mut self,
+        state: State,
+        level: i32,
+        name: i32,
+        out: &mut [u8],
+    ) -> Option<usize>;
     /// An int option of the template in `state`.
-    fn template_int(&mut self, state: State, level: i32, name: i32) -> Option<i32>;
+    fn template_int(&mut self, state: State, level: i32, name: i32) -> Option<i32> {
+        let mut b = [0u8; 4];
+        (self.template_bytes(state, level, name, &mut b)? == 4).then_some(i32::from_ne_bytes(b))
+    }
     /// getsockopt on the converted socket, with the call's buffer and the length the program
     /// gave (also after a template answered).
     fn own_get(&mut self, level: i32, name: i32) -> Result<(), i32>;
@@ -282,6 +293,12 @@ pub fn getsockopt(k: &mut impl Kernel, f: &Facts, level: i32, name: i32) -> Resu
 /// (the Unix socket's own; SO_BUF_LOCK is set by SO_RCVBUF/SO_SNDBUF); SO_PEERNAME,
 /// IP_PROTOCOL and IPV6_V6ONLY from the addresses we pretend.
 fn after_template(k: &mut impl Kernel, f: &Facts, level: i32, name: i32) -> Result<(), i32> {
+    if (level, name) == (libc::IPPROTO_TCP, libc::TCP_MAXSEG) {
+        if let Some(mss) = connection_mss(k, f) {
+            k.overwrite(&mss.to_ne_bytes());
+            return Ok(());
+        }
+    }
     match f.opts.find(level, name) {
         Some(o) if level == libc::SOL_SOCKET && !o.emulated => return k.own_get(level, name),
         Some(o) => {
@@ -325,6 +342,29 @@ fn after_template(k: &mut impl Kernel, f: &Facts, level: i32, name: i32) -> Resu
         }
         _ => Ok(()),
     }
+}
+
+/// TCP_MAXSEG of a connection whose socket was given one (before it connected, or through its
+/// listener): the kernel answers the connection's segment size, the smaller of the one asked
+/// and the path's (the template connection's), less the timestamps option when the connection
+/// carries it. None: not a connection, or no value set.
+fn connection_mss(k: &mut impl Kernel, f: &Facts) -> Option<i32> {
+    if !matches!(f.state, State::Client | State::Accepted) {
+        return None;
+    }
+    let o = f.opts.find(libc::IPPROTO_TCP, libc::TCP_MAXSEG)?;
+    let asked = i32::from_ne_bytes(o.value().try_into().ok()?);
+    if asked <= 0 {
+        return None;
+    }
+    let path = k.template_int(f.state, libc::IPPROTO_TCP, libc::TCP_MAXSEG)?;
+    // struct tcp_info: tcpi_options is byte 5; TCPI_OPT_TIMESTAMPS is its bit 0.
+    let mut info = [0u8; 8];
+    let timestamps = k.template_bytes(f.state, libc::IPPROTO_TCP, libc::TCP_INFO, &mut info)
+        == Some(8)
+        && info[5] & 1 != 0;
+    let options = if timestamps { 12 } else { 0 };
+    Some(asked.min(path + options) - options)
 }
 
 /// No template (no loopback to make one on), or a real TCP socket behind: answers made up
@@ -390,6 +430,13 @@ fn tcp_default(level: i32, name: i32) -> i32 {
     }
 }
 
+/// The SOL_SOCKET option an IP-level one sets as well: IP_TOS sets the priority
+/// (SO_PRIORITY). A backend recording an option must record that one's new value too.
+pub fn implied_option(level: i32, name: i32) -> Option<(i32, i32)> {
+    ((level, name) == (libc::IPPROTO_IP, libc::IP_TOS))
+        .then_some((libc::SOL_SOCKET, libc::SO_PRIORITY))
+}
+
 /// setsockopt(level, name) on a converted socket (not one with a real TCP socket behind: the
 /// kernel takes those itself). `val_null`/`len` describe the call's value.
 ///
@@ -418,13 +465,12 @@ pub fn setsockopt(
                 match k.fresh_get(level, name, &mut kept) {
                     Ok(n) => {
                         k.record(level, name, kept.get(..n.min(MAX_OPT_LEN)), true);
-                        if (level, name) == (libc::IPPROTO_IP, libc::IP_TOS) {
-                            // IP_TOS sets the priority too: on the Unix socket, which holds
-                            // SO_PRIORITY.
+                        if let Some((l, o)) = implied_option(level, name) {
+                            // (on the Unix socket, which holds it)
                             let mut p = [0u8; 4];
-                            if k.fresh_get(libc::SOL_SOCKET, libc::SO_PRIORITY, &mut p) == Ok(4) {
-                                let _ = k.own_set_bytes(libc::SOL_SOCKET, libc::SO_PRIORITY, &p);
-                                k.record(libc::SOL_SOCKET, libc::SO_PRIORITY, Some(&p), false);
+                            if k.fresh_get(l, o, &mut p) == Ok(4) {
+                                let _ = k.own_set_bytes(l, o, &p);
+                                k.record(l, o, Some(&p), false);
                             }
                         }
                     }
@@ -465,6 +511,134 @@ pub fn ioctl(k: &mut impl Kernel, f: &Facts, request: u64) -> Result<(), i32> {
     }
 }
 
+/// Options a program may have set on its TCP/UDP socket before a backend that does not see
+/// those calls (the seccomp supervisor) replaces it with a Unix socket: at the swap each is
+/// read on the program's socket and on a pristine one of the same family and type, and those
+/// that differ are carried over ([`carry_over`]). The options a program sets before `bind` or
+/// `connect` in practice: reuse, buffers, timeouts, keepalive, linger, marks and priorities,
+/// Nagle and the keepalive times, TOS/TTL/traffic class, v6-only, freebind/transparent.
+pub const CARRIED_OVER: &[(i32, i32)] = &[
+    (libc::SOL_SOCKET, libc::SO_REUSEADDR),
+    (libc::SOL_SOCKET, libc::SO_REUSEPORT),
+    (libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+    (libc::SOL_SOCKET, libc::SO_BROADCAST),
+    (libc::SOL_SOCKET, libc::SO_LINGER),
+    (libc::SOL_SOCKET, libc::SO_OOBINLINE),
+    (libc::SOL_SOCKET, libc::SO_SNDBUF),
+    (libc::SOL_SOCKET, libc::SO_RCVBUF),
+    (libc::SOL_SOCKET, libc::SO_RCVLOWAT),
+    (libc::SOL_SOCKET, libc::SO_RCVTIMEO),
+    (libc::SOL_SOCKET, libc::SO_SNDTIMEO),
+    (libc::SOL_SOCKET, libc::SO_PRIORITY),
+    (libc::SOL_SOCKET, libc::SO_MARK),
+    (libc::SOL_SOCKET, libc::SO_DONTROUTE),
+    (libc::SOL_SOCKET, libc::SO_TIMESTAMP),
+    (libc::SOL_SOCKET, libc::SO_TIMESTAMPNS),
+    (libc::IPPROTO_TCP, libc::TCP_NODELAY),
+    (libc::IPPROTO_TCP, libc::TCP_CORK),
+    (libc::IPPROTO_TCP, libc::TCP_MAXSEG),
+    (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE),
+    (libc::IPPROTO_TCP, libc::TCP_KEEPINTVL),
+    (libc::IPPROTO_TCP, libc::TCP_KEEPCNT),
+    (libc::IPPROTO_TCP, libc::TCP_SYNCNT),
+    (libc::IPPROTO_TCP, libc::TCP_LINGER2),
+    (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT),
+    (libc::IPPROTO_TCP, libc::TCP_WINDOW_CLAMP),
+    (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT),
+    (libc::IPPROTO_TCP, libc::TCP_FASTOPEN),
+    (libc::IPPROTO_TCP, libc::TCP_NOTSENT_LOWAT),
+    (libc::IPPROTO_TCP, libc::TCP_CONGESTION),
+    (libc::IPPROTO_IP, libc::IP_TOS),
+    (libc::IPPROTO_IP, libc::IP_TTL),
+    (libc::IPPROTO_IP, libc::IP_FREEBIND),
+    (libc::IPPROTO_IP, libc::IP_TRANSPARENT),
+    (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
+    (libc::IPPROTO_IP, libc::IP_RECVERR),
+    (libc::IPPROTO_IP, libc::IP_PKTINFO),
+    (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL),
+    (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP),
+    (libc::IPPROTO_IP, libc::IP_BIND_ADDRESS_NO_PORT),
+    (libc::IPPROTO_IPV6, libc::IPV6_V6ONLY),
+    (libc::IPPROTO_IPV6, libc::IPV6_TCLASS),
+    (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS),
+    (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS),
+    (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP),
+    (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO),
+    (libc::IPPROTO_IPV6, libc::IPV6_RECVERR),
+    (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER),
+    (libc::IPPROTO_UDP, libc::UDP_CORK),
+];
+
+/// Carries the options of [`CARRIED_OVER`] that the program changed on its socket over to the
+/// socket replacing it, as if it had set them there: `original` and `pristine` read an option
+/// (into the buffer; the length, None when the kernel refuses it) on the program's socket and
+/// on an untouched one of its family and type; `set_own` sets one on the replacement (false:
+/// refused). SOL_SOCKET options go on the replacement (the buffer sizes halved: the kernel
+/// doubles what it is given and the read-back value is already doubled) and are recorded,
+/// emulated where AF_UNIX refuses them; IP-level ones are recorded with the value the kernel
+/// kept. Returns how many changed options did not fit in the record.
+pub fn carry_over(
+    mut original: impl FnMut(i32, i32, &mut [u8]) -> Option<usize>,
+    mut pristine: impl FnMut(i32, i32, &mut [u8]) -> Option<usize>,
+    mut set_own: impl FnMut(i32, i32, &[u8]) -> bool,
+    opts: &mut Options,
+) -> usize {
+    let mut lost = 0;
+    for &(level, name) in CARRIED_OVER {
+        let mut have = [0u8; MAX_OPT_LEN];
+        let mut default = [0u8; MAX_OPT_LEN];
+        let Some(n) = original(level, name, &mut have) else {
+            continue;
+        };
+        let n = n.min(MAX_OPT_LEN);
+        if pristine(level, name, &mut default) == Some(n) && have[..n] == default[..n] {
+            continue;
+        }
+        let value = &mut have[..n];
+        let emulated = if level == libc::SOL_SOCKET {
+            if matches!(name, libc::SO_SNDBUF | libc::SO_RCVBUF) && n == 4 {
+                let v = i32::from_ne_bytes([value[0], value[1], value[2], value[3]]);
+                value.copy_from_slice(&(v / 2).to_ne_bytes());
+            }
+            !set_own(level, name, value)
+        } else {
+            true
+        };
+        if !opts.record(level, name, value, emulated) {
+            lost += 1;
+        }
+    }
+    lost
+}
+
+/// Options of a TCP listener its connections do not take over: those about the listening, and
+/// the priority (a connection starts at 0 whatever its listener's; measured, scn_sockopt_carry_over).
+const LISTENER_ONLY: &[(i32, i32)] = &[
+    (libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT),
+    (libc::IPPROTO_TCP, libc::TCP_FASTOPEN),
+    (libc::SOL_SOCKET, libc::SO_PRIORITY),
+];
+
+/// The record of a connection accepted on a converted listener whose record is `listener`: a
+/// TCP connection starts as a copy of its listener, options included, but a Unix one does not,
+/// so `set_own` puts each SOL_SOCKET option on the accepted socket (false: refused there, then
+/// answered from the record).
+pub fn inherit(listener: &Options, mut set_own: impl FnMut(i32, i32, &[u8]) -> bool) -> Options {
+    let mut opts = Options::default();
+    for o in listener.all() {
+        if LISTENER_ONLY.contains(&(o.level, o.name)) {
+            continue;
+        }
+        let emulated = if o.level == libc::SOL_SOCKET {
+            o.emulated || !set_own(o.level, o.name, o.value())
+        } else {
+            o.emulated
+        };
+        opts.record(o.level, o.name, o.value(), emulated);
+    }
+    opts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,8 +668,9 @@ mod tests {
             self.buf = 7i32.to_ne_bytes().to_vec();
             Some(Ok(()))
         }
-        fn template_int(&mut self, _: State, _: i32, _: i32) -> Option<i32> {
-            Some(0)
+        fn template_bytes(&mut self, _: State, _: i32, _: i32, out: &mut [u8]) -> Option<usize> {
+            out.fill(0);
+            Some(out.len())
         }
         fn own_get(&mut self, level: i32, name: i32) -> Result<(), i32> {
             self.log.push(format!("own {level}/{name}"));
@@ -786,5 +961,116 @@ mod tests {
         assert!(o.record(0, 3, &[7, 7], false), "replaced in place");
         assert_eq!(o.find(0, 3).unwrap().value(), [7, 7]);
         assert!(!o.record(0, 3, &[0; MAX_OPT_LEN + 1], false), "too long");
+    }
+
+    #[test]
+    fn only_changed_options_are_carried_over_and_buffers_are_halved() {
+        let int_of = |v: i32, out: &mut [u8]| {
+            out[..4].copy_from_slice(&v.to_ne_bytes());
+            Some(4)
+        };
+        let original = |level: i32, name: i32, out: &mut [u8]| match (level, name) {
+            (libc::SOL_SOCKET, libc::SO_RCVBUF) => int_of(131072, out),
+            (libc::SOL_SOCKET, libc::SO_REUSEPORT) => int_of(1, out),
+            (libc::IPPROTO_TCP, libc::TCP_NODELAY) => int_of(1, out),
+            (libc::IPPROTO_UDP, _) => None,
+            _ => int_of(0, out),
+        };
+        let pristine = |level: i32, name: i32, out: &mut [u8]| match (level, name) {
+            (libc::SOL_SOCKET, libc::SO_RCVBUF) => int_of(131072 / 4, out),
+            _ => int_of(0, out),
+        };
+        let mut set = Vec::new();
+        let mut opts = Options::default();
+        let lost = carry_over(
+            original,
+            pristine,
+            |level, name, v| {
+                set.push((level, name, v.to_vec()));
+                name != libc::SO_REUSEPORT // AF_UNIX refuses it
+            },
+            &mut opts,
+        );
+        assert_eq!(lost, 0);
+        assert_eq!(
+            set,
+            [
+                (
+                    libc::SOL_SOCKET,
+                    libc::SO_REUSEPORT,
+                    1i32.to_ne_bytes().to_vec()
+                ),
+                (
+                    libc::SOL_SOCKET,
+                    libc::SO_RCVBUF,
+                    65536i32.to_ne_bytes().to_vec()
+                ),
+            ]
+        );
+        let got: Vec<_> = opts
+            .all()
+            .iter()
+            .map(|o| (o.level, o.name, int(o.value()), o.emulated))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (libc::SOL_SOCKET, libc::SO_REUSEPORT, 1, true),
+                (libc::SOL_SOCKET, libc::SO_RCVBUF, 65536, false),
+                (libc::IPPROTO_TCP, libc::TCP_NODELAY, 1, true),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_connection_inherits_its_listeners_options_but_the_listening_ones() {
+        let mut l = Options::default();
+        l.record(
+            libc::SOL_SOCKET,
+            libc::SO_KEEPALIVE,
+            &1i32.to_ne_bytes(),
+            false,
+        );
+        l.record(
+            libc::SOL_SOCKET,
+            libc::SO_REUSEPORT,
+            &1i32.to_ne_bytes(),
+            true,
+        );
+        l.record(
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            &1i32.to_ne_bytes(),
+            true,
+        );
+        l.record(
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            &7i32.to_ne_bytes(),
+            true,
+        );
+        let mut set = Vec::new();
+        let c = inherit(&l, |level, name, _| {
+            set.push((level, name));
+            true
+        });
+        assert_eq!(
+            set,
+            [(libc::SOL_SOCKET, libc::SO_KEEPALIVE)],
+            "emulated ones are not set"
+        );
+        let got: Vec<_> = c
+            .all()
+            .iter()
+            .map(|o| (o.level, o.name, o.emulated))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (libc::SOL_SOCKET, libc::SO_KEEPALIVE, false),
+                (libc::SOL_SOCKET, libc::SO_REUSEPORT, true),
+                (libc::IPPROTO_TCP, libc::TCP_NODELAY, true),
+            ]
+        );
     }
 }

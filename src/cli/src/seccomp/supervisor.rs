@@ -893,7 +893,8 @@ fn addfd(
 }
 
 /// Puts `new` in the program at `fd`'s number in place of `old` (the program's socket, via our
-/// copy): `O_NONBLOCK` and close-on-exec carried over, `face` recorded. On failure nothing is
+/// copy): `O_NONBLOCK`, close-on-exec and the options the program set carried over, `face`
+/// recorded. On failure nothing is
 /// recorded; Err(ENOENT) = the call is gone (interrupted or the thread died).
 fn install_replacement(
     sh: &Shared,
@@ -901,9 +902,12 @@ fn install_replacement(
     fd: i32,
     old: &OwnedFd,
     new: &OwnedFd,
-    face: Face,
+    mut face: Face,
 ) -> Result<(), i32> {
     set_nonblocking(new, file_nonblocking(old));
+    if !face.real {
+        sockopt::carry_over(sh, old, new, &mut face);
+    }
     let cloexec = fd_cloexec(call.pid, fd);
     let ino = inode(new).ok_or(libc::EBADF)?;
     add_face(sh, ino, face);
@@ -2114,7 +2118,11 @@ fn install_connection(
                 socketbox: None,
                 accepted: true,
                 real: ip_peer.is_some(),
-                opts: Options::default(),
+                // A TCP connection starts with its listener's options; a Unix one is given them.
+                opts: match ip_peer {
+                    Some(_) => Options::default(),
+                    None => sockopt::inherit_options(&face.opts, &conn),
+                },
             },
         );
         face_ino = Some(ino);

@@ -1039,6 +1039,9 @@ unsafe fn accept_converted(
         data.local = local;
         data.peer = Some(peer);
         data.flags |= fdtable::ACCEPTED;
+        data.opts = sockswap_core::sockopt::inherit(&listener.opts, |level, name, v| {
+            sys::setsockopt(nfd, level, name, v.as_ptr().cast(), v.len() as socklen_t).is_ok()
+        });
         s.lock().set(CONVERTED, data);
     }
     // SAFETY: the program's pointers; NULL is allowed (accept(fd, NULL, NULL), bug U1).

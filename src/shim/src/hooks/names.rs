@@ -239,8 +239,17 @@ impl Kernel for Shim {
         Some(sys::getsockopt(t, level, name, self.val, self.len).map(|_| ()))
     }
 
-    fn template_int(&mut self, state: State, level: c_int, name: c_int) -> Option<c_int> {
-        oracle::template(self.family, state).and_then(|t| sys::getsockopt_int(t, level, name).ok())
+    fn template_bytes(
+        &mut self,
+        state: State,
+        level: c_int,
+        name: c_int,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let t = oracle::template(self.family, state)?;
+        let mut n = out.len() as libc::socklen_t;
+        sys::getsockopt(t, level, name, out.as_mut_ptr().cast(), &mut n).ok()?;
+        Some(n as usize)
     }
 
     fn own_get(&mut self, level: c_int, name: c_int) -> Result<(), c_int> {
@@ -402,8 +411,26 @@ pub unsafe extern "C" fn setsockopt(
             // SAFETY: the kernel just read len bytes of val.
             unsafe { core::slice::from_raw_parts(val.cast::<u8>(), len as usize) }
         };
+        // At an IP level the value the kernel kept (TCP_DEFER_ACCEPT rounds it), as the
+        // engine records it after the swap; and the option it implies (IP_TOS: SO_PRIORITY).
+        let mut kept = [0u8; sockopt::MAX_OPT_LEN];
+        let value = match sockopt::is_ip_level(level) {
+            true => read_option(fd, level, name, &mut kept).unwrap_or(value),
+            false => value,
+        };
+        let mut implied = [0u8; sockopt::MAX_OPT_LEN];
+        let implied = sockopt::implied_option(level, name)
+            .and_then(|(l, o)| Some((l, o, read_option(fd, l, o, &mut implied)?)));
         let mut g = slot.lock();
-        if g.kind() != fdtable::EMPTY && !g.data().record_opt(level, name, value, false) {
+        if g.kind() == fdtable::EMPTY {
+            return r;
+        }
+        let d = g.data();
+        let mut fits = d.record_opt(level, name, value, false);
+        if let Some((l, o, v)) = implied {
+            fits &= d.record_opt(l, o, v, false);
+        }
+        if !fits {
             crate::log::log!(
                 Warn,
                 "fd {fd}: option {level}/{name} not recorded (too long or too many)"
@@ -411,6 +438,13 @@ pub unsafe extern "C" fn setsockopt(
         }
     }
     r
+}
+
+/// getsockopt into `buf`: the bytes the kernel answered.
+fn read_option(fd: c_int, level: c_int, name: c_int, buf: &mut [u8]) -> Option<&[u8]> {
+    let mut n = buf.len() as socklen_t;
+    sys::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut n).ok()?;
+    buf.get(..n as usize)
 }
 
 /// ioctl is variadic in C; with a pointer-sized third argument this prototype is ABI-compatible

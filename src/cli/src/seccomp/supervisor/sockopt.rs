@@ -236,8 +236,18 @@ impl Kernel for Executor<'_> {
         Some(self.get_on(t, level, name))
     }
 
-    fn template_int(&mut self, state: State, level: i32, name: i32) -> Option<i32> {
-        int_option(template(self.family, state)?, level, name).ok()
+    fn template_bytes(
+        &mut self,
+        state: State,
+        level: i32,
+        name: i32,
+        out: &mut [u8],
+    ) -> Option<usize> {
+        let t = template(self.family, state)?;
+        let mut n = out.len() as u32;
+        // SAFETY: out is valid for n bytes.
+        let r = unsafe { libc::getsockopt(t, level, name, out.as_mut_ptr().cast(), &mut n) };
+        (r == 0).then_some(n as usize)
     }
 
     fn own_get(&mut self, level: i32, name: i32) -> Result<(), i32> {
@@ -277,21 +287,7 @@ impl Kernel for Executor<'_> {
     }
 
     fn own_set_bytes(&mut self, level: i32, name: i32, value: &[u8]) -> Result<(), i32> {
-        // SAFETY: value is valid for its length.
-        let r = unsafe {
-            libc::setsockopt(
-                self.sock.as_raw_fd(),
-                level,
-                name,
-                value.as_ptr().cast(),
-                value.len() as u32,
-            )
-        };
-        if r == 0 {
-            Ok(())
-        } else {
-            Err(errno())
-        }
+        set_bytes(self.sock, level, name, value)
     }
 
     fn fresh_set(&mut self, level: i32, name: i32) -> Option<Result<(), i32>> {
@@ -339,6 +335,24 @@ impl Kernel for Executor<'_> {
     }
 }
 
+fn set_bytes(fd: &OwnedFd, level: i32, name: i32, value: &[u8]) -> Result<(), i32> {
+    // SAFETY: value is valid for its length.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            value.as_ptr().cast(),
+            value.len() as u32,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(errno())
+    }
+}
+
 fn queue_ioctl(fd: RawFd, request: u64, out: &mut i32) -> Result<(), i32> {
     // SAFETY: the queue ioctls write one int to out.
     match unsafe { libc::ioctl(fd, request as libc::c_ulong, out as *mut i32) } {
@@ -364,6 +378,64 @@ fn new_socket(family: i32, sotype: i32) -> Option<OwnedFd> {
     let fd = unsafe { libc::socket(family, sotype | libc::SOCK_CLOEXEC, 0) };
     // SAFETY: a fresh fd we own.
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Options the program set on `old` (its TCP/UDP socket, before this supervisor saw it) carried
+/// over to `new`, the socket replacing it, and recorded in `face` (engine::carry_over).
+pub(super) fn carry_over(sh: &Shared, old: &OwnedFd, new: &OwnedFd, face: &mut Face) {
+    let sotype = if face.dgram {
+        libc::SOCK_DGRAM
+    } else {
+        libc::SOCK_STREAM
+    };
+    let Some(pristine) = pristine(face.family, sotype) else {
+        return;
+    };
+    let read = |fd: RawFd| {
+        move |level: i32, name: i32, out: &mut [u8]| {
+            let mut n = out.len() as u32;
+            // SAFETY: out is valid for n bytes.
+            let r = unsafe { libc::getsockopt(fd, level, name, out.as_mut_ptr().cast(), &mut n) };
+            (r == 0).then_some(n as usize)
+        }
+    };
+    let lost = engine::carry_over(
+        read(old.as_raw_fd()),
+        read(pristine),
+        |level, name, value| set_bytes(new, level, name, value).is_ok(),
+        &mut face.opts,
+    );
+    if lost > 0 {
+        slog!(
+            sh,
+            Warn,
+            "{lost} option(s) set before the swap not recorded (too many)"
+        );
+    }
+}
+
+/// The record of a connection `conn` accepted on a converted listener recording `listener`
+/// (engine::inherit), its SOL_SOCKET options set on it.
+pub(super) fn inherit_options(listener: &Options, conn: &OwnedFd) -> Options {
+    engine::inherit(listener, |level, name, value| {
+        set_bytes(conn, level, name, value).is_ok()
+    })
+}
+
+/// Per family and type: a socket never touched, whose options are the kernel's defaults.
+static PRISTINE: Mutex<[Option<OwnedFd>; 4]> = Mutex::new([const { None }; 4]);
+
+fn pristine(family: i32, sotype: i32) -> Option<RawFd> {
+    let i = match family {
+        libc::AF_INET => 0,
+        libc::AF_INET6 => 2,
+        _ => return None,
+    } + usize::from(sotype == libc::SOCK_DGRAM);
+    let mut all = PRISTINE.lock().unwrap();
+    if all[i].is_none() {
+        all[i] = new_socket(family, sotype);
+    }
+    all[i].as_ref().map(|fd| fd.as_raw_fd())
 }
 
 // ---------------------------------------------------------------- templates
