@@ -187,8 +187,9 @@ struct Executor<'a> {
     opts: Options,
     recorded: bool,
     not_recorded: bool,
-    /// setsockopt at an IP level: a fresh socket of the family.
-    fresh: Option<OwnedFd>,
+    /// setsockopt at an IP level: a socket of the family and type to ask the kernel's
+    /// verdict on (a shared one for plain value options, a fresh one for the others).
+    fresh: Option<Verdict>,
 }
 
 impl<'a> Executor<'a> {
@@ -292,9 +293,13 @@ impl Kernel for Executor<'_> {
 
     fn fresh_set(&mut self, level: i32, name: i32) -> Option<Result<(), i32>> {
         if self.fresh.is_none() {
-            self.fresh = Some(new_socket(self.family, self.sotype)?);
+            self.fresh = Some(if engine::CARRIED_OVER.contains(&(level, name)) {
+                validator(self.family, self.sotype).map(Verdict::Shared)
+            } else {
+                new_socket(self.family, self.sotype).map(Verdict::Own)
+            }?);
         }
-        let fd = self.fresh.as_ref()?.as_raw_fd();
+        let fd = self.fresh.as_ref()?.fd();
         let p = self.buf_ptr();
         // SAFETY: p is NULL or our copy of the program's value, `asked` bytes long.
         Some(
@@ -306,7 +311,7 @@ impl Kernel for Executor<'_> {
     }
 
     fn fresh_get(&mut self, level: i32, name: i32, out: &mut [u8]) -> Result<usize, i32> {
-        let fd = self.fresh.as_ref().ok_or(libc::EBADF)?.as_raw_fd();
+        let fd = self.fresh.as_ref().ok_or(libc::EBADF)?.fd();
         let mut n = out.len() as u32;
         // SAFETY: out is valid for n bytes.
         match unsafe { libc::getsockopt(fd, level, name, out.as_mut_ptr().cast(), &mut n) } {
@@ -422,16 +427,46 @@ pub(super) fn inherit_options(listener: &Options, conn: &OwnedFd) -> Options {
     })
 }
 
+/// The socket a setsockopt's verdict is asked on.
+enum Verdict {
+    /// One per family and type, kept: options that only hold a value (engine::CARRIED_OVER),
+    /// where an earlier call's value does not change what the next one is told. Saves a
+    /// socket() and close() per trapped call (Go sets three on every connection).
+    Shared(RawFd),
+    /// Made for this call: options with effects or state (memberships, filters).
+    Own(OwnedFd),
+}
+
+impl Verdict {
+    fn fd(&self) -> RawFd {
+        match self {
+            Verdict::Shared(fd) => *fd,
+            Verdict::Own(fd) => fd.as_raw_fd(),
+        }
+    }
+}
+
+static VALIDATORS: Mutex<[Option<OwnedFd>; 4]> = Mutex::new([const { None }; 4]);
+
+fn validator(family: i32, sotype: i32) -> Option<RawFd> {
+    kept_socket(&VALIDATORS, family, sotype)
+}
+
 /// Per family and type: a socket never touched, whose options are the kernel's defaults.
 static PRISTINE: Mutex<[Option<OwnedFd>; 4]> = Mutex::new([const { None }; 4]);
 
 fn pristine(family: i32, sotype: i32) -> Option<RawFd> {
+    kept_socket(&PRISTINE, family, sotype)
+}
+
+/// The socket of `family` and `sotype` in `set`, made the first time.
+fn kept_socket(set: &Mutex<[Option<OwnedFd>; 4]>, family: i32, sotype: i32) -> Option<RawFd> {
     let i = match family {
         libc::AF_INET => 0,
         libc::AF_INET6 => 2,
         _ => return None,
     } + usize::from(sotype == libc::SOCK_DGRAM);
-    let mut all = PRISTINE.lock().unwrap();
+    let mut all = set.lock().unwrap();
     if all[i].is_none() {
         all[i] = new_socket(family, sotype);
     }
