@@ -24,7 +24,7 @@ pub fn check_supported(cfg: &Config) -> Result<(), String> {
             Action::Path(_) | Action::Abstract(_) | Action::Reject(_) | Action::Ignore => None,
             Action::SocketboxA(_) | Action::SocketboxB { .. } => None,
             Action::Blackhole => None,
-            Action::Systemd(_) => Some("systemd socket activation"),
+            Action::Systemd(_) => None,
             Action::Vsock { .. } => None,
             Action::HybridVsock { .. } => None,
             Action::Netns(_) => Some("netns"),
@@ -93,6 +93,16 @@ pub fn run(
     for dir in &cfg.create_dirs {
         let _ = std::fs::create_dir_all(dir);
     }
+    let (passed, mut envp) = take_passed_sockets(&cfg, envp)?;
+    // Sockets systemd passed to us that no rule takes are the program's: its LISTEN_PID must
+    // name it (it is our child, with a pid known only after fork: the child writes it in).
+    let own_pid = std::process::id().to_string();
+    let listen_pid = envp
+        .iter()
+        .position(|e| e.as_bytes().strip_prefix(b"LISTEN_PID=") == Some(own_pid.as_bytes()));
+    if let Some(i) = listen_pid {
+        envp[i] = CString::new(format!("LISTEN_PID={}", " ".repeat(20))).unwrap_or_default();
+    }
     let prog = filter::program(converts_datagrams(&cfg));
     let argv_ptrs: Vec<*const libc::c_char> = argv
         .iter()
@@ -125,6 +135,7 @@ pub fn run(
                 &path,
                 &argv_ptrs,
                 &envp_ptrs,
+                listen_pid.map(|i| envp_ptrs[i]),
             )
         }
     }
@@ -150,7 +161,66 @@ pub fn run(
         ));
     }
     drop(ours);
-    supervisor::supervise(notify, pid, cfg.rules, log, &signals)
+    supervisor::supervise(notify, pid, cfg.rules, log, &signals, passed)
+}
+
+/// With `systemd` rules: the sockets systemd passed to this process (`LISTEN_PID` is ours, the
+/// program gets another pid), kept by the supervisor for the rules that will take them, not
+/// inherited by the program, and the `LISTEN_*` variables taken out of its environment. None
+/// passed: nothing kept (a `systemd` rule's bind then fails with a line saying why, as under
+/// the shim). Malformed variables: the program does not start.
+fn take_passed_sockets(
+    cfg: &Config,
+    envp: Vec<CString>,
+) -> Result<(Vec<supervisor::PassedSocket>, Vec<CString>), String> {
+    if !cfg
+        .rules
+        .iter()
+        .any(|r| matches!(r.action, Action::Systemd(_)))
+    {
+        return Ok((Vec::new(), envp));
+    }
+    let var = |name: &str| {
+        envp.iter().find_map(|e| {
+            let e = e.to_str().ok()?;
+            e.strip_prefix(name)?.strip_prefix('=').map(str::to_owned)
+        })
+    };
+    let fds = sockswap_core::activation::passed_fds(
+        var("LISTEN_PID").as_deref(),
+        var("LISTEN_FDS").as_deref(),
+        var("LISTEN_FDNAMES").as_deref(),
+        std::process::id(),
+        &cfg.rules,
+    )
+    .map_err(|e| format!("socket activation: {e}"))?;
+    let mut passed = Vec::new();
+    for p in fds {
+        // SAFETY: F_DUPFD_CLOEXEC with integer arguments; then the passed number is closed
+        // (the program must not inherit it: it could not tell it from its own fds).
+        let fd = unsafe { libc::fcntl(p.fd, libc::F_DUPFD_CLOEXEC, 3) };
+        if fd < 0 {
+            return Err(format!(
+                "socket activation: passed fd {}: {}",
+                p.fd,
+                crate::errno_words(last_errno())
+            ));
+        }
+        // SAFETY: the passed fd is ours (LISTEN_PID) and now has a copy.
+        unsafe { libc::close(p.fd) };
+        // SAFETY: a fresh fd we own.
+        passed.push((p, unsafe { OwnedFd::from_raw_fd(fd) }));
+    }
+    let envp = envp
+        .into_iter()
+        .filter(|e| {
+            let b = e.as_bytes();
+            !(b.starts_with(b"LISTEN_PID=")
+                || b.starts_with(b"LISTEN_FDS=")
+                || b.starts_with(b"LISTEN_FDNAMES="))
+        })
+        .collect();
+    Ok((passed, envp))
 }
 
 fn socketpair() -> Result<(OwnedFd, OwnedFd), String> {
@@ -199,7 +269,13 @@ unsafe fn child(
     path: &CString,
     argv: &[*const libc::c_char],
     envp: &[*const libc::c_char],
+    listen_pid: Option<*const libc::c_char>,
 ) -> ! {
+    if let Some(var) = listen_pid {
+        // SAFETY: var is our "LISTEN_PID=" + 20 spaces (this process's copy after fork):
+        // the pid's digits and a NUL fit.
+        unsafe { write_pid(var.cast_mut().add(b"LISTEN_PID=".len()), libc::getpid()) };
+    }
     let report = |e: i32| {
         let b = e.to_ne_bytes();
         // SAFETY: b is valid for 4 bytes.
@@ -230,6 +306,30 @@ unsafe fn child(
     report(last_errno());
     // SAFETY: leaving the child.
     unsafe { libc::_exit(127) }
+}
+
+/// Writes `pid` in decimal and a NUL at `out` (at most 11 bytes), without allocating.
+///
+/// # Safety
+/// `out` is valid for 11 bytes.
+unsafe fn write_pid(out: *mut libc::c_char, pid: i32) {
+    let mut digits = [0u8; 10];
+    let mut n = 0;
+    let mut v = pid.unsigned_abs();
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 || n == digits.len() {
+            break;
+        }
+    }
+    for i in 0..n {
+        // SAFETY: i + 1 ≤ 10 < 11.
+        unsafe { *out.add(i) = digits[n - 1 - i] as libc::c_char };
+    }
+    // SAFETY: n ≤ 10.
+    unsafe { *out.add(n) = 0 };
 }
 
 /// Sends `fd` with a 4-byte zero payload (0 = "here is the listener").

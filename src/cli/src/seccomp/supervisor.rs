@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 mod waiters;
 use waiters::Waiters;
 
+use sockswap_core::activation::{self, PassedFd};
 use sockswap_core::addr::{self, Decoded, UnixName, UnixSockaddr};
 use sockswap_core::config::LogLevel;
 use sockswap_core::decide::{self, decide, Decision};
@@ -105,7 +106,18 @@ struct Shared {
     peers: Mutex<Peers>,
     /// Held around each accept on a converted listener (see try_accept).
     blocking_accept: Mutex<()>,
+    /// The sockets systemd passed, until a `systemd` rule takes one.
+    passed: Mutex<Passed>,
 }
+
+struct Passed {
+    fds: Vec<PassedFd>,
+    /// Our copy of each, None once a rule took it.
+    held: Vec<Option<OwnedFd>>,
+}
+
+/// A socket systemd passed to `sockswap run` (fd number and name as passed; our copy).
+pub type PassedSocket = (PassedFd, OwnedFd);
 
 /// Unix datagram senders and the IP addresses they are reported as: a name a rule sent to is
 /// the address the program sent to; any other name gets loopback and port 61000 + its index,
@@ -223,8 +235,13 @@ pub fn supervise(
     rules: Vec<Rule>,
     log: LogLevel,
     signals: &[i32],
+    passed: Vec<PassedSocket>,
 ) -> Result<ExitStatus, String> {
     let shared = Arc::new(Shared {
+        passed: Mutex::new(Passed {
+            fds: passed.iter().map(|(p, _)| p.clone()).collect(),
+            held: passed.into_iter().map(|(_, fd)| Some(fd)).collect(),
+        }),
         notify,
         rules,
         log,
@@ -1029,6 +1046,19 @@ fn bind_converted(
     {
         return vsock::bind(sh, call, fd, sock, family, sotype, index, (*cid, *port), ip);
     }
+    if let (Action::Systemd(want), QueryTarget::Ip(ip)) = (&rule.action, target) {
+        return bind_systemd(
+            sh,
+            call,
+            fd,
+            sock,
+            family,
+            sotype,
+            index,
+            want.as_deref(),
+            ip,
+        );
+    }
     let socketbox_a = matches!(rule.action, Action::SocketboxA(_));
     if socketbox_a || matches!(rule.action, Action::SocketboxB { .. }) {
         let QueryTarget::Ip(ip) = target else {
@@ -1170,6 +1200,110 @@ fn bind_converted(
         decide::describe_unix(sa.name())
     );
     Ok(Answer::Value(0))
+}
+
+/// A `systemd` rule: the program's socket becomes the socket systemd passed (the next unnamed
+/// one, or the one named `want`). A Unix datagram socket passed for a stream bind is a socketbox
+/// "A" listener (a daemon the router supervises); a socket of the program's own family needs
+/// no pretending.
+#[allow(clippy::too_many_arguments)]
+fn bind_systemd(
+    sh: &Shared,
+    call: Call,
+    fd: i32,
+    sock: &OwnedFd,
+    family: i32,
+    sotype: i32,
+    index: usize,
+    want: Option<&str>,
+    ip: SocketAddr,
+) -> Result<Answer, i32> {
+    let mut passed = sh.passed.lock().unwrap();
+    let Some(i) = activation::eligible(&passed.fds, want).find(|&i| passed.held[i].is_some())
+    else {
+        let why = if passed.fds.is_empty() {
+            "systemd passed no sockets to sockswap (LISTEN_FDS unset, or LISTEN_PID is another process)"
+        } else if want.is_some() && activation::eligible(&passed.fds, want).next().is_none() {
+            "no passed socket has that name (LISTEN_FDNAMES)"
+        } else {
+            "every passed socket this rule may take is already in use"
+        };
+        slog!(
+            sh,
+            Error,
+            "pid {}: bind {ip}: rule {}: {why}",
+            call.pid,
+            index + 1
+        );
+        return Err(libc::EADDRNOTAVAIL);
+    };
+    let new = passed.held[i].take().ok_or(libc::EADDRNOTAVAIL)?;
+    let passed_fd = passed.fds[i].fd;
+    drop(passed);
+    let give_back = |new: OwnedFd| {
+        if let Some(slot) = sh.passed.lock().unwrap().held.get_mut(i) {
+            *slot = Some(new);
+        }
+    };
+    let kind = (
+        sockopt_int(&new, libc::SO_DOMAIN).unwrap_or(-1),
+        sockopt_int(&new, libc::SO_TYPE).unwrap_or(-1),
+    );
+    let stream = sotype & 0xf == libc::SOCK_STREAM;
+    let socketbox_a = kind == (libc::AF_UNIX, libc::SOCK_DGRAM) && stream;
+    if kind.1 != sotype & 0xf && !socketbox_a {
+        slog!(
+            sh,
+            Error,
+            "pid {}: bind {ip}: passed fd {passed_fd} is not a {} socket",
+            call.pid,
+            if stream { "stream" } else { "datagram" }
+        );
+        give_back(new);
+        return Err(libc::EPROTOTYPE);
+    }
+    let installed = if kind.0 == family {
+        // A real socket of the program's own family: the kernel's answers are the truth.
+        set_nonblocking(&new, file_nonblocking(sock));
+        addfd(sh, call.id, &new, fd, fd_cloexec(call.pid, fd), false).map(|_| ())
+    } else {
+        let local = match kind.0 {
+            libc::AF_INET | libc::AF_INET6 => ip_name(&new, false).unwrap_or(ip),
+            _ if ip.port() == 0 => SocketAddr::new(ip.ip(), next_ephemeral_port()),
+            _ => ip,
+        };
+        let face = Face {
+            family,
+            local,
+            peer: None,
+            rule: index,
+            dgram: !stream,
+            socketbox: socketbox_a.then_some(Socketbox::A),
+            accepted: false,
+            real: false,
+            opts: Options::default(),
+        };
+        install_replacement(sh, call, fd, sock, &new, face)
+    };
+    match installed {
+        Ok(()) => {
+            slog!(
+                sh,
+                Debug,
+                "pid {}: fd {fd}: bind {ip} -> passed fd {passed_fd}",
+                call.pid
+            );
+            Ok(Answer::Value(0))
+        }
+        Err(libc::ENOENT) => {
+            give_back(new);
+            Ok(Answer::Done)
+        }
+        Err(e) => {
+            give_back(new);
+            Err(e)
+        }
+    }
 }
 
 /// The filesystem path of a Unix name (without the NUL `c_path` carries); None if abstract.
