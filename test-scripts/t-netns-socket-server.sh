@@ -17,10 +17,12 @@
 #      UDP-Lite, ICMP, raw, AF_PACKET/NETLINK/UNIX refused; fds attached to a request refused;
 #      1,000 idle clients: threads stay under the cap, idle ones disconnected after the timeout,
 #      fds back to baseline; uid 65534 costs no thread; a secret port is never reached.
+#  (f) the same under the seccomp backend: a static Go server binds, a static Go client and a
+#      blocking python connect reach the host, refusals are ECONNREFUSED/EACCES.
 # Server binary: $SOCKSWAP_ROUTER (default target/release/socketbox), command socket-server.
 . "$(dirname "$0")/lib.sh"
 . "$HELPERS/router_shim.sh"
-need unshare setpriv curl ss
+need unshare setpriv curl ss go gcc
 need_artifacts
 [ -x "$ROUTER" ] || fail "socketbox not built: $ROUTER"
 usage=$("$ROUTER" socket-server --help 2>&1)
@@ -142,3 +144,36 @@ assert_contains "$T/xs.err" "refused a request from uid 0: the request carried f
 _is_running "$XSPID" || fail "the socket server died"
 fetch_a "(e) after the attack"
 fetch_b "(e) after the attack"
+
+# (f) the seccomp backend (programs that bypass libc): a static Go HTTP server in an empty
+#     namespace binds through the server and is reached from the host; a static Go client
+#     (non-blocking connect: EINPROGRESS, then the handshake) and a blocking python connect in
+#     an empty namespace reach the host's server; a refused connect is ECONNREFUSED.
+GOBIN=$REPO_ROOT/target/seccomp-progs
+"$TS_DIR/progs/seccomp/build.sh" "$GOBIN" || fail "(f) building the Go test programs failed"
+bg gosrv "${NS[@]}" "$SOCKSWAP_BIN" run --log info -r "in,tcp,port=$B,netns=$XS" -- "$GOBIN/http_server_static" "127.0.0.1:$B"
+GOSRV=$BG_PID
+wait_tcp_connectable "$B" 15 "$GOSRV"
+assert_contains "$T/gosrv.err" "backend seccomp" "(f) the Go server runs under the seccomp backend"
+got=$(timeout 20 curl -sS --interface 127.0.0.51 "http://127.0.0.1:$B/") || fail "(f) curl to the Go server in the namespace failed"
+case $got in
+    *"remote=127.0.0.51:"*"local=127.0.0.1:$B"*) pass "(f) the host reached the Go server bound through the socket server: $got" ;;
+    *) fail "(f) Go server answered [$got]" ;;
+esac
+out=$(timeout 20 "${NS[@]}" "$SOCKSWAP_BIN" run -r "out,tcp,port=$Q,netns=$XS" -- "$GOBIN/http_client_static" "http://127.0.0.1:$Q/host.txt" 2>&1) ||
+    fail "(f) Go client in an empty namespace: $out"
+case $out in
+    "status=200 local=127.0.0.1:"*" remote=127.0.0.1:$Q"*"hello from the host") pass "(f) a static Go client in an empty namespace reached the host: $(echo $out)" ;;
+    *) fail "(f) Go client output [$out]" ;;
+esac
+out=$(timeout 20 "${NS[@]}" "$SOCKSWAP_BIN" run --backend seccomp -r "out,tcp,port=$Q,netns=$XS" -- \
+    "$PYTHON" "$PROGS/py_probe.py" inet "connect=127.0.0.1:$Q" 2>&1)
+expect_line "$out" "connect=127.0.0.1:$Q -> ok" "(f) a blocking connect through the server under the seccomp backend"
+kill "$GOSRV"
+wait_exit "$GOSRV" 10 || fail "(f) the Go server did not exit"
+out=$(timeout 20 "${NS[@]}" "$SOCKSWAP_BIN" run --backend seccomp -r "out,tcp,port=$B,netns=$XS" -- \
+    "$PYTHON" "$PROGS/py_probe.py" inet "connect=127.0.0.1:$B" 2>&1)
+expect_line "$out" "connect=127.0.0.1:$B -> ECONNREFUSED" "(f) a refused connect through the server under the seccomp backend"
+out=$(timeout 20 "${NS[@]}" "$SOCKSWAP_BIN" run --backend seccomp -r "out,tcp,port=$R,netns=$XS" -- \
+    "$PYTHON" "$PROGS/py_probe.py" inet "connect=127.0.0.1:$R" 2>&1)
+expect_line "$out" "connect=127.0.0.1:$R -> EACCES" "(f) a port the server does not allow: EACCES"

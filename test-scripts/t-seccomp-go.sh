@@ -8,7 +8,8 @@
 #  (b) a static Go client under an `out` rule reaches the (converted) Go server's socket and
 #      sees 127.0.0.1 names on both ends.
 #  (c) `-r 'in,reject'`: the server fails to listen with "permission denied", no port opens.
-#  (d) a rule the seccomp backend cannot carry out refuses to start, in one line.
+#  (d) a setting the seccomp backend cannot carry out (socketbox-preload's SKBOX_*) refuses to
+#      start, in one line.
 #  (e) a Go UDP echo under a `udp` rule.
 #  (f) hybrid vsock: a Go client and busybox nc reach a (fake) VMM's guest port.
 . "$(dirname "$0")/lib.sh"
@@ -70,7 +71,7 @@ assert_tcp_not_listening "$P"
 
 # (d) unsupported under seccomp: refused in one line, the program never runs
 rc=0
-timeout 20 "$SOCKSWAP_BIN" run -r 'in,tcp,port=1,netns=/tmp/nonexistent.sock' -- "$BIN/http_server_static" 127.0.0.1:1 >"$T/uns.out" 2>"$T/uns.err" || rc=$?
+SKBOX_BLOCK_LISTEN_EMPTY_ADDR=1 timeout 20 "$SOCKSWAP_BIN" run -r "in,tcp,port=1,path=$T/uns.sock" -- "$BIN/http_server_static" 127.0.0.1:1 >"$T/uns.out" 2>"$T/uns.err" || rc=$?
 assert_eq 2 "$rc" "unsupported rule under seccomp: exit 2"
 assert_eq 1 "$(wc -l <"$T/uns.err")" "one line"
 assert_contains "$T/uns.err" "not supported by the seccomp backend" "says why"

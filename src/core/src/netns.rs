@@ -153,6 +153,19 @@ pub fn decode_reply(rec: &[u8]) -> Option<i32> {
         .then(|| i32::from_be_bytes([rec[4], rec[5], rec[6], rec[7]]))
 }
 
+/// What a client makes of the server's reply to an `op` request: the socket's status (0, or
+/// EINPROGRESS for a connect under way) when a well-formed success came with exactly one fd
+/// (`fds`), the server's errno for a refusal, EPROTO for anything else. The caller closes any
+/// fd it received when this is an error.
+pub fn reply_outcome(reply: &[u8], fds: usize, op: Op) -> Result<i32, i32> {
+    match (decode_reply(reply), fds) {
+        (Some(0), 1) => Ok(0),
+        (Some(libc::EINPROGRESS), 1) if op == Op::Connect => Ok(libc::EINPROGRESS),
+        (Some(e), _) if e > 0 && e != libc::EINPROGRESS => Err(e),
+        _ => Err(libc::EPROTO),
+    }
+}
+
 /// At most this many port ranges (the socket filter's jumps must reach past them).
 pub const MAX_ALLOW: usize = 100;
 
@@ -442,5 +455,32 @@ mod tests {
             let _ = decode_request(&rec);
             let _ = decode_reply(&rec);
         }
+    }
+
+    #[test]
+    fn reply_outcomes() {
+        let ok = encode_reply(0);
+        let busy = encode_reply(libc::EINPROGRESS);
+        let refused = encode_reply(libc::EACCES);
+        assert_eq!(reply_outcome(&ok, 1, Op::Bind), Ok(0));
+        assert_eq!(
+            reply_outcome(&ok, 0, Op::Bind),
+            Err(libc::EPROTO),
+            "success without a socket"
+        );
+        assert_eq!(
+            reply_outcome(&ok, 2, Op::Bind),
+            Err(libc::EPROTO),
+            "two sockets"
+        );
+        assert_eq!(reply_outcome(&busy, 1, Op::Connect), Ok(libc::EINPROGRESS));
+        assert_eq!(
+            reply_outcome(&busy, 1, Op::Bind),
+            Err(libc::EPROTO),
+            "a bind is never under way"
+        );
+        assert_eq!(reply_outcome(&refused, 0, Op::Connect), Err(libc::EACCES));
+        assert_eq!(reply_outcome(&refused, 1, Op::Connect), Err(libc::EACCES));
+        assert_eq!(reply_outcome(b"junk", 1, Op::Connect), Err(libc::EPROTO));
     }
 }

@@ -576,11 +576,13 @@ pub const CARRIED_OVER: &[(i32, i32)] = &[
 /// refused). SOL_SOCKET options go on the replacement (the buffer sizes halved: the kernel
 /// doubles what it is given and the read-back value is already doubled) and are recorded,
 /// emulated where AF_UNIX refuses them; IP-level ones are recorded with the value the kernel
-/// kept. Returns how many changed options did not fit in the record.
+/// kept — or, when the replacement is a real socket of the same family (`real`), set on it
+/// too. Returns how many changed options did not fit in the record.
 pub fn carry_over(
     mut original: impl FnMut(i32, i32, &mut [u8]) -> Option<usize>,
     mut pristine: impl FnMut(i32, i32, &mut [u8]) -> Option<usize>,
     mut set_own: impl FnMut(i32, i32, &[u8]) -> bool,
+    real: bool,
     opts: &mut Options,
 ) -> usize {
     let mut lost = 0;
@@ -595,7 +597,7 @@ pub fn carry_over(
             continue;
         }
         let value = &mut have[..n];
-        let emulated = if level == libc::SOL_SOCKET {
+        let emulated = if level == libc::SOL_SOCKET || real {
             if matches!(name, libc::SO_SNDBUF | libc::SO_RCVBUF) && n == 4 {
                 let v = i32::from_ne_bytes([value[0], value[1], value[2], value[3]]);
                 value.copy_from_slice(&(v / 2).to_ne_bytes());
@@ -989,6 +991,7 @@ mod tests {
                 set.push((level, name, v.to_vec()));
                 name != libc::SO_REUSEPORT // AF_UNIX refuses it
             },
+            false,
             &mut opts,
         );
         assert_eq!(lost, 0);

@@ -19,23 +19,9 @@ pub use supervisor::ExitStatus;
 /// Can the seccomp backend enforce this configuration? Every rule must be one it carries out;
 /// otherwise the program does not start (never a silent pass-through).
 pub fn check_supported(cfg: &Config) -> Result<(), String> {
-    for (i, r) in cfg.rules.iter().enumerate() {
-        let unsupported = match &r.action {
-            Action::Path(_) | Action::Abstract(_) | Action::Reject(_) | Action::Ignore => None,
-            Action::SocketboxA(_) | Action::SocketboxB { .. } => None,
-            Action::Blackhole => None,
-            Action::Systemd(_) => None,
-            Action::Vsock { .. } => None,
-            Action::HybridVsock { .. } => None,
-            Action::Netns(_) => Some("netns"),
-        };
-        if let Some(what) = unsupported {
-            return Err(format!(
-                "rule {} ({r}): {what} is not supported by the seccomp backend (use --backend preload with a dynamically linked program)",
-                i + 1
-            ));
-        }
-    }
+    // (Every rule action is carried out: path, abstract, reject, ignore, blackhole, vsock,
+    // hybrid vsock, socketbox A/B, systemd, netns. What remains are the unsock and
+    // socketbox-preload process-wide switches.)
     if cfg.block_inet6 || cfg.accept_convert.is_some() || cfg.accept_convert_vsock.is_some() {
         return Err("UNSOCK_BLOCK_INET*/UNSOCK_ACCEPT_CONVERT* are not supported by the seccomp backend (use --backend preload)".into());
     }

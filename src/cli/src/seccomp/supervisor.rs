@@ -188,6 +188,7 @@ macro_rules! slog {
 }
 
 // (after slog!, which they use)
+mod netns;
 mod sockopt;
 mod vsock;
 
@@ -1021,6 +1022,13 @@ fn on_bind_connect(
         }
         Decision::Convert { index, rule } => (index, rule),
     };
+    if let (Action::Netns(server), QueryTarget::Ip(ip)) = (&rule.action, target) {
+        let op = match dir {
+            Direction::In => sockswap_core::netns::Op::Bind,
+            Direction::Out => sockswap_core::netns::Op::Connect,
+        };
+        return netns::bind_connect(sh, call, fd, &sock, family, sotype, server, op, &bytes, ip);
+    }
     match dir {
         Direction::In => bind_converted(sh, call, fd, &sock, family, sotype, index, rule, target),
         Direction::Out => connect_converted(

@@ -113,22 +113,13 @@ fn ask(server: &str, req: &Request) -> Result<(c_int, c_int), c_int> {
             Ok(got) => got,
             Err(e) => return Err(sent.err().unwrap_or(e)),
         };
-        match (netns::decode_reply(&reply[..len]), fd) {
-            (Some(0), Some(fd)) => Ok((fd, 0)),
-            (Some(libc::EINPROGRESS), Some(fd)) if req.op == Op::Connect => {
-                Ok((fd, libc::EINPROGRESS))
-            }
-            (Some(e), other) if e > 0 => {
-                if let Some(f) = other {
+        match netns::reply_outcome(&reply[..len], usize::from(fd.is_some()), req.op) {
+            Ok(status) => Ok((fd.unwrap_or(-1), status)),
+            Err(e) => {
+                if let Some(f) = fd {
                     sys::close(f);
                 }
                 Err(e)
-            }
-            (_, other) => {
-                if let Some(f) = other {
-                    sys::close(f);
-                }
-                Err(libc::EPROTO)
             }
         }
     })();

@@ -393,8 +393,39 @@ pub(super) fn carry_over(sh: &Shared, old: &OwnedFd, new: &OwnedFd, face: &mut F
     } else {
         libc::SOCK_STREAM
     };
-    let Some(pristine) = pristine(face.family, sotype) else {
-        return;
+    let lost = carry(old, new, face.family, sotype, false, &mut face.opts);
+    if lost > 0 {
+        slog!(
+            sh,
+            Warn,
+            "{lost} option(s) set before the swap not recorded (too many)"
+        );
+    }
+}
+
+/// The same onto `new`, a real socket of the program's family (a socket server's): every
+/// level set on it, nothing to record.
+pub(super) fn carry_over_to_real(old: &OwnedFd, new: &OwnedFd, family: i32, sotype: i32) {
+    carry(
+        old,
+        new,
+        family,
+        sotype & 0xf,
+        true,
+        &mut Options::default(),
+    );
+}
+
+fn carry(
+    old: &OwnedFd,
+    new: &OwnedFd,
+    family: i32,
+    sotype: i32,
+    real: bool,
+    opts: &mut Options,
+) -> usize {
+    let Some(pristine) = pristine(family, sotype) else {
+        return 0;
     };
     let read = |fd: RawFd| {
         move |level: i32, name: i32, out: &mut [u8]| {
@@ -404,19 +435,13 @@ pub(super) fn carry_over(sh: &Shared, old: &OwnedFd, new: &OwnedFd, face: &mut F
             (r == 0).then_some(n as usize)
         }
     };
-    let lost = engine::carry_over(
+    engine::carry_over(
         read(old.as_raw_fd()),
         read(pristine),
         |level, name, value| set_bytes(new, level, name, value).is_ok(),
-        &mut face.opts,
-    );
-    if lost > 0 {
-        slog!(
-            sh,
-            Warn,
-            "{lost} option(s) set before the swap not recorded (too many)"
-        );
-    }
+        real,
+        opts,
+    )
 }
 
 /// The record of a connection `conn` accepted on a converted listener recording `listener`
