@@ -4,7 +4,8 @@
 #  - nc -l -p 7000 under UNSOCK_DIR/UNSOCK_ADDR=127.0.0.1/0/UNSOCK_PORT=7000/UNSOCK_BLOCK_INET6=1
 #    is reached by `nc -U $dir/7000.sock`, message round trip both ways;
 #  - nc -l -p 0 creates exactly one socket file in UNSOCK_DIR (and it serves);
-#  - UNSOCK_BLOCK_INET6=1: socket(AF_INET6) fails with EAFNOSUPPORT;
+#  - UNSOCK_BLOCK_INET6=1: socket(AF_INET6) fails with EAFNOSUPPORT (also under the seccomp
+#    backend, and a static busybox nc -l under the UNSOCK_* variables is reached);
 #  - UNSOCK_MODE=600: the socket file has mode 600;
 #  - UNSOCK_BLOCK_INET=1: connect to a non-covered IPv4 address fails with EACCES (PermissionError);
 #  - an accepted peer is reported as UNSOCK_ADDR's address with port UNSOCK_PORT;
@@ -60,6 +61,24 @@ except OSError as e:
 PY
 out=$(timeout 20 env UNSOCK_DIR="$T/u3" UNSOCK_ADDR=127.0.0.1/0 UNSOCK_BLOCK_INET6=1 LD_PRELOAD="$LIB" "$PYTHON" "$T/inet6.py" 2>&1)
 assert_eq EAFNOSUPPORT "$out" "UNSOCK_BLOCK_INET6=1: socket(AF_INET6) fails"
+out=$(timeout 20 env UNSOCK_DIR="$T/u3" UNSOCK_ADDR=127.0.0.1/0 UNSOCK_BLOCK_INET6=1 "$SOCKSWAP_BIN" run --backend seccomp -- "$PYTHON" "$T/inet6.py" 2>&1)
+assert_eq EAFNOSUPPORT "$out" "UNSOCK_BLOCK_INET6=1 under the seccomp backend (refused in the filter)"
+if command -v busybox >/dev/null; then
+    # unsock's own scenario with a static nc (no library can reach it): the seccomp backend.
+    D=$T/u3b
+    mkdir -p "$D"
+    printf 'hello from busybox\n' >"$T/bb.in"
+    bg -i "$T/bb.in" bbnc env UNSOCK_DIR="$D" UNSOCK_ADDR=127.0.0.1/0 UNSOCK_PORT=7000 UNSOCK_BLOCK_INET6=1 \
+        "$SOCKSWAP_BIN" run --log info -- "$(command -v busybox)" nc -l -p 7000
+    BB=$BG_PID
+    wait_unix_listening "$D/7000.sock" 10 "$BB"
+    assert_contains "$T/bbnc.err" "backend seccomp" "static busybox nc under UNSOCK_*: the seccomp backend"
+    out=$(echo "hello busybox" | timeout 10 nc -U -q 1 "$D/7000.sock" 2>&1 || true)
+    assert_eq "hello from busybox" "$out" "the client got the static nc's message"
+    wait_grep "$T/bbnc.out" "hello busybox" 10 "$BB"
+    pass "static busybox nc -l -p 7000 under UNSOCK_* got the message over $D/7000.sock"
+    kill "$BB" 2>/dev/null || true
+fi
 
 # 4. UNSOCK_MODE=600
 D=$T/u4

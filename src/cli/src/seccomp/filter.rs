@@ -69,7 +69,7 @@ const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
 /// The filter program. Calls of another architecture (32-bit compat, x32) fail with ENOSYS:
 /// their socket calls (socketcall, other numbers) could not be decided here, and a rule must
 /// never be bypassed silently.
-pub fn program(datagrams: bool) -> Vec<sock_filter> {
+pub fn program(datagrams: bool, block_inet6: bool) -> Vec<sock_filter> {
     let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
     let mut p = vec![
         stmt(LD_W_ABS, OFF_ARCH),
@@ -84,6 +84,17 @@ pub fn program(datagrams: bool) -> Vec<sock_filter> {
     }
     p.push(jump(JEQ_K, libc::SYS_io_uring_setup as u32, 0, 1));
     p.push(stmt(RET_K, enosys));
+    if block_inet6 {
+        // UNSOCK_BLOCK_INET6: socket(AF_INET6, ...) fails with EAFNOSUPPORT, decided here.
+        p.push(jump(JEQ_K, libc::SYS_socket as u32, 0, 4));
+        p.push(stmt(LD_W_ABS, off_arg_lo(0)));
+        p.push(jump(JEQ_K, libc::AF_INET6 as u32, 0, 1));
+        p.push(stmt(
+            RET_K,
+            libc::SECCOMP_RET_ERRNO | libc::EAFNOSUPPORT as u32,
+        ));
+        p.push(stmt(LD_W_ABS, OFF_NR));
+    }
     for &nr in TRAPPED {
         p.push(jump(JEQ_K, nr as u32, 0, 1));
         p.push(stmt(RET_K, libc::SECCOMP_RET_USER_NOTIF));
@@ -259,8 +270,8 @@ mod tests {
     fn datagram_calls_trapped_only_with_an_address_and_datagram_rules() {
         let notif = libc::SECCOMP_RET_USER_NOTIF;
         let allow = libc::SECCOMP_RET_ALLOW;
-        let with = program(true);
-        let without = program(false);
+        let with = program(true, false);
+        let without = program(false, false);
         for &nr in TRAPPED_WITH_ADDRESS {
             let nr = nr as u32;
             assert_eq!(run_arg(&with, nr, AUDIT_ARCH, 0x7fff_0000_1000), notif);
@@ -278,7 +289,7 @@ mod tests {
 
     #[test]
     fn trapped_denied_and_allowed() {
-        let p = program(true);
+        let p = program(true, false);
         for &nr in TRAPPED {
             assert_eq!(run(&p, nr as u32, AUDIT_ARCH), libc::SECCOMP_RET_USER_NOTIF);
         }
@@ -296,12 +307,38 @@ mod tests {
     }
 
     #[test]
+    fn block_inet6_refuses_ipv6_sockets_in_the_filter() {
+        let socket = libc::SYS_socket as u32;
+        let refuse = libc::SECCOMP_RET_ERRNO | libc::EAFNOSUPPORT as u32;
+        for datagrams in [false, true] {
+            let p = program(datagrams, true);
+            let call = |domain: u64| run_args(&p, socket, AUDIT_ARCH, [domain, 1, 0, 0, 0, 0]);
+            assert_eq!(call(libc::AF_INET6 as u64), refuse);
+            assert_eq!(call(libc::AF_INET as u64), libc::SECCOMP_RET_ALLOW);
+            assert_eq!(call(libc::AF_UNIX as u64), libc::SECCOMP_RET_ALLOW);
+            // The rest of the program still sees the call number.
+            assert_eq!(
+                run(&p, libc::SYS_bind as u32, AUDIT_ARCH),
+                libc::SECCOMP_RET_USER_NOTIF
+            );
+        }
+        let p = program(true, false);
+        let v6 = run_args(
+            &p,
+            socket,
+            AUDIT_ARCH,
+            [libc::AF_INET6 as u64, 1, 0, 0, 0, 0],
+        );
+        assert_eq!(v6, libc::SECCOMP_RET_ALLOW);
+    }
+
+    #[test]
     fn socket_options_trapped_by_level_and_name() {
         use sockswap_core::sockopt;
         let notif = libc::SECCOMP_RET_USER_NOTIF;
         let allow = libc::SECCOMP_RET_ALLOW;
         for datagrams in [false, true] {
-            let p = program(datagrams);
+            let p = program(datagrams, false);
             let get = libc::SYS_getsockopt as u32;
             let set = libc::SYS_setsockopt as u32;
             let call = |nr, level: i32, name: i32| {

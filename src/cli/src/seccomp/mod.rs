@@ -22,8 +22,8 @@ pub fn check_supported(cfg: &Config) -> Result<(), String> {
     // (Every rule action is carried out: path, abstract, reject, ignore, blackhole, vsock,
     // hybrid vsock, socketbox A/B, systemd, netns. What remains are the unsock and
     // socketbox-preload process-wide switches.)
-    if cfg.block_inet6 || cfg.accept_convert.is_some() || cfg.accept_convert_vsock.is_some() {
-        return Err("UNSOCK_BLOCK_INET*/UNSOCK_ACCEPT_CONVERT* are not supported by the seccomp backend (use --backend preload)".into());
+    if cfg.accept_convert.is_some() || cfg.accept_convert_vsock.is_some() {
+        return Err("UNSOCK_ACCEPT_CONVERT_* are not supported by the seccomp backend (use --backend preload)".into());
     }
     if cfg.block_listen_unbound || cfg.name_protection > 0 || cfg.sched_yield {
         return Err("socketbox-preload's SKBOX_* variables are not supported by the seccomp backend (use --backend preload)".into());
@@ -89,7 +89,7 @@ pub fn run(
     if let Some(i) = listen_pid {
         envp[i] = CString::new(format!("LISTEN_PID={}", " ".repeat(20))).unwrap_or_default();
     }
-    let prog = filter::program(converts_datagrams(&cfg));
+    let prog = filter::program(converts_datagrams(&cfg), cfg.block_inet6);
     let argv_ptrs: Vec<*const libc::c_char> = argv
         .iter()
         .map(|a| a.as_ptr())
