@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Socket options under the seccomp backend, with the kernel as the oracle: the C scenarios the
+# Socket options and epoll registrations under the seccomp backend, with the kernel as the oracle: the C scenarios the
 # shim passes (c-tests/), built static (no library could hook them), run under
 # `sockswap run --backend seccomp` with the harness's rules given as -r options:
 #  (a) scn_sockopt_differential: getsockopt of every SOL_SOCKET/IP/IPv6/TCP option with 4
@@ -9,7 +9,9 @@
 #  (c) scn_sockopt_replay, scn_setsockopt_fail: options set before bind/connect (which the
 #      supervisor never saw) are carried over to the Unix socket that replaces the TCP one, and
 #      failed ones are not; scn_sockopt_carry_over: every option of the carried list, set
-#      before the swap, reads back after it as on a real TCP/UDP socket.
+#      before the swap, reads back after it as on a real TCP/UDP socket;
+#  (d) scn_epoll_before_bind, scn_epoll_mod_del, scn_dgram_nonblock_epoll,
+#      scn_epoll_fork_before_bind: epoll registrations made before the swap survive it.
 . "$(dirname "$0")/lib.sh"
 need gcc
 need_artifacts
@@ -35,6 +37,6 @@ scenario() { # NAME [RULES]: build static, run with RULES (default: its harness_
 
 # (its rules span two lines in the source)
 scenario scn_sockopt_differential "in,tcp,port=7201-7212,path={D}/%p.sock;out,tcp,port=7201-7212,path={D}/%p.sock;in,udp,port=7221-7222,path={D}/%p.sock;out,udp,port=7221-7222,path={D}/%p.sock"
-for s in scn_getsockopt_identity bug_i9_getsockopt scn_sockopt_replay scn_setsockopt_fail scn_sockopt_carry_over; do
+for s in scn_getsockopt_identity bug_i9_getsockopt scn_sockopt_replay scn_setsockopt_fail scn_sockopt_carry_over scn_epoll_before_bind scn_epoll_mod_del scn_dgram_nonblock_epoll scn_epoll_fork_before_bind; do
     scenario "$s"
 done

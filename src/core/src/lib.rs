@@ -18,6 +18,7 @@ pub mod glob;
 pub mod hybrid;
 pub mod inherit;
 pub mod netns;
+pub mod procfs;
 pub mod rule;
 pub mod skbox;
 pub mod socketbox;

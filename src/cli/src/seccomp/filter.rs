@@ -26,6 +26,14 @@ pub const TRAPPED: &[libc::c_long] = &[
     libc::SYS_listen,
 ];
 
+/// Calls that create an epoll instance: the supervisor notes which processes have one (then
+/// a swap carries the old socket's epoll registrations over, supervisor/epoll.rs) and lets
+/// them run. Rare: once per event loop.
+#[cfg(target_arch = "x86_64")]
+pub const EPOLL_CREATORS: &[libc::c_long] = &[libc::SYS_epoll_create1, libc::SYS_epoll_create];
+#[cfg(target_arch = "aarch64")]
+pub const EPOLL_CREATORS: &[libc::c_long] = &[libc::SYS_epoll_create1];
+
 /// Calls the supervisor decides only for some arguments (level and option, ioctl request;
 /// see `by_argument`): a converted socket answers them as TCP/UDP would
 /// (sockswap_core::sockopt), every other call of theirs never leaves the kernel.
@@ -95,7 +103,7 @@ pub fn program(datagrams: bool, block_inet6: bool) -> Vec<sock_filter> {
         ));
         p.push(stmt(LD_W_ABS, OFF_NR));
     }
-    for &nr in TRAPPED {
+    for &nr in TRAPPED.iter().chain(EPOLL_CREATORS) {
         p.push(jump(JEQ_K, nr as u32, 0, 1));
         p.push(stmt(RET_K, libc::SECCOMP_RET_USER_NOTIF));
     }

@@ -108,6 +108,8 @@ struct Shared {
     blocking_accept: Mutex<()>,
     /// The sockets systemd passed, until a `systemd` rule takes one.
     passed: Mutex<Passed>,
+    /// Which processes have an epoll instance.
+    epoll_users: epoll::Users,
 }
 
 struct Passed {
@@ -188,6 +190,7 @@ macro_rules! slog {
 }
 
 // (after slog!, which they use)
+mod epoll;
 mod netns;
 mod sockopt;
 mod vsock;
@@ -252,6 +255,7 @@ pub fn supervise(
         counts: Default::default(),
         peers: Mutex::new(Peers::default()),
         blocking_accept: Mutex::new(()),
+        epoll_users: epoll::Users::default(),
     });
     let sigfd = signalfd(signals)?;
     sync_wake_up(&shared.notify);
@@ -550,6 +554,10 @@ fn handle_one(sh: &Arc<Shared>, pidfds: &mut PidFds, n: &libc::seccomp_notif) {
         libc::SYS_ioctl => sockopt::on_ioctl(sh, pidfds, call),
         libc::SYS_sendto => on_sendto(sh, pidfds, call),
         libc::SYS_recvfrom => on_recvfrom(sh, pidfds, call),
+        nr if super::filter::EPOLL_CREATORS.contains(&nr) => {
+            sh.epoll_users.created(call.pid);
+            Ok(Answer::Continue)
+        }
         _ => Ok(Answer::Continue),
     };
     let answer = answer.unwrap_or_else(Answer::Error);
@@ -929,9 +937,45 @@ fn install_replacement(
     let cloexec = fd_cloexec(call.pid, fd);
     let ino = inode(new).ok_or(libc::EBADF)?;
     add_face(sh, ino, face);
-    addfd(sh, call.id, new, fd, cloexec, false).inspect_err(|_| {
+    replace_fd(sh, call, fd, old, new, cloexec).inspect_err(|_| {
         sh.faces.lock().unwrap().remove(&ino);
-    })?;
+    })
+}
+
+/// Puts `new` at the program's `fd` in place of `old` (ADDFD + SETFD), and in the epoll
+/// instances `old` was in (supervisor/epoll.rs).
+fn replace_fd(
+    sh: &Shared,
+    call: Call,
+    fd: i32,
+    old: &OwnedFd,
+    new: &OwnedFd,
+    cloexec: bool,
+) -> Result<(), i32> {
+    // (Only in a process that made or inherited an epoll instance: the scan costs ~30 µs.)
+    let regs = match inode(old) {
+        Some(ino) if sh.epoll_users.may_watch(call.pid) => epoll::registrations(call.pid, fd, ino),
+        _ => Vec::new(),
+    };
+    addfd(sh, call.id, new, fd, cloexec, false)?;
+    if !regs.is_empty() {
+        let lost = epoll::reregister(call.pid, fd, new, &regs);
+        slog!(
+            sh,
+            Debug,
+            "pid {}: fd {fd}: {} epoll registration(s) carried over to the new socket",
+            call.pid,
+            regs.len() - lost
+        );
+        if lost > 0 {
+            slog!(
+                sh,
+                Warn,
+                "pid {}: fd {fd}: {lost} epoll registration(s) could not be carried over",
+                call.pid
+            );
+        }
+    }
     Ok(())
 }
 
@@ -1273,7 +1317,7 @@ fn bind_systemd(
     let installed = if kind.0 == family {
         // A real socket of the program's own family: the kernel's answers are the truth.
         set_nonblocking(&new, file_nonblocking(sock));
-        addfd(sh, call.id, &new, fd, fd_cloexec(call.pid, fd), false).map(|_| ())
+        replace_fd(sh, call, fd, sock, &new, fd_cloexec(call.pid, fd))
     } else {
         let local = match kind.0 {
             libc::AF_INET | libc::AF_INET6 => ip_name(&new, false).unwrap_or(ip),

@@ -12,7 +12,7 @@ use sockswap_core::addr::UnixSockaddr;
 use sockswap_core::netns::{self, Op, Request};
 
 use super::{
-    addfd, errno, fd_cloexec, file_nonblocking, recv_with_fds, set_nonblocking, sockopt,
+    errno, fd_cloexec, file_nonblocking, recv_with_fds, replace_fd, set_nonblocking, sockopt,
     sockopt_int, sockopt_timeval, Answer, Call, Shared,
 };
 
@@ -57,10 +57,13 @@ pub(super) fn bind_connect(
     sockopt::carry_over_to_real(sock, &new, family, sotype);
     let program_nonblocking = file_nonblocking(sock);
     let server = server.to_owned();
+    let program = sock
+        .try_clone()
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EBADF))?;
     let install = move |sh: &Shared, new: &OwnedFd, answer: Answer| {
         set_nonblocking(new, program_nonblocking);
-        match addfd(sh, call.id, new, fd, fd_cloexec(call.pid, fd), false) {
-            Ok(_) => {
+        match replace_fd(sh, call, fd, &program, new, fd_cloexec(call.pid, fd)) {
+            Ok(()) => {
                 slog!(
                     sh,
                     Debug,
