@@ -942,6 +942,40 @@ fn install_replacement(
     })
 }
 
+/// A blocking connect under way on our socket `new`, to replace the program's socket `program`:
+/// answered from the waiting thread when the handshake ends — `install(sh, program, new)` on
+/// success, `errno_of(SO_ERROR)` on failure — or ETIMEDOUT after the program's SO_SNDTIMEO.
+fn answer_when_connected(
+    sh: &Shared,
+    call: Call,
+    program: &OwnedFd,
+    new: OwnedFd,
+    install: impl Fn(&Shared, &OwnedFd, &OwnedFd) -> Result<Answer, i32> + Send + 'static,
+    errno_of: fn(i32) -> i32,
+) -> Result<Answer, i32> {
+    let deadline = sockopt_timeval(program, libc::SO_SNDTIMEO)
+        .filter(|t| !t.is_zero())
+        .map(|t| std::time::Instant::now() + t);
+    let program = program
+        .try_clone()
+        .map_err(|e| e.raw_os_error().unwrap_or(libc::EBADF))?;
+    let attempt = move |sh: &Shared, new: &OwnedFd| -> Result<Option<Answer>, i32> {
+        match sockopt_int(new, libc::SO_ERROR)? {
+            0 => install(sh, &program, new).map(Some),
+            e => Err(errno_of(e)),
+        }
+    };
+    sh.waiters.wait_for(
+        libc::EPOLLOUT as u32,
+        call.id,
+        call.pid,
+        new,
+        deadline,
+        Box::new(attempt),
+    )?;
+    Ok(Answer::Done)
+}
+
 /// Puts `new` at the program's `fd` in place of `old` (ADDFD + SETFD), and in the epoll
 /// instances `old` was in (supervisor/epoll.rs).
 fn replace_fd(

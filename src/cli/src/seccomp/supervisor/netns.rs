@@ -13,7 +13,7 @@ use sockswap_core::netns::{self, Op, Request};
 
 use super::{
     errno, fd_cloexec, file_nonblocking, recv_with_fds, replace_fd, set_nonblocking, sockopt,
-    sockopt_int, sockopt_timeval, Answer, Call, Shared,
+    sockopt_int, Answer, Call, Shared,
 };
 
 /// How long a bind/connect waits for the socket server.
@@ -57,12 +57,9 @@ pub(super) fn bind_connect(
     sockopt::carry_over_to_real(sock, &new, family, sotype);
     let program_nonblocking = file_nonblocking(sock);
     let server = server.to_owned();
-    let program = sock
-        .try_clone()
-        .map_err(|e| e.raw_os_error().unwrap_or(libc::EBADF))?;
-    let install = move |sh: &Shared, new: &OwnedFd, answer: Answer| {
+    let install = move |sh: &Shared, program: &OwnedFd, new: &OwnedFd, answer: Answer| {
         set_nonblocking(new, program_nonblocking);
-        match replace_fd(sh, call, fd, &program, new, fd_cloexec(call.pid, fd)) {
+        match replace_fd(sh, call, fd, program, new, fd_cloexec(call.pid, fd)) {
             Ok(()) => {
                 slog!(
                     sh,
@@ -77,30 +74,20 @@ pub(super) fn bind_connect(
         }
     };
     if status != libc::EINPROGRESS {
-        return install(sh, &new, Answer::Value(0));
+        return install(sh, sock, &new, Answer::Value(0));
     }
     if program_nonblocking {
-        return install(sh, &new, Answer::Error(libc::EINPROGRESS));
+        return install(sh, sock, &new, Answer::Error(libc::EINPROGRESS));
     }
-    // A blocking connect: answered when the handshake ends (or the program's SO_SNDTIMEO).
-    let deadline = sockopt_timeval(sock, libc::SO_SNDTIMEO)
-        .filter(|t| !t.is_zero())
-        .map(|t| std::time::Instant::now() + t);
-    let attempt = move |sh: &Shared, new: &OwnedFd| -> Result<Option<Answer>, i32> {
-        match sockopt_int(new, libc::SO_ERROR)? {
-            0 => install(sh, new, Answer::Value(0)).map(Some),
-            e => Err(e),
-        }
-    };
-    sh.waiters.wait_for(
-        libc::EPOLLOUT as u32,
-        call.id,
-        call.pid,
+    // A blocking connect: answered when the handshake ends.
+    super::answer_when_connected(
+        sh,
+        call,
+        sock,
         new,
-        deadline,
-        Box::new(attempt),
-    )?;
-    Ok(Answer::Done)
+        move |sh, program, new| install(sh, program, new, Answer::Value(0)),
+        |e| e,
+    )
 }
 
 /// One request, one reply with the socket and its status (0, or EINPROGRESS for a connect).

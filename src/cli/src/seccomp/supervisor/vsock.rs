@@ -9,10 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use sockswap_core::control::sockaddr_vm;
 use sockswap_core::decide;
 
-use super::{
-    errno, install_replacement, next_ephemeral_port, sockopt_int, sockopt_timeval, Answer, Call,
-    Face, Options, Shared,
-};
+use super::{errno, install_replacement, next_ephemeral_port, Answer, Call, Face, Options, Shared};
 
 fn vsock_socket(nonblocking: bool) -> Result<OwnedFd, i32> {
     let flags = libc::SOCK_CLOEXEC | if nonblocking { libc::SOCK_NONBLOCK } else { 0 };
@@ -182,29 +179,14 @@ pub(super) fn connect(
         Err(libc::EINPROGRESS) if super::file_nonblocking(sock) => {
             install(sh, sock, &new, Answer::Error(libc::EINPROGRESS))
         }
-        Err(libc::EINPROGRESS) => {
-            let program = sock
-                .try_clone()
-                .map_err(|e| e.raw_os_error().unwrap_or(libc::EBADF))?;
-            let deadline = sockopt_timeval(sock, libc::SO_SNDTIMEO)
-                .filter(|t| !t.is_zero())
-                .map(|t| std::time::Instant::now() + t);
-            let attempt = move |sh: &Shared, new: &OwnedFd| -> Result<Option<Answer>, i32> {
-                match sockopt_int(new, libc::SO_ERROR)? {
-                    0 => install(sh, &program, new, Answer::Value(0)).map(Some),
-                    e => Err(tcp_connect_errno(e)),
-                }
-            };
-            sh.waiters.wait_for(
-                libc::EPOLLOUT as u32,
-                call.id,
-                call.pid,
-                new,
-                deadline,
-                Box::new(attempt),
-            )?;
-            Ok(Answer::Done)
-        }
+        Err(libc::EINPROGRESS) => super::answer_when_connected(
+            sh,
+            call,
+            sock,
+            new,
+            move |sh, program, new| install(sh, program, new, Answer::Value(0)),
+            tcp_connect_errno,
+        ),
         Err(e) => {
             slog!(
                 sh,
