@@ -7,7 +7,7 @@ use sockswap_core::sockopt::{self, Facts, Kernel, State};
 
 use crate::fdtable::{self, Slot, SlotData, CONVERTED, TRACKED};
 use crate::hooks::calls::report_foreign;
-use crate::hooks::{fail, pretending, protect_name_buffer, write_out};
+use crate::hooks::{fail, pretending, protect_name_buffer, write_out, SavedErrno};
 use crate::{oracle, real, runtime, sys};
 
 #[unsafe(no_mangle)]
@@ -404,6 +404,8 @@ pub unsafe extern "C" fn setsockopt(
     // SAFETY: the program's own call.
     let r = unsafe { real(fd, level, name, val, len) };
     if r == 0 && slot.kind() == TRACKED {
+        // (The read-backs below must not leave their errno to the program.)
+        let _e = SavedErrno::new();
         // Replayed onto the socket that replaces it, if a rule converts it later.
         let value: &[u8] = if val.is_null() {
             &[]
