@@ -11,6 +11,7 @@
 #  (e) a real TCP socket passed (-l 127.0.0.1:Q) stays real: getsockname 127.0.0.1:Q.
 #  (f) no systemd: bind fails with EADDRNOTAVAIL, one log line says why, the program goes on.
 #  (g) no systemd rule: a program using the passed socket itself sees LISTEN_PID name it.
+#  (h) malformed LISTEN_* variables with a systemd rule: the program does not start (one line).
 . "$(dirname "$0")/lib.sh"
 need systemd-socket-activate curl go gcc
 need_artifacts
@@ -84,15 +85,8 @@ S=$T/dg.sock
 activate sdd "in,udp,addr=127.0.0.1,port=$P,systemd" -d -l "$S" -- "$PYTHON" -u "$D" udp 127.0.0.1 "$P" 2
 PID=$BG_PID
 _wait_until 10 "$PID" test -S "$S"
-timeout 20 "$PYTHON" - "$S" "$T/c1.sock" "$T/c2.sock" >"$T/dgc.out" 2>&1 <<'PY' || fail "(d) native datagram clients: $(cat "$T/dgc.out")"
-import socket, sys
-for i, me in enumerate(sys.argv[2:]):
-    u = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    u.bind(me)
-    u.settimeout(5)
-    u.sendto(b"datagram %d" % i, sys.argv[1])
-    print("reply%d=%s" % (i, u.recv(100).decode()))
-PY
+timeout 20 "$PYTHON" "$HELPERS/udgram_clients.py" "$S" "$T/c1.sock" "$T/c2.sock" >"$T/dgc.out" 2>&1 ||
+    fail "(d) native datagram clients: $(cat "$T/dgc.out")"
 assert_kv "$T/dgc.out" reply0 "DATAGRAM 0"
 assert_kv "$T/dgc.out" reply1 "DATAGRAM 1"
 F=$T/sdd.out
@@ -146,3 +140,14 @@ case $out in
 esac
 wait_exit "$PID" 10 || fail "(g) program did not exit"
 assert_eq 0 "$WAIT_RC" "(g) exit status"
+
+# (h) malformed LISTEN_* variables meant for sockswap, with a systemd rule: the program does
+#     not start, and one line says why.
+rc=0
+out=$(timeout 20 sh -c 'LISTEN_PID=$$ LISTEN_FDS=many exec "$@"' sh "$SOCKSWAP_BIN" run --backend seccomp \
+    -r "in,tcp,port=1,systemd" -- "$PYTHON" -c 'print("ran")' 2>&1) || rc=$?
+assert_eq 2 "$rc" "(h) malformed LISTEN_FDS: exit status 2"
+assert_eq 1 "$(printf '%s\n' "$out" | grep -c .)" "(h) one line"
+assert_contains <(printf '%s\n' "$out") "LISTEN_FDS" "(h) the line names LISTEN_FDS"
+case $out in *ran*) fail "(h) the program ran" ;; esac
+pass "(h) refused: $out"

@@ -76,15 +76,8 @@ S=$T/dg.sock
 activate sdc "in,udp,addr=127.0.0.1,port=$P,systemd" -d -l "$S" -- "$PYTHON" -u "$D" udp 127.0.0.1 "$P" 2
 PID=$BG_PID
 wait_socket_file "$S" "$PID"
-timeout 20 "$PYTHON" - "$S" "$T/c1.sock" "$T/c2.sock" >"$T/dgc.out" 2>&1 <<'PY' || fail "(c) native datagram clients: $(cat "$T/dgc.out")"
-import socket, sys
-for i, me in enumerate(sys.argv[2:]):
-    u = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    u.bind(me)
-    u.settimeout(5)
-    u.sendto(b"datagram %d" % i, sys.argv[1])
-    print("reply%d=%s" % (i, u.recv(100).decode()))
-PY
+timeout 20 "$PYTHON" "$HELPERS/udgram_clients.py" "$S" "$T/c1.sock" "$T/c2.sock" >"$T/dgc.out" 2>&1 ||
+    fail "(c) native datagram clients: $(cat "$T/dgc.out")"
 assert_kv "$T/dgc.out" reply0 "DATAGRAM 0"
 assert_kv "$T/dgc.out" reply1 "DATAGRAM 1"
 F=$T/sdc.out
